@@ -1,0 +1,33 @@
+"""The Inception search space: genotypes, presets, the model builder and exact cost accounting."""
+
+from __future__ import annotations
+
+from space.cost import BlockCost, Cost, cost
+from space.genotype import Aux, AuxHead, Genotype, InceptionModule, MaxPool, Stage, Stem
+from space.io import dump, load
+from space.model import build_model
+from space.presets import PRESETS, preset
+from space.ranges import Ranges, random_genotype, sample
+from space.scaling import scale_widths
+
+__all__ = [
+    "PRESETS",
+    "Aux",
+    "AuxHead",
+    "BlockCost",
+    "Cost",
+    "Genotype",
+    "InceptionModule",
+    "MaxPool",
+    "Ranges",
+    "Stage",
+    "Stem",
+    "build_model",
+    "cost",
+    "dump",
+    "load",
+    "preset",
+    "random_genotype",
+    "sample",
+    "scale_widths",
+]

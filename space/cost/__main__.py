@@ -1,0 +1,88 @@
+"""`python -m space.cost <preset or genotype file> [--stem separable] [--json]`: the cost table."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from space.cost import Cost, cost
+from space.genotype import Genotype
+from space.io import load
+from space.presets import PRESETS, preset
+
+__all__ = ["main", "resolve", "table"]
+
+
+def resolve(spec: str, *, stem: str | None = None) -> Genotype:
+    """A preset name or a genotype file path, as every command of the project accepts it."""
+    if spec in PRESETS:
+        return preset(spec, **({"stem": stem} if stem else {}))
+    if Path(spec).suffix.lower() in {".yaml", ".yml", ".json"}:
+        genotype = load(spec)
+        return genotype if stem is None else genotype.replace(stem=dataclasses.replace(genotype.stem, kind=stem))
+    raise ValueError(f"genotype={spec!r}: neither a preset ({', '.join(PRESETS)}) nor a .yaml/.json file")
+
+
+def _row(name: str, out: str, params: int, macs: int) -> str:
+    return f"{name:<10} {out:>14} {params:>14,} {macs:>17,} {macs / 1e6:>10.2f}"
+
+
+def table(genotype: Genotype, c: Cost) -> str:
+    """A Table-1-like text table: one row per block, then the totals."""
+    g = genotype
+    stem_out = g.stem_out_size
+    outputs = {"stem": f"{stem_out}x{stem_out}x{g.stem.conv3}", "head": f"1x1x{g.num_classes}"}
+    for name, shape in g.shapes.items():
+        outputs[name] = f"{shape.size}x{shape.size}x{shape.out_channels}"
+    lines = [
+        f"genotype {g.key}  input {g.resolution}x{g.resolution}x{g.in_channels}  "
+        f"stem {g.stem.kind}  norm {g.norm}  aux {','.join(g.aux.at) or 'none'}",
+        f"{'block':<10} {'output':>14} {'params':>14} {'MACs':>17} {'MMACs':>10}",
+    ]
+    for name, block in c.per_module.items():
+        lines.append(_row(name, outputs.get(name, "(train only)"), block.params, block.macs))
+    lines += [
+        _row("inference", "", c.params, c.macs),
+        _row("training", "", c.train_params, c.train_macs),
+        f"fvcore total at inference (conv+linear {c.macs:,}, batch norm {c.norm_flops:,}, "
+        f"adaptive pool {c.pool_flops:,}): {c.fvcore_total:,}",
+        "MACs: multiply-adds of conv and linear layers (weights only, one fused multiply-add = 1).",
+    ]
+    return "\n".join(lines)
+
+
+def to_json(genotype: Genotype, c: Cost) -> dict:
+    return {
+        "key": genotype.key,
+        "macs": c.macs,
+        "params": c.params,
+        "train_macs": c.train_macs,
+        "train_params": c.train_params,
+        "norm_flops": c.norm_flops,
+        "pool_flops": c.pool_flops,
+        "fvcore_total": c.fvcore_total,
+        "per_module": {name: vars(block) for name, block in c.per_module.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m space.cost", description=__doc__)
+    parser.add_argument("genotype", help=f"a preset ({', '.join(PRESETS)}) or a .yaml/.json genotype file")
+    parser.add_argument("--stem", choices=("dense", "separable", "small"), help="replace the stem kind")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        genotype = resolve(args.genotype, stem=args.stem)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    c = cost(genotype)
+    print(json.dumps(to_json(genotype, c), indent=2) if args.json else table(genotype, c))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""The search ranges around a base preset, and the one function that samples a genotype.
+
+`sample(draw, ranges)` makes every architectural decision of a search, by name, through a
+`Draw`: `RandomDraw` backs it with a seeded `random.Random` (baselines, tests) and the search
+package backs it with an Optuna trial. So the space is written once, its parameter names are
+stable paths ("4b.c3", "aux.weight"), and random and Optuna searches sample the same space.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from space.genotype import LARGE_KINDS, Genotype, InceptionModule, Stage
+from space.presets import preset
+from space.scaling import round_width
+
+__all__ = ["Draw", "RandomDraw", "Ranges", "random_genotype", "sample"]
+
+T = TypeVar("T")
+
+
+class Draw(Protocol):
+    """Where the values of a sample come from: a seeded RNG or an Optuna trial."""
+
+    def int(self, name: str, low: int, high: int, step: int) -> int: ...
+
+    def float(self, name: str, low: float, high: float) -> float: ...
+
+    def choice(self, name: str, choices: Sequence[T]) -> T: ...
+
+
+class RandomDraw:
+    """Uniform draws from a seeded RNG; records what it drew in `params`."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self.params: dict[str, Any] = {}
+
+    def int(self, name: str, low: int, high: int, step: int) -> int:
+        value = self._rng.randrange(low, high + 1, step)
+        self.params[name] = value
+        return value
+
+    def float(self, name: str, low: float, high: float) -> float:
+        value = self._rng.uniform(low, high)
+        self.params[name] = value
+        return value
+
+    def choice(self, name: str, choices: Sequence[T]) -> T:
+        value = self._rng.choice(list(choices))
+        self.params[name] = value
+        return value
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """What a search may change in its base preset.
+
+    Each branch width of a module ranges over `width_scale` times the base module's width
+    (the base stage's last module stands in for positions beyond it), snapped to `width_step`.
+    A reduction is `ratio * branch width` for a ratio in `reduce_ratios`; None removes the 1x1
+    reduction (the naive branch). Aux heads may sit on any existing module in `aux_modules`.
+    """
+
+    base: str = "googlenet-small"
+    modules_per_stage: tuple[tuple[int, int], ...] = ((1, 2), (1, 5), (1, 2))
+    width_scale: tuple[float, float] = (0.5, 2.0)
+    width_step: int = 4
+    reduce_ratios: tuple[float | None, ...] = (None, 0.25, 0.5, 0.75, 1.0)
+    large_kinds: tuple[str, ...] = LARGE_KINDS
+    aux_modules: tuple[str, ...] = ("4a", "4b", "4c", "4d", "4e")
+    aux_weight: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        lo, hi = self.width_scale
+        if not 0 < lo <= hi:
+            raise ValueError(f"width_scale={list(self.width_scale)!r}: needs 0 < low <= high")
+        if self.width_step <= 0:
+            raise ValueError(f"width_step={self.width_step!r}: must be positive")
+        for i, (low, high) in enumerate(self.modules_per_stage):
+            if not 1 <= low <= high:
+                raise ValueError(f"modules_per_stage[{i}]={[low, high]!r}: needs 1 <= low <= high")
+        for ratio in self.reduce_ratios:
+            if ratio is not None and not ratio > 0:
+                raise ValueError(f"reduce_ratios={list(self.reduce_ratios)!r}: ratios must be > 0 or none")
+        if not self.reduce_ratios:
+            raise ValueError("reduce_ratios=[]: needs at least one choice")
+        bad = [k for k in self.large_kinds if k not in LARGE_KINDS]
+        if bad or not self.large_kinds:
+            raise ValueError(f"large_kinds={list(self.large_kinds)!r}: choose from {', '.join(LARGE_KINDS)}")
+        low, high = self.aux_weight
+        if not 0 <= low <= high:
+            raise ValueError(f"aux_weight={list(self.aux_weight)!r}: needs 0 <= low <= high")
+
+
+def _width(draw: Draw, name: str, base: int, ranges: Ranges) -> int:
+    step = ranges.width_step
+    low = round_width(base * ranges.width_scale[0], step)
+    high = max(low, round_width(base * ranges.width_scale[1], step))
+    return draw.int(name, low, high, step)
+
+
+def _reduce(draw: Draw, name: str, width: int, ranges: Ranges) -> int | None:
+    ratio = draw.choice(name, ranges.reduce_ratios)
+    return None if ratio is None else round_width(ratio * width, ranges.width_step)
+
+
+def _module(draw: Draw, name: str, base: InceptionModule, ranges: Ranges) -> InceptionModule:
+    c3 = _width(draw, f"{name}.c3", base.c3, ranges)
+    c5 = _width(draw, f"{name}.c5", base.c5, ranges)
+    return InceptionModule(
+        c1=_width(draw, f"{name}.c1", base.c1, ranges),
+        c3_reduce=_reduce(draw, f"{name}.r3", c3, ranges),
+        c3=c3,
+        c5_reduce=_reduce(draw, f"{name}.r5", c5, ranges),
+        c5=c5,
+        pool_proj=_width(draw, f"{name}.pp", base.pool_proj or base.c1, ranges),
+        large=draw.choice(f"{name}.large", ranges.large_kinds),
+    )
+
+
+def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype:
+    """A genotype drawn from `ranges` around `base` (default: the preset `ranges.base`).
+
+    Stem, pools, resolution, classes, normalisation, dropout and the aux head's shape come from
+    the base; module counts, branch widths, reductions, large-branch kinds and aux placement and
+    weight are drawn.
+    """
+    base = base if base is not None else preset(ranges.base)
+    if len(ranges.modules_per_stage) != len(base.stages):
+        raise ValueError(
+            f"modules_per_stage={[list(r) for r in ranges.modules_per_stage]!r}: "
+            f"needs one range per stage of {ranges.base!r} ({len(base.stages)})"
+        )
+    stages = []
+    for i, (stage, (low, high)) in enumerate(zip(base.stages, ranges.modules_per_stage)):
+        count = draw.int(f"stage{3 + i}.modules", low, high, 1)
+        modules = tuple(
+            _module(draw, f"{3 + i}{chr(ord('a') + j)}", stage.modules[min(j, len(stage.modules) - 1)], ranges)
+            for j in range(count)
+        )
+        stages.append(Stage(modules=modules, pool=stage.pool))
+    draft = base.replace(stages=tuple(stages), aux=dataclasses.replace(base.aux, at=()))
+    names = [name for name, _ in draft.named_modules()]
+    at = tuple(name for name in ranges.aux_modules if name in names and draw.choice(f"aux.{name}", (False, True)))
+    weight = draw.float("aux.weight", *ranges.aux_weight) if at else base.aux.weight
+    return draft.replace(aux=dataclasses.replace(base.aux, at=at, weight=weight))
+
+
+def random_genotype(seed: int, ranges: Ranges | None = None) -> Genotype:
+    """A uniformly random genotype from `ranges` (default ranges around `googlenet-small`)."""
+    return sample(RandomDraw(seed), ranges or Ranges())

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+import space
+from space.ranges import RandomDraw, Ranges, sample
+
+
+def test_random_genotype_is_deterministic_per_seed() -> None:
+    assert space.random_genotype(7) == space.random_genotype(7)
+    assert len({space.random_genotype(s).key for s in range(50)}) == 50
+
+
+def test_draws_stay_inside_the_ranges() -> None:
+    ranges = Ranges()
+    base = space.preset(ranges.base)
+    for seed in range(50):
+        draw = RandomDraw(seed)
+        g = sample(draw, ranges)
+        for i, (stage, (low, high)) in enumerate(zip(g.stages, ranges.modules_per_stage)):
+            assert low <= len(stage.modules) <= high
+            assert draw.params[f"stage{3 + i}.modules"] == len(stage.modules)
+        for name, m in g.named_modules():
+            assert m.c1 % ranges.width_step == 0 and m.large in ranges.large_kinds
+            assert draw.params[f"{name}.c3"] == m.c3
+            ratio = draw.params[f"{name}.r3"]
+            assert (m.c3_reduce is None) == (ratio is None)
+        assert set(g.aux.at) <= set(ranges.aux_modules)
+        assert g.stem == base.stem and g.resolution == base.resolution and g.norm == base.norm
+
+
+def test_random_genotypes_span_the_cost_range() -> None:
+    macs = [space.cost(space.random_genotype(s)).macs for s in range(100)]
+    assert max(macs) > 2 * min(macs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"width_scale": (0.0, 1.0)}, "width_scale"),
+        ({"modules_per_stage": ((2, 1), (1, 1), (1, 1))}, r"modules_per_stage\[0\]"),
+        ({"reduce_ratios": (0.5, -1.0)}, "reduce_ratios"),
+        ({"large_kinds": ("7x7",)}, "large_kinds"),
+        ({"aux_weight": (0.5, 0.1)}, "aux_weight"),
+    ],
+)
+def test_bad_ranges(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Ranges(**kwargs)
+
+
+def test_ranges_must_match_the_base_stages() -> None:
+    with pytest.raises(ValueError, match="needs one range per stage"):
+        sample(RandomDraw(0), Ranges(modules_per_stage=((1, 2),)))
