@@ -4,13 +4,13 @@ small-image network. The widths are Table 1 of Szegedy et al. (2014), row by row
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from space.genotype import Aux, AuxHead, Genotype, InceptionModule, MaxPool, Stage, Stem
 from space.scaling import scale_widths
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "preset", "with_overrides"]
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 _TABLE_1: tuple[tuple[tuple[int, int, int, int, int, int], ...], ...] = (
@@ -133,12 +133,20 @@ def preset(name: str, **overrides: Any) -> Genotype:
     """
     if name not in PRESETS:
         raise ValueError(f"preset={name!r}: unknown (presets: {', '.join(PRESETS)})")
-    data = PRESETS[name]().to_dict()
+    return with_overrides(PRESETS[name](), overrides)
+
+
+def with_overrides(genotype: Genotype, overrides: Mapping[str, Any]) -> Genotype:
+    """`genotype` with fields replaced; mappings merge recursively into nested fields."""
+    data = genotype.to_dict()
     for key, value in overrides.items():
         if key == "stem" and isinstance(value, str):
             value = {"kind": value}
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
+        data[key] = _merge(data.get(key), value)
     return Genotype.from_dict(data)
+
+
+def _merge(old: Any, new: Any) -> Any:
+    if isinstance(old, dict) and isinstance(new, Mapping):
+        return {**old, **{k: _merge(old.get(k), v) for k, v in new.items()}}
+    return new

@@ -9,6 +9,7 @@ stable paths ("4b.c3", "aux.weight"), and random and Optuna searches sample the 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class Draw(Protocol):
 
     def int(self, name: str, low: int, high: int, step: int) -> int: ...
 
-    def float(self, name: str, low: float, high: float) -> float: ...
+    def float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
 
     def choice(self, name: str, choices: Sequence[T]) -> T: ...
 
@@ -45,8 +46,8 @@ class RandomDraw:
         self.params[name] = value
         return value
 
-    def float(self, name: str, low: float, high: float) -> float:
-        value = self._rng.uniform(low, high)
+    def float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        value = math.exp(self._rng.uniform(math.log(low), math.log(high))) if log else self._rng.uniform(low, high)
         self.params[name] = value
         return value
 

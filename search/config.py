@@ -1,0 +1,246 @@
+"""Structured configs: one dataclass per Hydra config group, registered in Hydra's ConfigStore.
+
+Hydra merges `conf/` into these schemas, so a misspelled key or a value of the wrong type fails
+at start-up. `validate` then checks what types cannot (choices, ranges, paths) and raises one
+`ConfigError` naming the field and the value. Library code receives these dataclasses, never a
+DictConfig.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from space.genotype import LARGE_KINDS
+from space.presets import PRESETS
+
+__all__ = [
+    "BudgetConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "LoggerConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "register",
+    "validate",
+]
+
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
+PRUNERS = ("none", "median", "hyperband")
+BUDGET_MODES = ("constraint", "prune", "project")
+DATASETS = ("digits", "synthetic", "cifar10", "npz")
+SCHEDULES = ("paper", "cosine")
+LOGGERS = ("wandb", "none")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+class ConfigError(ValueError):
+    """A bad value in the user's configuration; its message is one line naming field and value."""
+
+
+@dataclass
+class SpaceConfig:
+    """The search space: ranges around a base preset, plus searched training hyperparameters.
+
+    `genotype` overrides fields of the base preset (as `space.preset(base, **genotype)`);
+    resolution, input channels and classes always come from the data. A `reduce_ratios` entry of
+    null removes that 1x1 reduction. `lr` and `weight_decay` are [low, high] log ranges; null
+    keeps `train.lr` / `train.weight_decay` fixed.
+    """
+
+    base: str = "googlenet-small"
+    genotype: dict[str, Any] = field(default_factory=dict)
+    modules_per_stage: list[list[int]] = field(default_factory=lambda: [[1, 2], [1, 5], [1, 2]])
+    width_scale: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    width_step: int = 4
+    reduce_ratios: list[Optional[float]] = field(default_factory=lambda: [None, 0.25, 0.5, 0.75, 1.0])
+    large_kinds: list[str] = field(default_factory=lambda: list(LARGE_KINDS))
+    aux_modules: list[str] = field(default_factory=lambda: ["4a", "4b", "4c", "4d", "4e"])
+    aux_weight: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    lr: Optional[list[float]] = field(default_factory=lambda: [0.01, 0.2])
+    weight_decay: Optional[list[float]] = field(default_factory=lambda: [1e-5, 1e-3])
+
+
+@dataclass
+class BudgetConfig:
+    """A hard cap on inference multiply-adds (and parameters when `params` is set).
+
+    mode=constraint: over-budget trials are never trained; they are recorded with
+    `trial.set_constraint` so the sampler learns the feasible region. mode=prune: the naive
+    baseline, over-budget trials are pruned without telling the sampler why. mode=project: every
+    sampled network is width-scaled into [min_fraction * macs, macs].
+    """
+
+    macs: int = 2_000_000
+    params: Optional[int] = None
+    mode: str = "constraint"
+    min_fraction: float = 0.7
+
+
+@dataclass
+class SearchConfig:
+    sampler: str = "tpe"
+    pruner: str = "median"
+    n_trials: int = 30
+    seed: int = 0
+    storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
+    n_startup_trials: int = 8
+
+
+@dataclass
+class StudyConfig:
+    name: str = "digits"
+    results_dir: str = "results"
+
+
+@dataclass
+class DataConfig:
+    """Where images come from. `resolution` null keeps the data's own size; otherwise images are
+    resized (bilinear) once at load time. Splits are fixed by `seed`."""
+
+    name: str = "digits"
+    path: Optional[str] = None
+    resolution: Optional[int] = None
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    augment: bool = False
+    limit: Optional[int] = None  # use only the first N images (quick runs)
+    # synthetic data only
+    n_samples: int = 512
+    n_classes: int = 4
+    channels: int = 3
+    size: int = 16
+
+
+@dataclass
+class TrainConfig:
+    """SGD with momentum; `schedule=paper` multiplies the learning rate by `lr_decay` every
+    `decay_every` epochs (the paper: 0.96 every 8), `cosine` anneals to zero. The paper also
+    evaluates a Polyak average of the weights: `polyak` is the per-step decay of that
+    exponential moving average (null: evaluate the raw weights)."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "paper"
+    lr_decay: float = 0.96
+    decay_every: int = 8
+    polyak: Optional[float] = 0.95  # per-step EMA decay of the weights evaluated; null: off
+    device: str = "auto"
+    amp: bool = True  # on CUDA only
+    channels_last: str = "auto"  # auto | true | false
+    seed: int = 0
+    threads: Optional[int] = None  # torch CPU threads; null leaves torch's default
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"
+    mode: str = "offline"
+    project: str = "inception-nas"
+    entity: Optional[str] = None
+    dir: Optional[str] = None  # default: <study dir>
+
+
+@dataclass
+class Config:
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    progress: bool = True
+
+
+def register() -> None:
+    """Put the schemas in Hydra's ConfigStore: `conf/search.yaml` extends `search_schema`, and
+    each group file is merged into its group's dataclass."""
+    cs = ConfigStore.instance()
+    cs.store(name="search_schema", node=Config)
+
+
+def _fail(name: str, value: Any, why: str) -> None:
+    raise ConfigError(f"{name}={value!r}: {why}")
+
+
+def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(name, value, f"must be one of {', '.join(choices)}")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        _fail(name, value, "must be > 0")
+
+
+def _log_range(name: str, value: Optional[list[float]]) -> None:
+    if value is None:
+        return
+    if len(value) != 2 or not 0 < value[0] <= value[1] or not all(map(math.isfinite, value)):
+        _fail(name, list(value), "must be [low, high] with 0 < low <= high, or null")
+
+
+def validate(cfg: Config) -> None:
+    """Check everything the schema's types cannot; raise `ConfigError` on the first problem."""
+    s = cfg.space
+    if s.base not in PRESETS and not s.base.endswith((".yaml", ".yml", ".json")):
+        _fail("space.base", s.base, f"neither a preset ({', '.join(PRESETS)}) nor a .yaml/.json genotype file")
+    for kind in s.large_kinds:
+        _one_of("space.large_kinds", kind, LARGE_KINDS)
+    _log_range("space.lr", s.lr)
+    _log_range("space.weight_decay", s.weight_decay)
+    b = cfg.budget
+    _positive("budget.macs", b.macs)
+    if b.params is not None:
+        _positive("budget.params", b.params)
+    _one_of("budget.mode", b.mode, BUDGET_MODES)
+    if not 0 < b.min_fraction <= 1:
+        _fail("budget.min_fraction", b.min_fraction, "must be in (0, 1]")
+    _one_of("search.sampler", cfg.search.sampler, SAMPLERS)
+    _one_of("search.pruner", cfg.search.pruner, PRUNERS)
+    _positive("search.n_trials", cfg.search.n_trials)
+    if not cfg.study.name or "/" in cfg.study.name:
+        _fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
+    d = cfg.data
+    _one_of("data.name", d.name, DATASETS)
+    if d.name in ("cifar10", "npz") and not d.path:
+        _fail("data.path", d.path, f"data={d.name} needs a path")
+    if d.resolution is not None:
+        _positive("data.resolution", d.resolution)
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(d, name)
+        if not 0 < value < 1:
+            _fail(f"data.{name}", value, "must be in (0, 1)")
+    if d.val_fraction + d.test_fraction >= 1:
+        _fail("data.test_fraction", d.test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
+    if d.limit is not None:
+        _positive("data.limit", d.limit)
+    t = cfg.train
+    _positive("train.epochs", t.epochs)
+    _positive("train.batch_size", t.batch_size)
+    _positive("train.lr", t.lr)
+    if t.weight_decay < 0:
+        _fail("train.weight_decay", t.weight_decay, "must be >= 0")
+    _one_of("train.schedule", t.schedule, SCHEDULES)
+    if t.polyak is not None and not 0 < t.polyak < 1:
+        _fail("train.polyak", t.polyak, "must be in (0, 1) or null")
+    _positive("train.decay_every", t.decay_every)
+    if not 0 < t.lr_decay <= 1:
+        _fail("train.lr_decay", t.lr_decay, "must be in (0, 1]")
+    if t.device != "auto" and not t.device.startswith(("cpu", "cuda", "mps")):
+        _fail("train.device", t.device, "must be auto, cpu, cuda or cuda:<index>")
+    _one_of("train.channels_last", str(t.channels_last).lower(), ("auto", "true", "false"))
+    _one_of("logger.name", cfg.logger.name, LOGGERS)
+    _one_of("logger.mode", cfg.logger.mode, WANDB_MODES)
+

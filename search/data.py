@@ -1,0 +1,187 @@
+"""Image classification data held in memory as tensors, with fixed train/val/test splits.
+
+Sources: scikit-learn's digits (real, shipped with the package: the default, no download),
+synthetic class templates plus noise (fast tests), CIFAR-10 from a local folder in its standard
+python format, and any `.npz` of images and labels. The search only ever sees `train` and `val`;
+`test` is for the single final measurement of the best trial.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from search.config import ConfigError, DataConfig
+
+__all__ = ["Split", "Splits", "load_data"]
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # N x C x H x W, float32, normalised with the train split's statistics
+    labels: torch.Tensor  # N, int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    channels: int
+    resolution: int
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target.astype(np.int64)
+
+
+def _synthetic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+    """One random smooth template per class, plus noise: learnable in an epoch or two."""
+    rng = np.random.default_rng(cfg.seed)
+    coarse = rng.normal(size=(cfg.n_classes, cfg.channels, 4, 4)).astype(np.float32)
+    templates = F.interpolate(torch.from_numpy(coarse), size=cfg.size, mode="bilinear", align_corners=False).numpy()
+    labels = rng.integers(0, cfg.n_classes, size=cfg.n_samples)
+    noise = rng.normal(scale=0.8, size=(cfg.n_samples, cfg.channels, cfg.size, cfg.size))
+    return (templates[labels] + noise).astype(np.float32), labels.astype(np.int64)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10 batches (dicts of bytes, lists and numpy arrays) and nothing else, so a
+    crafted file cannot run code."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"forbidden global {module}.{name}")
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except Exception as err:  # any corruption: one line naming the file
+        raise ConfigError(f"data.path={str(path)!r}: not a CIFAR-10 python batch ({err.__class__.__name__}: {err})") from None
+    if len(data) != len(labels):
+        raise ConfigError(f"data.path={str(path)!r}: {len(data)} images but {len(labels)} labels")
+    return (data / 255.0).astype(np.float32), labels
+
+
+def _cifar10(root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The five training batches and the official test batch."""
+    folder = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise ConfigError(f"data.path={str(root)!r}: not a CIFAR-10 python folder (missing {', '.join(missing)})")
+    train = [_cifar_batch(folder / n) for n in names[:5]]
+    test = _cifar_batch(folder / "test_batch")
+    return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), test
+
+
+def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images under `images`/`x`/`X`, labels under `labels`/`y`/`Y`; NHW, NHWC or NCHW."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as err:
+        raise ConfigError(f"data.path={str(path)!r}: not a readable .npz ({err.__class__.__name__})") from None
+    images = next((arrays[k] for k in ("images", "x", "X") if k in arrays), None)
+    labels = next((arrays[k] for k in ("labels", "y", "Y") if k in arrays), None)
+    if images is None or labels is None:
+        raise ConfigError(f"data.path={str(path)!r}: needs arrays 'images' and 'labels' (has {', '.join(arrays) or 'none'})")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and images.shape[-1] in (1, 3, 4) and images.shape[1] not in (1, 3, 4):
+        images = images.transpose(0, 3, 1, 2)
+    if images.ndim != 4 or images.shape[2] != images.shape[3]:
+        raise ConfigError(f"data.path={str(path)!r}: images of shape {list(images.shape)} are not N x C x S x S")
+    if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+        raise ConfigError(f"data.path={str(path)!r}: labels must be {len(images)} integers, got {labels.dtype} {list(labels.shape)}")
+    if labels.min() < 0:
+        raise ConfigError(f"data.path={str(path)!r}: negative label {int(labels.min())}")
+    scale = 255.0 if images.dtype == np.uint8 else 1.0
+    return (images / scale).astype(np.float32), labels.astype(np.int64)
+
+
+def _existing(path: str | None, *, folder: bool) -> Path:
+    p = Path(path or "")
+    if folder and not p.is_dir():
+        raise ConfigError(f"data.path={path!r}: no such folder")
+    if not folder and not p.is_file():
+        raise ConfigError(f"data.path={path!r}: no such file")
+    return p
+
+
+def _split_indices(n: int, cfg: DataConfig, *, with_test: bool) -> tuple[np.ndarray, ...]:
+    order = np.random.default_rng(cfg.seed).permutation(n)
+    n_val = max(1, round(cfg.val_fraction * n))
+    n_test = max(1, round(cfg.test_fraction * n)) if with_test else 0
+    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+
+
+def _resize(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
+    if resolution is None or resolution == images.shape[-1]:
+        return images
+    antialias = resolution < images.shape[-1]
+    return F.interpolate(images, size=resolution, mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def load_data(cfg: DataConfig) -> Splits:
+    """Load, split by `cfg.seed`, resize, and normalise with the train split's channel stats."""
+    official_test: tuple[np.ndarray, np.ndarray] | None = None
+    if cfg.name == "digits":
+        images, labels = _digits()
+    elif cfg.name == "synthetic":
+        images, labels = _synthetic(cfg)
+    elif cfg.name == "cifar10":
+        (images, labels), official_test = _cifar10(_existing(cfg.path, folder=True))
+    else:
+        images, labels = _npz(_existing(cfg.path, folder=False))
+    if cfg.limit is not None:
+        images, labels = images[: cfg.limit], labels[: cfg.limit]
+    if len(labels) < 10:
+        raise ConfigError(f"data.name={cfg.name!r}: only {len(labels)} images, need at least 10")
+    train_idx, val_idx, test_idx = _split_indices(len(labels), cfg, with_test=official_test is None)
+    x = torch.from_numpy(images)
+    y = torch.from_numpy(labels)
+    parts = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}
+    parts["test"] = (
+        (torch.from_numpy(official_test[0]), torch.from_numpy(official_test[1]))
+        if official_test is not None
+        else (x[test_idx], y[test_idx])
+    )
+    parts = {k: (_resize(xs, cfg.resolution), ys) for k, (xs, ys) in parts.items()}
+    mean = parts["train"][0].mean(dim=(0, 2, 3), keepdim=True)
+    std = parts["train"][0].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    splits = {k: Split(((xs - mean) / std).contiguous(), ys) for k, (xs, ys) in parts.items()}
+    num_classes = int(max(int(ys.max()) for _, ys in parts.values())) + 1
+    train = splits["train"]
+    return Splits(
+        train=train,
+        val=splits["val"],
+        test=splits["test"],
+        num_classes=num_classes,
+        channels=train.images.shape[1],
+        resolution=train.images.shape[-1],
+    )

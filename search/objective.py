@@ -1,0 +1,200 @@
+"""One trial: sample -> budget -> build -> train -> report/prune -> log.
+
+Nothing is built before the analytic cost says the network fits the budget, so no second of
+compute goes to an over-budget network. Every trial stores its genotype, cost and status as user
+attributes, so reports and resumed runs read everything from the study's storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from search.budget import constraints, project
+from search.config import Config
+from search.sample import Hyperparameters, TrialDraw, ranges_from_config, sample_trial
+from search.tracking import Tracker, TrialRun
+from search.train import EpochResult, Trainer, TrainingDiverged
+from space.cost import Cost, cost
+from space.genotype import Genotype
+from space.model import build_model
+
+__all__ = ["Objective", "Status", "CATCH"]
+
+log = logging.getLogger(__name__)
+
+# Exceptions that fail one trial (reason stored) without stopping the study.
+CATCH: tuple[type[Exception], ...] = (TrainingDiverged, torch.OutOfMemoryError)
+
+
+class Status:
+    """Our finer view of a trial, stored as the user attribute "status"."""
+
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INFEASIBLE = "infeasible"
+    DUPLICATE = "duplicate"
+
+
+def _cost_attrs(c: Cost) -> dict[str, int]:
+    return {"macs": c.macs, "params": c.params, "train_macs": c.train_macs, "train_params": c.train_params}
+
+
+class Objective:
+    """Callable for `study.optimize`; returns the final validation accuracy (Polyak average)."""
+
+    def __init__(self, *, cfg: Config, base: Genotype, trainer: Trainer, tracker: Tracker, study_dir: Path) -> None:
+        self.cfg = cfg
+        self.base = base
+        self.ranges = ranges_from_config(cfg.space)
+        self.trainer = trainer
+        self.tracker = tracker
+        self.best_path = study_dir / "best.pt"
+
+    # -- stages of a trial -----------------------------------------------------------------
+    def _sample(self, trial: optuna.Trial) -> tuple[Genotype, Hyperparameters, Cost]:
+        genotype, hp = sample_trial(
+            TrialDraw(trial), ranges=self.ranges, base=self.base, space=self.cfg.space, train=self.cfg.train
+        )
+        if self.cfg.budget.mode == "project":
+            projected = project(genotype, self.cfg.budget, divisor=self.ranges.width_step)
+            if projected is not None:
+                genotype, multiplier = projected
+                trial.set_user_attr("width_multiplier", multiplier)
+        c = cost(genotype)
+        trial.set_user_attr("key", genotype.key)
+        trial.set_user_attr("genotype", genotype.to_dict())
+        trial.set_user_attr("hyperparameters", {"lr": hp.lr, "weight_decay": hp.weight_decay})
+        for name, value in _cost_attrs(c).items():
+            trial.set_user_attr(name, value)
+        return genotype, hp, c
+
+    def _over_budget(self, trial: optuna.Trial, c: Cost) -> bool:
+        values = constraints(c, self.cfg.budget)
+        if self.cfg.budget.mode != "prune":  # "prune" is the baseline that hides why
+            for name, value in values.items():
+                trial.set_constraint(name, value)
+        return any(v > 0 for v in values.values())
+
+    def _duplicate_of(self, trial: optuna.Trial, key: str, hp: Hyperparameters) -> optuna.trial.FrozenTrial | None:
+        wanted = {"lr": hp.lr, "weight_decay": hp.weight_decay}
+        for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            attrs = other.user_attrs
+            if attrs.get("status") == Status.COMPLETE and attrs.get("key") == key and attrs.get("hyperparameters") == wanted:
+                return other
+        return None
+
+    def _best_so_far(self, trial: optuna.Trial) -> float:
+        values = [
+            t.value
+            for t in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.user_attrs.get("status") == Status.COMPLETE and t.value is not None and t.number != trial.number
+        ]
+        return max(values, default=float("-inf"))
+
+    def _run_config(self, trial: optuna.Trial, genotype: Genotype, hp: Hyperparameters, c: Cost) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "trial": trial.number,
+            "genotype": genotype.to_dict(),
+            "genotype_key": genotype.key,
+            "lr": hp.lr,
+            "weight_decay": hp.weight_decay,
+            "train": asdict(self.cfg.train),
+            "budget": asdict(self.cfg.budget),
+            "data": asdict(self.cfg.data),
+            **{f"cost/{k}": v for k, v in _cost_attrs(c).items()},
+        }
+
+    # -- the trial -------------------------------------------------------------------------
+    def __call__(self, trial: optuna.Trial) -> float:
+        start = time.perf_counter()
+        genotype, hp, c = self._sample(trial)
+        if self._over_budget(trial, c):
+            trial.set_user_attr("status", Status.INFEASIBLE)
+            if self.cfg.budget.mode == "prune":
+                raise optuna.TrialPruned("over budget")
+            return 0.0  # never trained; the constraint marks it infeasible for samplers and best_trial
+        duplicate = self._duplicate_of(trial, genotype.key, hp)
+        if duplicate is not None:
+            trial.set_user_attr("status", Status.DUPLICATE)
+            trial.set_user_attr("duplicate_of", duplicate.number)
+            return float(duplicate.value)  # type: ignore[arg-type]
+
+        torch.manual_seed(self.cfg.train.seed)
+        model = build_model(genotype)
+        trial.set_user_attr("setup_seconds", time.perf_counter() - start)
+        run = self.tracker.start(name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, hp, c))
+        summary: dict[str, Any] = {**_cost_attrs(c), "genotype_key": genotype.key}
+        history: list[EpochResult] = []
+
+        def on_epoch(result: EpochResult) -> None:
+            history.append(result)
+            metrics = {
+                "epoch": result.epoch,
+                "train/loss": result.train_loss,
+                "val/accuracy": result.val_accuracy,
+                "lr": result.lr,
+                "epoch_seconds": result.seconds,
+                **{f"train/aux_loss/{name}": value for name, value in result.aux_losses.items()},
+            }
+            run.log(metrics, step=result.epoch)
+            trial.report(result.val_accuracy, result.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
+
+        train_start = time.perf_counter()
+        try:
+            _, evaluated = self.trainer.fit(
+                model, lr=hp.lr, weight_decay=hp.weight_decay, aux_weight=genotype.aux.weight, on_epoch=on_epoch
+            )
+        except optuna.TrialPruned:
+            self._finish(trial, run, summary, history, Status.PRUNED, train_start)
+            raise
+        except CATCH as err:
+            reason = "CUDA out of memory" if isinstance(err, torch.OutOfMemoryError) else str(err)
+            trial.set_user_attr("fail_reason", reason)
+            if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self._finish(trial, run, {**summary, "fail_reason": reason}, history, Status.FAILED, train_start)
+            raise
+        value = history[-1].val_accuracy
+        if value > self._best_so_far(trial):
+            self._save_best(trial, genotype, evaluated, value)
+        self._finish(trial, run, summary, history, Status.COMPLETE, train_start)
+        return value
+
+    def _finish(
+        self,
+        trial: optuna.Trial,
+        run: TrialRun,
+        summary: dict[str, Any],
+        history: list[EpochResult],
+        status: str,
+        train_start: float,
+    ) -> None:
+        seconds = time.perf_counter() - train_start
+        trial.set_user_attr("status", status)
+        trial.set_user_attr("train_seconds", seconds)
+        trial.set_user_attr("epochs", len(history))
+        if history:
+            best = max(r.val_accuracy for r in history)
+            trial.set_user_attr("best_val_accuracy", best)
+            summary.update({"final_val_accuracy": history[-1].val_accuracy, "best_val_accuracy": best})
+        run.finish({**summary, "state": status, "train_seconds": seconds, "epochs": len(history)})
+
+    def _save_best(self, trial: optuna.Trial, genotype: Genotype, model: torch.nn.Module, value: float) -> None:
+        """Keep the weights of the best trial so far (nanoGPT-style: the genotype travels with
+        them, so the network can always be rebuilt); the final test reads them once."""
+        self.best_path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        tmp = self.best_path.with_suffix(".tmp")
+        torch.save({"trial": trial.number, "val_accuracy": value, "genotype": genotype.to_dict(), "state_dict": state}, tmp)
+        tmp.replace(self.best_path)

@@ -1,0 +1,222 @@
+"""Results of a study, written from its storage alone: trials.csv, best.yaml, report.md, plots.
+
+Everything is read back from the trials' user attributes (genotype, cost, status), so the
+files always match the study, and `python -m search.report <study dir>` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from space.genotype import Genotype
+from space.io import dump
+
+__all__ = ["trial_rows", "write_results", "pareto_front"]
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "number",
+    "state",
+    "key",
+    "macs",
+    "params",
+    "train_macs",
+    "val_accuracy",
+    "best_val_accuracy",
+    "epochs",
+    "lr",
+    "weight_decay",
+    "aux_weight",
+    "aux_at",
+    "duration_s",
+    "train_s",
+    "note",
+)
+
+
+def status(trial: FrozenTrial) -> str:
+    if trial.state == TrialState.RUNNING:
+        return "running"
+    if trial.state == TrialState.FAIL:
+        return "failed"
+    return trial.user_attrs.get("status", trial.state.name.lower())
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        state = status(t)
+        genotype = attrs.get("genotype", {})
+        aux = genotype.get("aux", {})
+        hp = attrs.get("hyperparameters", {})
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        trained = state in ("complete", "pruned") or (state == "failed" and attrs.get("epochs"))
+        rows.append(
+            {
+                "number": t.number,
+                "state": state,
+                "key": attrs.get("key", ""),
+                "macs": attrs.get("macs", ""),
+                "params": attrs.get("params", ""),
+                "train_macs": attrs.get("train_macs", ""),
+                "val_accuracy": t.value if state in ("complete", "duplicate") else "",
+                "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
+                "epochs": attrs.get("epochs", 0),
+                "lr": hp.get("lr", ""),
+                "weight_decay": hp.get("weight_decay", ""),
+                "aux_weight": aux.get("weight", "") if aux.get("at") else "",
+                "aux_at": "+".join(aux.get("at", [])),
+                "duration_s": round(duration, 3) if duration is not None else "",
+                "train_s": round(attrs["train_seconds"], 3) if "train_seconds" in attrs else "",
+                "note": attrs.get("fail_reason", "")
+                or (f"duplicate of {attrs['duplicate_of']}" if "duplicate_of" in attrs else ""),
+            }
+        )
+    return rows
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points (macs, accuracy) not dominated by a cheaper-or-equal, more-accurate point."""
+    front: list[tuple[float, float]] = []
+    for macs, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((macs, acc))
+    return front
+
+
+def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, budget_macs: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    trained = [r for r in rows if r["state"] == "complete"]
+    # optimisation history
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if trained:
+        xs = [r["number"] for r in trained]
+        ys = [r["val_accuracy"] for r in trained]
+        best, running = [], float("-inf")
+        for y in ys:
+            running = max(running, y)
+            best.append(running)
+        ax.scatter(xs, ys, s=18, label="trial")
+        ax.step(xs, best, where="post", color="C3", label="best so far")
+    infeasible = [r["number"] for r in rows if r["state"] == "infeasible"]
+    if infeasible:  # a rug along the bottom edge: these have no accuracy
+        ax.scatter(infeasible, [0.02] * len(infeasible), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
+    ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(directory / "history.png", dpi=110)
+    plt.close(fig)
+    made.append("history.png")
+    # accuracy vs MACs with the Pareto front and the budget line
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if trained:
+        pts = [(r["macs"] / 1e6, r["val_accuracy"]) for r in trained]
+        ax.scatter(*zip(*pts), s=18, label="trained")
+        front = pareto_front(pts)
+        ax.step(*zip(*front), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
+    over = [r["macs"] / 1e6 for r in rows if r["state"] == "infeasible" and r["macs"] != ""]
+    if over:
+        ax.scatter(over, [0.02] * len(over), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
+    ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
+    ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(directory / "accuracy_vs_macs.png", dpi=110)
+    plt.close(fig)
+    made.append("accuracy_vs_macs.png")
+    # hyperparameter importances
+    importances = _importances(study)
+    if importances:
+        names = list(importances)[:15][::-1]
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
+        ax.barh(names, [importances[n] for n in names])
+        ax.set(xlabel="importance (fANOVA)", title="Hyperparameter importances")
+        fig.tight_layout()
+        fig.savefig(directory / "importances.png", dpi=110)
+        plt.close(fig)
+        made.append("importances.png")
+    return made
+
+
+def _importances(study: optuna.Study) -> dict[str, float]:
+    """fANOVA importances over the parameters every trained trial shares; {} when too few."""
+    trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("status") == "complete"]
+    if len(trained) < 3:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            only_trained = optuna.create_study(direction="maximize")
+            only_trained.add_trials(trained)
+            return dict(optuna.importance.get_param_importances(only_trained))
+    except Exception as err:  # importances are a nicety, never a reason to lose the report
+        log.warning("importances not computed: %s", err)
+        return {}
+
+
+def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r[c]
+            cells.append(f"{v:.4f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and c in ("macs", "params") else str(v)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(
+    study: optuna.Study,
+    directory: Path,
+    *,
+    budget_macs: int,
+    storage: str,
+    best: FrozenTrial | None,
+    test_accuracy: float | None,
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    rows = trial_rows(study)
+    with open(directory / "trials.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    if best is not None:
+        dump(Genotype.from_dict(best.user_attrs["genotype"]), directory / "best.yaml")
+    plots = _plots(study, rows, directory, budget_macs)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    trained = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: -r["val_accuracy"])
+    lines = [
+        f"# Study `{study.study_name}`",
+        "",
+        f"- storage: `{storage}`",
+        f"- budget: {budget_macs:,} inference multiply-adds",
+        f"- trials: {len(rows)} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})",
+        f"- over-budget trials trained: 0 (the budget is checked before any model is built)",
+    ]
+    if best is not None:
+        a = best.user_attrs
+        test = f"{test_accuracy:.4f}" if test_accuracy is not None else "not measured"
+        lines += [
+            f"- best trial: #{best.number}, genotype `{a['key']}`, {a['macs']:,} MACs, {a['params']:,} params, "
+            f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
+            "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
+        ]
+    lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
+    lines += [f"![{p}]({p})" for p in plots]
+    (directory / "report.md").write_text("\n".join(lines) + "\n")

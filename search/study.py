@@ -1,0 +1,240 @@
+"""The study: storage, sampler, pruner, resume, the progress bar, and the final test.
+
+Resuming is running the same command again: the study is loaded from its storage, finished
+trials count towards `search.n_trials`, and the sampler is re-seeded with the seed plus the
+number of trials so far, so a resumed random search does not replay its first proposals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from search.config import Config, ConfigError
+from search.data import Splits, load_data
+from search.objective import CATCH, Objective, Status
+from search.tracking import Tracker, mask_credentials
+from search.train import Trainer
+from space.genotype import Genotype
+from space.io import load
+from space.model import build_model
+from space.presets import PRESETS, preset, with_overrides
+
+__all__ = ["StudyResult", "base_genotype", "open_study", "run_study", "FINISHED"]
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+# The parts of a config that define what a study's trials mean: a resumed study must agree.
+_IDENTITY = ("space", "budget", "data", "train")
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    study: optuna.Study
+    directory: Path
+    best_trial: optuna.trial.FrozenTrial | None
+    test_accuracy: float | None
+
+
+def base_genotype(cfg: Config, data: Splits) -> Genotype:
+    """The base preset or genotype file, with config overrides and the data's shape."""
+    shape = {"resolution": data.resolution, "in_channels": data.channels, "num_classes": data.num_classes}
+    try:
+        if cfg.space.base in PRESETS:
+            return preset(cfg.space.base, **cfg.space.genotype, **shape)
+        return with_overrides(load(cfg.space.base), {**cfg.space.genotype, **shape})
+    except ValueError as err:
+        raise ConfigError(f"space.base={cfg.space.base!r}: {err}") from None
+
+
+def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
+    s = cfg.search
+    seed = s.seed + offset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if s.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, s.n_startup_trials))
+        if s.sampler == "gp":
+            return optuna.samplers.GPSampler(
+                seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False
+            )
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials)
+
+
+def _pruner(cfg: Config) -> optuna.pruners.BasePruner:
+    if cfg.search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=max(1, cfg.search.n_startup_trials // 2), n_warmup_steps=max(1, cfg.train.epochs // 3)
+        )
+    if cfg.search.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.train.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def storage_url(cfg: Config, directory: Path) -> str:
+    return cfg.search.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
+
+
+def _identity(cfg: Config) -> dict[str, Any]:
+    return {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
+
+
+def _first_difference(stored: Any, current: Any, path: str) -> tuple[str, Any, Any] | None:
+    if isinstance(stored, dict) and isinstance(current, dict):
+        for key in sorted(set(stored) | set(current)):
+            found = _first_difference(stored.get(key), current.get(key), f"{path}.{key}" if path else key)
+            if found:
+                return found
+        return None
+    if isinstance(stored, list) and isinstance(current, list) and len(stored) == len(current):
+        for i, (a, b) in enumerate(zip(stored, current)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    return None if stored == current else (path, stored, current)
+
+
+def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
+    """Create or load the study; refuse to mix trials of a different space/budget/data/train."""
+    url = storage_url(cfg, directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = optuna.storages.get_storage(url)
+        existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    except Exception as err:
+        raise ConfigError(f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__})") from None
+    n_existing = 0
+    if name in existing:
+        loaded = optuna.load_study(study_name=name, storage=storage)
+        n_existing = len(loaded.get_trials(deepcopy=False))
+        stored = loaded.user_attrs.get("identity")
+        if stored is not None:
+            diff = _first_difference(stored, _identity(cfg), "")
+            if diff is not None:
+                field, old, new = diff
+                raise ConfigError(
+                    f"{field}={new!r}: study {name!r} in {mask_credentials(url)} was run with {old!r}; "
+                    "use a new study.name or the same setting"
+                )
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=_sampler(cfg, n_existing),
+        pruner=_pruner(cfg),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    if "identity" not in study.user_attrs:
+        study.set_user_attr("identity", _identity(cfg))
+        study.set_user_attr("budget_macs", cfg.budget.macs)
+        study.set_user_attr("budget_params", cfg.budget.params)
+    return study
+
+
+class _Progress:
+    """Trials done/total, best so far and ETA, on stderr (tqdm comes with Optuna)."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, desc="trials", unit="trial", disable=not enabled, dynamic_ncols=True)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.bar.update(1)
+        best = _best_trial(study)
+        status = trial.user_attrs.get("status", trial.state.name.lower())
+        self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -", refresh=False)
+        if not self.bar.disable:
+            value = f", val {trial.value:.4f}" if status == Status.COMPLETE else ""
+            self.bar.write(f"trial {trial.number}: {status}, {trial.user_attrs.get('macs', 0) / 1e6:.2f} MMACs{value}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    """The best feasible, trained trial (duplicates point at their original)."""
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("status") == Status.COMPLETE and t.value is not None
+    ]
+    return max(trials, key=lambda t: (t.value, -t.number)) if trials else None
+
+
+def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:
+    """Test accuracy of the best trial, measured once: stored on the study and reused."""
+    done = study.user_attrs.get("test")
+    if done and done.get("trial") == best.number:
+        return float(done["accuracy"])
+    path = directory / "best.pt"
+    if not path.is_file():
+        log.warning("no saved weights at %s: test accuracy not measured", path)
+        return None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if checkpoint.get("trial") != best.number:
+        log.warning("best.pt holds trial %s, not the best trial %s: test accuracy not measured", checkpoint.get("trial"), best.number)
+        return None
+    model = build_model(Genotype.from_dict(checkpoint["genotype"]))
+    model.load_state_dict(checkpoint["state_dict"])
+    accuracy = trainer.evaluate(trainer.prepare(model), "test")
+    study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
+    return accuracy
+
+
+def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
+    """Run (or resume) the study until it holds `search.n_trials` finished trials."""
+    from search.report import write_results
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = load_data(cfg.data)
+    base = base_genotype(cfg, data)
+    study = open_study(cfg, name, directory)
+    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
+    remaining = max(0, cfg.search.n_trials - finished)
+    log.info(
+        "study %s: %d finished trials, %d to run; storage %s",
+        name,
+        finished,
+        remaining,
+        mask_credentials(storage_url(cfg, directory)),
+    )
+    trainer = Trainer(cfg.train, data, augment=cfg.data.augment)
+    tracker = Tracker(cfg.logger, study=name, directory=directory)
+    objective = Objective(cfg=cfg, base=base, trainer=trainer, tracker=tracker, study_dir=directory)
+    progress = _Progress(cfg.search.n_trials, min(finished, cfg.search.n_trials), cfg.progress)
+    try:
+        if remaining:
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                catch=CATCH,
+                callbacks=[optuna.study.MaxTrialsCallback(cfg.search.n_trials, states=FINISHED), progress],
+                gc_after_trial=False,
+            )
+    finally:
+        progress.close()
+    best = _best_trial(study)
+    test_accuracy = _test_best(study, best, trainer, directory) if best else None
+    write_results(
+        study,
+        directory,
+        budget_macs=cfg.budget.macs,
+        storage=mask_credentials(storage_url(cfg, directory)),
+        best=best,
+        test_accuracy=test_accuracy,
+    )
+    return StudyResult(study=study, directory=directory, best_trial=best, test_accuracy=test_accuracy)
+

@@ -1,0 +1,190 @@
+"""Train and evaluate one network: SGD with momentum, the paper's or a cosine schedule, aux losses.
+
+Speed comes from keeping the whole data set as one tensor on the device and slicing batches
+from it (no DataLoader, no per-sample collation), channels_last memory format, AMP on CUDA, and
+a single host sync per epoch (the loss is accumulated on the device and checked for NaN/inf at
+the end of each epoch). `bench/train.py` measures the ratio against a plain PyTorch loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from search.config import TrainConfig
+from search.data import Split, Splits
+
+__all__ = ["EpochResult", "Trainer", "TrainingDiverged", "resolve_device"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the trial fails with this reason, the study goes on."""
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    train_loss: float  # main head's cross-entropy, mean over the epoch
+    aux_losses: dict[str, float] = field(default_factory=dict)  # per aux head, unweighted
+    val_accuracy: float = 0.0
+    lr: float = 0.0
+    seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips per image and one random shift of up to 1/8 of the side per batch
+    (reflect-padded crop): cheap tensor ops that stay on the device."""
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    pad = max(1, x.shape[-1] // 8)
+    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+
+def _use_channels_last(setting: str, device: torch.device) -> bool:
+    # On CPU channels_last trained an Inception proxy 1.6x faster (bench/train.py); on CUDA the
+    # tensor cores want it. "auto" therefore means on, except where a user turns it off.
+    return str(setting).lower() != "false"
+
+
+class Trainer:
+    """Trains networks on one `Splits`, moved once to the device."""
+
+    def __init__(self, cfg: TrainConfig, data: Splits, *, augment: bool = False) -> None:
+        self.cfg = cfg
+        self.augment = augment
+        self.device = resolve_device(cfg.device)
+        self.channels_last = _use_channels_last(cfg.channels_last, self.device)
+        self.amp_dtype: torch.dtype | None = None
+        if cfg.amp and self.device.type == "cuda":
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.data = data
+        self._splits = {name: self._to_device(getattr(data, name)) for name in ("train", "val", "test")}
+
+    def _to_device(self, split: Split) -> Split:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return Split(split.images.to(self.device, memory_format=fmt), split.labels.to(self.device))
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _lr_factor(self, epoch: int) -> float:
+        """Learning-rate multiplier for the 0-based epoch."""
+        cfg = self.cfg
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+        return cfg.lr_decay ** (epoch // cfg.decay_every)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    def fit(
+        self,
+        model: nn.Module,
+        *,
+        lr: float,
+        weight_decay: float,
+        aux_weight: float,
+        on_epoch: Callable[[EpochResult], None] | None = None,
+    ) -> tuple[list[EpochResult], nn.Module]:
+        """Train for `cfg.epochs` epochs, calling `on_epoch` after each (it may raise to stop:
+        pruning). Returns the history and the network that was evaluated: the Polyak average
+        when `cfg.polyak` is set, else the trained network. Seeded: two fits of the same network
+        and config are identical on CPU."""
+        cfg = self.cfg
+        model = self.prepare(model)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
+        averaged = (
+            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.polyak), use_buffers=True)
+            if cfg.polyak
+            else None
+        )
+        scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        train = self._splits["train"]
+        history: list[EpochResult] = []
+        for epoch in range(cfg.epochs):
+            current_lr = lr * self._lr_factor(epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = current_lr
+            start = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(train), generator=generator).to(self.device)
+            main_sum = torch.zeros((), device=self.device)
+            aux_sums: dict[str, torch.Tensor] = {}
+            batches = 0
+            for i in range(0, len(order), cfg.batch_size):
+                index = order[i : i + cfg.batch_size]
+                if len(index) < 2:  # batch norm needs two samples
+                    continue
+                x, y = train.images[index], train.labels[index]
+                if self.augment:
+                    x = _augment(x, generator)
+                with self._autocast():
+                    out = model(x)
+                    logits, aux = out if isinstance(out, tuple) else (out, {})
+                    loss = F.cross_entropy(logits, y)
+                    total = loss
+                    for name, aux_logits in aux.items():
+                        aux_loss = F.cross_entropy(aux_logits, y)
+                        total = total + aux_weight * aux_loss
+                        aux_sums[name] = aux_sums.get(name, 0) + aux_loss.detach().float()
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(total).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                if averaged is not None:
+                    averaged.update_parameters(model)
+                main_sum += loss.detach().float()
+                batches += 1
+            main_loss = float(main_sum) / max(batches, 1)  # the one host sync of the epoch
+            aux_losses = {k: float(v) / max(batches, 1) for k, v in aux_sums.items()}
+            for name, value in {"train_loss": main_loss, **aux_losses}.items():
+                if not math.isfinite(value):
+                    raise TrainingDiverged(f"{name} became {value} in epoch {epoch + 1}")
+            result = EpochResult(
+                epoch=epoch + 1,
+                train_loss=main_loss,
+                aux_losses=aux_losses,
+                val_accuracy=self.evaluate(averaged or model, "val"),
+                lr=current_lr,
+                seconds=time.perf_counter() - start,
+            )
+            history.append(result)
+            if on_epoch is not None:
+                on_epoch(result)
+        return history, averaged.module if averaged is not None else model
+
+    @torch.inference_mode()
+    def evaluate(self, model: nn.Module, split: str) -> float:
+        """Top-1 accuracy on "val" or "test" (aux heads dropped: eval mode)."""
+        model.eval()
+        data = self._splits[split]
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        for i in range(0, len(data), 512):
+            with self._autocast():
+                logits = model(data.images[i : i + 512])
+            correct += (logits.argmax(dim=1) == data.labels[i : i + 512]).sum()
+        return int(correct) / len(data)
