@@ -3,20 +3,20 @@
 Constraint values follow Optuna's convention (<= 0 is feasible) and are relative, (cost - cap)
 / cap, so MACs and parameters weigh alike in the samplers' infeasibility score.
 
-Projection (`budget.mode=project`) multiplies every width of the sampled network by one factor
-m (`space.scaling.scale_widths`, rounded to multiples of `width_step`) and finds the largest m
-whose analytic MACs (and params) fit the caps by bisection on m in [1/64, 64]: cost grows
-monotonically with m up to rounding, each probe is a ~30 us formula, and 40 probes pin m far
-below one rounding step. The trial is infeasible only when even the smallest widths exceed the
-cap, or when the largest fitting network falls below `min_fraction * macs` (possible only when
-rounding makes cost jump over the whole window).
+Projection (`budget.mode=project`, `space.scaling.widest_fitting`) multiplies every width of the
+sampled network (stem and aux heads included) by one factor m, rounded to multiples of
+`space.width_step`, with m found by bisection on the analytic cost; then it adds `width_step`
+channels to the Inception modules' widths, pass by pass, while the network still fits, which
+closes the gap that rounding leaves. Each probe is a ~30 us formula, so a projection takes
+milliseconds. The trial is infeasible only when even 1/64 of the widths exceeds the cap or the
+result falls below `min_fraction * macs`.
 """
 
 from __future__ import annotations
 
 from space.cost import Cost, cost
 from space.genotype import Genotype
-from space.scaling import scale_widths
+from space.scaling import widest_fitting
 
 from search.config import BudgetConfig
 
@@ -35,19 +35,9 @@ def feasible(c: Cost, budget: BudgetConfig) -> bool:
 
 
 def project(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[Genotype, float] | None:
-    """The widest width-scaled `genotype` inside the budget window, with its multiplier; None if
-    no multiplier lands in [min_fraction * macs, macs]."""
-
-    def fits(m: float) -> bool:
-        return feasible(cost(scale_widths(genotype, m, divisor=divisor)), budget)
-
-    low, high = 1 / 64, 64.0
-    if not fits(low):
+    """The widest width-scaled `genotype` inside [min_fraction * macs, macs] (and under the
+    params cap), with its uniform multiplier; None if none lands in the window."""
+    found = widest_fitting(genotype, lambda g: feasible(cost(g), budget), divisor=divisor)
+    if found is None or cost(found[0]).macs < budget.min_fraction * budget.macs:
         return None
-    for _ in range(40):
-        mid = (low * high) ** 0.5
-        low, high = (mid, high) if fits(mid) else (low, mid)
-    scaled = scale_widths(genotype, low, divisor=divisor)
-    if cost(scaled).macs < budget.min_fraction * budget.macs:
-        return None
-    return scaled, low
+    return found

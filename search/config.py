@@ -55,7 +55,8 @@ class SpaceConfig:
     """
 
     base: str = "googlenet-small"
-    genotype: dict[str, Any] = field(default_factory=dict)
+    # On small inputs the aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map.
+    genotype: dict[str, Any] = field(default_factory=lambda: {"aux": {"head": {"pool": "adaptive", "size": 2}}})
     modules_per_stage: list[list[int]] = field(default_factory=lambda: [[1, 2], [1, 5], [1, 2]])
     width_scale: list[float] = field(default_factory=lambda: [0.5, 2.0])
     width_step: int = 4
@@ -113,10 +114,10 @@ class DataConfig:
     augment: bool = False
     limit: Optional[int] = None  # use only the first N images (quick runs)
     # synthetic data only
-    n_samples: int = 512
+    n_samples: int = 1024
     n_classes: int = 4
     channels: int = 3
-    size: int = 16
+    size: int = 8
 
 
 @dataclass
@@ -215,7 +216,7 @@ def validate(cfg: Config) -> None:
     d = cfg.data
     _one_of("data.name", d.name, DATASETS)
     if d.name in ("cifar10", "npz") and not d.path:
-        _fail("data.path", d.path, f"data={d.name} needs a path")
+        _fail("data.path", d.path, f"data={d.name} needs data.path=<{'folder' if d.name == 'cifar10' else 'file.npz'}>")
     if d.resolution is not None:
         _positive("data.resolution", d.resolution)
     for name in ("val_fraction", "test_fraction"):

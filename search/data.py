@@ -54,7 +54,7 @@ def _synthetic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     coarse = rng.normal(size=(cfg.n_classes, cfg.channels, 4, 4)).astype(np.float32)
     templates = F.interpolate(torch.from_numpy(coarse), size=cfg.size, mode="bilinear", align_corners=False).numpy()
     labels = rng.integers(0, cfg.n_classes, size=cfg.n_samples)
-    noise = rng.normal(scale=0.8, size=(cfg.n_samples, cfg.channels, cfg.size, cfg.size))
+    noise = rng.normal(scale=0.5, size=(cfg.n_samples, cfg.channels, cfg.size, cfg.size))
     return (templates[labels] + noise).astype(np.float32), labels.astype(np.int64)
 
 

@@ -116,7 +116,8 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     if infeasible:  # a rug along the bottom edge: these have no accuracy
         ax.scatter(infeasible, [0.02] * len(infeasible), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
-    ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(directory / "history.png", dpi=110)
     plt.close(fig)

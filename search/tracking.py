@@ -46,7 +46,7 @@ class TrialRun:
 
         def _finish() -> None:
             self._run.summary.update(summary)
-            self._run.finish(quiet=True)
+            self._run.finish()
 
         self._tracker._guard(_finish)
         self._run = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from search.config import TrainConfig
 from search.data import Split, Splits
@@ -54,6 +54,26 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=generator))
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
     return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+
+def _ema_with_warmup(decay: float) -> Callable[..., None]:
+    """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)),
+    so short runs are not dominated by the initial weights."""
+    steps = 0
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], _n: torch.Tensor) -> None:
+        nonlocal steps
+        steps += 1
+        d = min(decay, (1 + steps) / (10 + steps))
+        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():
+                a.copy_(c)
+
+    return update
 
 
 def _use_channels_last(setting: str, device: torch.device) -> bool:
@@ -117,9 +137,7 @@ class Trainer:
         model = self.prepare(model)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
         averaged = (
-            AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.polyak), use_buffers=True)
-            if cfg.polyak
-            else None
+            AveragedModel(model, multi_avg_fn=_ema_with_warmup(cfg.polyak), use_buffers=True) if cfg.polyak else None
         )
         scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         generator = torch.Generator().manual_seed(cfg.seed)

@@ -8,10 +8,11 @@ reductions present or absent, branch kinds, aux placement) never changes; only w
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from space.genotype import Genotype, InceptionModule
 
-__all__ = ["round_width", "scale_widths"]
+__all__ = ["round_width", "scale_widths", "widest_fitting"]
 
 
 def round_width(width: float, divisor: int) -> int:
@@ -61,3 +62,52 @@ def scale_widths(genotype: Genotype, multiplier: float, *, divisor: int = 8) -> 
         fc=round_width(g.aux.head.fc * multiplier, divisor),
     )
     return g.replace(stem=stem, stages=stages, aux=dataclasses.replace(g.aux, head=head))
+
+
+_MODULE_WIDTHS = ("c1", "c3_reduce", "c3", "c5_reduce", "c5", "pool_proj")
+
+
+def _bump(genotype: Genotype, stage: int, index: int, width: str, divisor: int) -> Genotype | None:
+    module = genotype.stages[stage].modules[index]
+    value = getattr(module, width)
+    if value is None:
+        return None
+    modules = list(genotype.stages[stage].modules)
+    modules[index] = dataclasses.replace(module, **{width: value + divisor})
+    stages = list(genotype.stages)
+    stages[stage] = dataclasses.replace(stages[stage], modules=tuple(modules))
+    return genotype.replace(stages=tuple(stages))
+
+
+def widest_fitting(
+    genotype: Genotype, fits: Callable[[Genotype], bool], *, divisor: int = 8
+) -> tuple[Genotype, float] | None:
+    """The widest width-scaled `genotype` for which `fits` holds, and its uniform multiplier.
+
+    Two steps, both on the analytic cost (microseconds per probe):
+    1. bisection on one multiplier m in [1/64, 64] (log scale, 40 probes) for the largest m
+       whose `scale_widths(genotype, m, divisor)` fits. Rounding to multiples of `divisor`
+       makes cost jump where many widths cross a rounding boundary at once (10-15% on small
+       networks), so m alone cannot reach a narrow cost window;
+    2. fill: passes over the Inception modules in order, adding `divisor` channels to each
+       present width where the result still fits, until a pass adds nothing. This spreads the
+       remainder evenly and ends within one `divisor` step of one layer from the limit.
+    None when even m = 1/64 does not fit.
+    """
+    low, high = 1 / 64, 64.0
+    if not fits(scale_widths(genotype, low, divisor=divisor)):
+        return None
+    for _ in range(40):
+        mid = (low * high) ** 0.5
+        low, high = (mid, high) if fits(scale_widths(genotype, mid, divisor=divisor)) else (low, mid)
+    best = scale_widths(genotype, low, divisor=divisor)
+    grew = True
+    while grew:
+        grew = False
+        for s, stage in enumerate(best.stages):
+            for i in range(len(stage.modules)):
+                for width in _MODULE_WIDTHS:
+                    candidate = _bump(best, s, i, width, divisor)
+                    if candidate is not None and fits(candidate):
+                        best, grew = candidate, True
+    return best, low

@@ -1,0 +1,107 @@
+"""Every config group composes; bad input is one line naming the field and value, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search.__main__ import precheck
+from search.config import Config, ConfigError, register
+from tests.search.conftest import run_search
+
+register()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["data=synthetic", "logger=none"],
+        ["data=cifar10", "data.path=/somewhere"],
+        ["data=npz", "data.path=x.npz"],
+        ["search.sampler=random", "search.pruner=hyperband", "budget.mode=project"],
+        ["search.sampler=nsga2", "search.pruner=none", "search.seed=3", "study.name=x"],
+        ["search.sampler=gp", "search.storage=sqlite:///x.db", "train.epochs=3", "budget.macs=1000000"],
+        ["train.lr=0.01,0.1"],  # a multirun sweep: the first value is checked
+        ["budget.params=100000", "train.schedule=cosine", "logger.mode=online"],
+    ],
+)
+def test_configs_compose_into_the_schema(overrides: list[str]) -> None:
+    cfg = precheck(overrides)
+    assert isinstance(cfg, Config)
+
+
+def test_defaults_are_the_main_job() -> None:
+    cfg = precheck([])
+    assert cfg.data.name == "digits" and cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
+    assert cfg.search.sampler == "tpe" and cfg.budget.mode == "constraint" and cfg.train.schedule == "paper"
+
+
+BAD = [
+    (["train.epochs=0"], "train.epochs=0: must be > 0"),
+    (["train.epochs=-3"], "train.epochs=-3"),
+    (["train.epoch=3"], "train.epoch"),
+    (["budget.macs=lots"], "budget.macs"),
+    (["search.sampler=cmaes"], "search.sampler='cmaes': must be one of tpe, random, nsga2, gp"),
+    (["search.pruner=sometimes"], "search.pruner='sometimes'"),
+    (["search.n_trials=0"], "search.n_trials=0"),
+    (["budget.mode=scale"], "budget.mode='scale'"),
+    (["budget.min_fraction=1.5"], "budget.min_fraction=1.5"),
+    (["data=cifar10"], "data.path=None: data=cifar10 needs data.path=<folder>"),
+    (["data=imagenet"], "imagenet"),
+    (["logger=tensorboard"], "tensorboard"),
+    (["space.base=resnet50"], "space.base='resnet50'"),
+    (["space.lr=[0.1,0.01]"], "space.lr=[0.1, 0.01]"),
+    (["space.large_kinds=[7x7]"], "space.large_kinds='7x7'"),
+    (["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
+    (["train.device=tpu"], "train.device='tpu'"),
+    (["study.name=a/b"], "study.name='a/b'"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", BAD, ids=[" ".join(o) for o, _ in BAD])
+def test_bad_config_is_one_line_naming_the_field(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        precheck(overrides)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _assert_one_line_error(proc, message: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("overrides, message", [BAD[0], BAD[2], BAD[9]])
+def test_cli_exits_2_with_one_line(overrides: list[str], message: str, tmp_path: Path) -> None:
+    _assert_one_line_error(run_search(overrides, tmp_path, check=False), message)
+
+
+def test_missing_and_corrupt_data_files(tmp_path: Path) -> None:
+    common = ["data=npz", "logger=none", "progress=false"]
+    proc = run_search([*common, f"data.path={tmp_path / 'absent.npz'}"], tmp_path, check=False)
+    _assert_one_line_error(proc, "data.path=")
+    assert "no such file" in proc.stderr
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"not a zip file at all")
+    proc = run_search([*common, f"data.path={corrupt}"], tmp_path, check=False)
+    _assert_one_line_error(proc, "not a readable .npz")
+
+
+def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -> None:
+    proc = run_search(["logger=none", "search.storage=nosuchdb://x/y"], tmp_path, check=False)
+    _assert_one_line_error(proc, "search.storage='nosuchdb://x/y': cannot be opened")
+    images = np.random.default_rng(0).normal(size=(60, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(60) % 3)
+    common = ["data=npz", f"data.path={tmp_path / 'd.npz'}", "logger=none", "progress=false", "train.epochs=1",
+              "search.n_trials=2", "study.name=keep", "budget.macs=1000000000"]
+    run_search(common, tmp_path)
+    db = tmp_path / "results" / "keep" / "study.db"
+    before = db.read_bytes()
+    proc = run_search([*common, "budget.macs=5000000"], tmp_path, check=False)
+    _assert_one_line_error(proc, "budget.macs=5000000: study 'keep'")
+    assert db.read_bytes() == before

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from search.config import ConfigError, DataConfig
+from search.data import load_data
+
+
+def test_digits_are_real_and_split_by_seed() -> None:
+    d = load_data(DataConfig(name="digits"))
+    assert (d.num_classes, d.channels, d.resolution) == (10, 1, 8)
+    assert len(d.train) + len(d.val) + len(d.test) == 1797
+    assert len(d.test) == round(0.2 * 1797) and len(d.val) == round(0.2 * 1797)
+    again = load_data(DataConfig(name="digits"))
+    assert torch.equal(d.val.images, again.val.images)
+    other = load_data(DataConfig(name="digits", seed=1))
+    assert not torch.equal(d.val.labels, other.val.labels)
+    assert abs(float(d.train.images.mean())) < 1e-4  # normalised with train statistics
+
+
+def test_splits_are_disjoint() -> None:
+    d = load_data(DataConfig(name="digits"))
+    rows = lambda s: {tuple(x.flatten().tolist()) for x in s.images}  # noqa: E731
+    assert not rows(d.test) & rows(d.val)
+
+
+def test_resolution_resizes() -> None:
+    d = load_data(DataConfig(name="digits", resolution=16))
+    assert d.train.images.shape[1:] == (1, 16, 16) and d.resolution == 16
+
+
+def _cifar_folder(root: Path, n: int = 20) -> Path:
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8), b"labels": [int(v) for v in rng.integers(0, 10, n)]}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    return root
+
+
+def test_cifar10_standard_folder(tmp_path: Path) -> None:
+    d = load_data(DataConfig(name="cifar10", path=str(_cifar_folder(tmp_path)), val_fraction=0.1))
+    assert d.channels == 3 and d.resolution == 32
+    assert len(d.test) == 20 and len(d.train) + len(d.val) == 100  # the official test batch is the test split
+
+
+def test_cifar10_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such folder"):
+        load_data(DataConfig(name="cifar10", path=str(tmp_path / "nope")))
+    root = _cifar_folder(tmp_path)
+    (root / "cifar-10-batches-py" / "data_batch_3").unlink()
+    with pytest.raises(ConfigError, match="missing data_batch_3"):
+        load_data(DataConfig(name="cifar10", path=str(root)))
+
+
+def test_cifar10_batches_cannot_run_code(tmp_path: Path) -> None:
+    root = _cifar_folder(tmp_path)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil()}))
+    with pytest.raises(ConfigError, match="forbidden global builtins.print"):
+        load_data(DataConfig(name="cifar10", path=str(root)))
+
+
+@pytest.mark.parametrize("layout", ["NHW", "NHWC", "NCHW"])
+def test_npz_layouts(tmp_path: Path, layout: str) -> None:
+    shape = {"NHW": (50, 12, 12), "NHWC": (50, 12, 12, 3), "NCHW": (50, 3, 12, 12)}[layout]
+    images = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", images=images, labels=np.arange(50) % 5)
+    d = load_data(DataConfig(name="npz", path=str(tmp_path / "d.npz")))
+    assert d.resolution == 12 and d.num_classes == 5 and d.channels == (1 if layout == "NHW" else 3)
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        ({"pictures": np.zeros((20, 8, 8))}, "needs arrays 'images' and 'labels' (has pictures)"),
+        ({"images": np.zeros((20, 8, 6)), "labels": np.zeros(20, int)}, "not N x C x S x S"),
+        ({"images": np.zeros((20, 8, 8)), "labels": np.zeros(19, int)}, "labels must be 20 integers"),
+        ({"images": np.zeros((20, 8, 8)), "labels": np.full(20, 0.5)}, "labels must be 20 integers"),
+        ({"images": np.zeros((5, 8, 8)), "labels": np.zeros(5, int)}, "only 5 images"),
+    ],
+)
+def test_npz_errors(tmp_path: Path, arrays: dict, message: str) -> None:
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(ConfigError) as err:
+        load_data(DataConfig(name="npz", path=str(tmp_path / "d.npz")))
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -1,0 +1,120 @@
+"""End to end through the CLI on synthetic data: budget, W&B runs, resume, result files."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pytest
+
+import space
+from tests.search.conftest import run_search
+from tests.search.wandb_records import OfflineRun, read_runs
+
+BUDGET = 2_000_000  # about 40% of the default ranges' networks at 8x8 fit
+COMMON = [
+    "data=synthetic",
+    "train.epochs=2",
+    "train.batch_size=32",
+    f"budget.macs={BUDGET}",
+    "search.n_startup_trials=4",
+    "study.name=e2e",
+    "progress=false",
+]
+
+
+@dataclass
+class Runs:
+    directory: Path
+    first: list[optuna.trial.FrozenTrial]
+    first_runs: list[OfflineRun]
+    study: optuna.Study
+    runs: list[OfflineRun]
+    runs_after_second: int
+    third_stdout: str
+
+
+def _load(directory: Path) -> optuna.Study:
+    return optuna.load_study(study_name="e2e", storage=f"sqlite:///{directory / 'study.db'}")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    cwd = tmp_path_factory.mktemp("e2e")
+    directory = cwd / "results" / "e2e"
+    run_search([*COMMON, "search.n_trials=8"], cwd)
+    first = _load(directory).get_trials()
+    first_runs = read_runs(directory / "wandb")
+    run_search([*COMMON, "search.n_trials=10"], cwd)
+    after_second = len(read_runs(directory / "wandb"))
+    third = run_search([*COMMON, "search.n_trials=10"], cwd)
+    return Runs(directory, first, first_runs, _load(directory), read_runs(directory / "wandb"), after_second, third.stdout)
+
+
+def _status(t: optuna.trial.FrozenTrial) -> str:
+    return t.user_attrs.get("status", t.state.name.lower())
+
+
+def test_infeasible_trials_are_recorded_but_never_trained(runs: Runs) -> None:
+    trials = runs.study.get_trials()
+    infeasible = [t for t in trials if _status(t) == "infeasible"]
+    trained = [t for t in trials if _status(t) in ("complete", "pruned")]
+    assert infeasible and trained, [_status(t) for t in trials]
+    run_names = {r.name for r in runs.runs}
+    for t in infeasible:
+        assert t.user_attrs["macs"] > BUDGET
+        assert t.constraints["macs"] > 0  # what TPE learns the feasible region from
+        assert "train_seconds" not in t.user_attrs and not t.intermediate_values
+        assert not any(name.startswith(f"trial-{t.number:04d}-") for name in run_names)
+    for t in trained:
+        assert t.user_attrs["macs"] <= BUDGET and t.constraints["macs"] <= 0
+
+
+def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> None:
+    by_name = {r.name: r for r in runs.runs}
+    trained = [t for t in runs.study.get_trials() if _status(t) in ("complete", "pruned")]
+    assert len(runs.runs) == len(trained)
+    for t in trained:
+        run = by_name[f"trial-{t.number:04d}-{t.user_attrs['key']}"]
+        assert run.group == "e2e"
+        assert run.config["genotype"] == t.user_attrs["genotype"]
+        assert run.config["cost/macs"] == t.user_attrs["macs"]
+        epochs = [row["epoch"] for row in run.history]
+        assert epochs == list(range(1, t.user_attrs["epochs"] + 1))
+        for row in run.history:
+            assert {"train/loss", "val/accuracy", "lr", "epoch_seconds"} <= set(row)
+        assert [row["val/accuracy"] for row in run.history] == [t.intermediate_values[e] for e in epochs]
+        assert run.summary["state"] == _status(t) and run.summary["macs"] == t.user_attrs["macs"]
+
+
+def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
+    trials = runs.study.get_trials()
+    assert len(trials) == 10
+    for before, after in zip(runs.first, trials):
+        assert (after.number, after.state, after.value, after.params) == (before.number, before.state, before.value, before.params)
+    # The third run found 10 finished trials: it trained nothing and logged no new run.
+    assert len(runs.runs) == runs.runs_after_second
+    assert {r.name for r in runs.first_runs} <= {r.name for r in runs.runs}
+
+
+def test_result_files_match_the_study(runs: Runs) -> None:
+    with open(runs.directory / "trials.csv") as f:
+        rows = list(csv.DictReader(f))
+    trials = runs.study.get_trials()
+    assert [int(r["number"]) for r in rows] == [t.number for t in trials]
+    for row, t in zip(rows, trials):
+        assert row["state"] == _status(t) and row["key"] == t.user_attrs["key"]
+        assert int(row["macs"]) == t.user_attrs["macs"]
+        if _status(t) == "complete":
+            assert float(row["val_accuracy"]) == pytest.approx(t.value)
+    best = max((t for t in trials if _status(t) == "complete"), key=lambda t: t.value)
+    assert space.load(runs.directory / "best.yaml") == space.Genotype.from_dict(best.user_attrs["genotype"])
+    report = (runs.directory / "report.md").read_text()
+    assert f"best trial: #{best.number}" in report
+    assert runs.study.user_attrs["test"]["trial"] == best.number
+    for plot in ("history.png", "accuracy_vs_macs.png"):
+        assert (runs.directory / plot).stat().st_size > 1000
+    assert (runs.directory / ".hydra" / "config.yaml").is_file()  # the resolved config beside the results
+    assert f"best trial #{best.number}" in runs.third_stdout
