@@ -11,7 +11,7 @@ from search.train import Trainer, TrainingDiverged
 
 @pytest.fixture(scope="module")
 def data():
-    return load_data(DataConfig(name="synthetic", n_samples=512))
+    return load_data(DataConfig(name="synthetic", n_samples=1024))
 
 
 def _genotype(data) -> space.Genotype:
