@@ -86,6 +86,18 @@ def storage_url(cfg: Config, directory: Path) -> str:
     return cfg.search.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
 
 
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    """An RDB URL (sqlite, postgresql, mysql), or `journal:///path/file.log` for Optuna's journal
+    file storage (the choice for a shared file system, where SQLite locks up)."""
+    if url.startswith("journal://"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url.removeprefix("journal://"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    return optuna.storages.get_storage(url)
+
+
 def _identity(cfg: Config) -> dict[str, Any]:
     return {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
 
@@ -111,7 +123,7 @@ def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
     url = storage_url(cfg, directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        storage = optuna.storages.get_storage(url)
+        storage = _storage(url)
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except Exception as err:
         raise ConfigError(f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__})") from None

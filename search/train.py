@@ -56,6 +56,14 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
 
 
+def _sgd(model: nn.Module, **kwargs: float) -> torch.optim.SGD:
+    """The fused SGD kernel (one op for all parameters, CPU and CUDA) where this torch has it."""
+    try:
+        return torch.optim.SGD(model.parameters(), fused=True, **kwargs)
+    except (RuntimeError, TypeError):
+        return torch.optim.SGD(model.parameters(), **kwargs)
+
+
 def _ema_with_warmup(decay: float) -> Callable[..., None]:
     """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)),
     so short runs are not dominated by the initial weights."""
@@ -135,7 +143,7 @@ class Trainer:
         and config are identical on CPU."""
         cfg = self.cfg
         model = self.prepare(model)
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
+        optimizer = _sgd(model, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
         averaged = (
             AveragedModel(model, multi_avg_fn=_ema_with_warmup(cfg.polyak), use_buffers=True) if cfg.polyak else None
         )

@@ -1,0 +1,55 @@
+"""Per-trial overhead outside training, as a fraction of a default trial.
+
+    python bench/overhead.py [--trials 8]
+
+Runs the default main job's configuration (digits, TPE, SQLite storage, W&B offline) without
+pruning so every feasible trial trains its full epochs, then splits each trained trial's wall
+time (Optuna's start to complete) into training (fit: epochs + per-epoch validation) and the
+rest: sampling, analytic cost, budget check, storage writes, model build, W&B init/finish.
+Optuna's own work between trials (tell, callbacks) is measured as optimize time minus trial
+time. Goal: overhead < 3% of a default trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+from search.config import Config, SearchConfig
+from search.study import run_study
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Config(search=SearchConfig(n_trials=args.trials, pruner="none"), progress=False)
+        cfg.budget.macs = 10**9  # every trial trains: we measure trained trials
+        start = time.perf_counter()
+        result = run_study(cfg, "overhead", Path(tmp))
+        wall = time.perf_counter() - start
+        trials = [t for t in result.study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+        durations = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
+        train = [t.user_attrs["train_seconds"] for t in trials]
+        setup = [t.user_attrs["setup_seconds"] for t in trials]
+        overhead = [d - s for d, s in zip(durations, train)]
+        fractions = [o / d for o, d in zip(overhead, durations)]
+        between = (wall - sum(durations)) / len(trials)
+    print(f"{len(trials)} default trials (digits, {cfg.train.epochs} epochs, SQLite, W&B offline)")
+    print(f"trial wall time: median {statistics.median(durations):.2f} s; training {statistics.median(train):.2f} s")
+    print(f"inside a trial, outside training: median {statistics.median(overhead) * 1e3:.0f} ms "
+          f"(sample+cost+budget+storage+build {statistics.median(setup) * 1e3:.0f} ms, W&B and the rest "
+          f"{(statistics.median(overhead) - statistics.median(setup)) * 1e3:.0f} ms)")
+    print(f"per trial outside the objective (study start-up, data load, tell, callbacks, reports, amortised): {between * 1e3:.0f} ms")
+    total = (statistics.median(overhead) + between) / (statistics.median(durations) + between)
+    print(f"overhead fraction: {statistics.median(fractions):.2%} inside trials, {total:.2%} all told (goal < 3%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Trainer throughput vs a plain PyTorch loop, same model, data, batch size and epochs.
+
+    python bench/train.py [--epochs 3] [--repeats 3]
+
+The plain loop is the textbook one: a DataLoader over a TensorDataset (shuffle, default
+collation), NCHW tensors, `loss.item()` every step, evaluation through a DataLoader. Ours is
+`search.train.Trainer.fit` with its defaults (Polyak averaging included, which the plain loop
+does not even do). Images per second over whole epochs (training + validation), median of
+repeats. Goal: >= 1.5x on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+import space
+from search.config import DataConfig, TrainConfig
+from search.data import Splits, load_data
+from search.train import Trainer
+
+
+def _genotype(data: Splits) -> space.Genotype:
+    return space.preset(
+        "googlenet-small",
+        resolution=data.resolution,
+        in_channels=data.channels,
+        num_classes=data.num_classes,
+        aux={"head": {"pool": "adaptive", "size": 2}},
+    )
+
+
+def plain_loop(data: Splits, genotype: space.Genotype, cfg: TrainConfig) -> float:
+    """Seconds for `cfg.epochs` epochs of the textbook loop."""
+    torch.manual_seed(0)
+    model = space.build_model(genotype)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    train = DataLoader(TensorDataset(data.train.images, data.train.labels), batch_size=cfg.batch_size, shuffle=True)
+    val = DataLoader(TensorDataset(data.val.images, data.val.labels), batch_size=512)
+    start = time.perf_counter()
+    for _ in range(cfg.epochs):
+        model.train()
+        for x, y in train:
+            if len(y) < 2:
+                continue
+            logits, aux = model(x)
+            loss = F.cross_entropy(logits, y) + sum(0.3 * F.cross_entropy(a, y) for a in aux.values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for x, y in val:
+                correct += (model(x).argmax(1) == y).sum().item()
+    return time.perf_counter() - start
+
+
+def ours(data: Splits, genotype: space.Genotype, cfg: TrainConfig) -> float:
+    torch.manual_seed(0)
+    trainer = Trainer(cfg, data)
+    start = time.perf_counter()
+    trainer.fit(space.build_model(genotype), lr=cfg.lr, weight_decay=cfg.weight_decay, aux_weight=0.3)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    settings = {
+        "digits 8x8 (the default job)": DataConfig(name="digits"),
+        "digits at 16x16": DataConfig(name="digits", resolution=16),
+        "synthetic 3x32x32": DataConfig(name="synthetic", n_samples=2048, size=32),
+    }
+    for label, data_cfg in settings.items():
+        data = load_data(data_cfg)
+        genotype = _genotype(data)
+        cfg = TrainConfig(epochs=args.epochs)
+        images = args.epochs * (len(data.train) + len(data.val))
+        plain = statistics.median(plain_loop(data, genotype, cfg) for _ in range(args.repeats))
+        fast = statistics.median(ours(data, genotype, cfg) for _ in range(args.repeats))
+        print(
+            f"{label}: {space.cost(genotype).macs / 1e6:.1f} MMACs/image; plain loop {images / plain:,.0f} img/s, "
+            f"ours {images / fast:,.0f} img/s: {plain / fast:.2f}x (goal >= 1.5x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
