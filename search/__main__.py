@@ -8,6 +8,7 @@ naming the field and the value, with exit code 2 and no traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -80,15 +81,28 @@ def precheck(overrides: list[str]) -> Config:
         GlobalHydra.instance().clear()
     cfg = _to_config(composed)
     validate(cfg)
+    _check_writable("study.results_dir", Path(cfg.study.results_dir))
     return cfg
+
+
+def _check_writable(name: str, path: Path) -> None:
+    """The nearest existing folder on the way to `path` must be writable (before Hydra mkdirs)."""
+    existing = path.expanduser().resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={str(path)!r}: not writable ({existing} is {'not a folder' if not existing.is_dir() else 'read-only'})")
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="search", version_base="1.3")
 def _app(dcfg: DictConfig) -> float | None:
     from search.study import run_study
 
-    cfg = _to_config(dcfg)
-    validate(cfg)
+    try:  # each multirun job is checked too: precheck saw only the first value of each sweep
+        cfg = _to_config(dcfg)
+        validate(cfg)
+    except ConfigError as err:
+        _error(str(err))
     hc = HydraConfig.get()
     directory = Path(hc.runtime.output_dir)
     name = cfg.study.name

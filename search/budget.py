@@ -24,9 +24,13 @@ __all__ = ["constraints", "feasible", "project"]
 
 
 def constraints(c: Cost, budget: BudgetConfig) -> dict[str, float]:
+    """Optuna constraint values (<= 0 feasible). In project mode the window's floor is a
+    constraint too: a network that could not be projected into it is not trained."""
     values = {"macs": (c.macs - budget.macs) / budget.macs}
     if budget.params is not None:
         values["params"] = (c.params - budget.params) / budget.params
+    if budget.mode == "project":
+        values["macs_floor"] = (budget.min_fraction * budget.macs - c.macs) / budget.macs
     return values
 
 
@@ -37,7 +41,11 @@ def feasible(c: Cost, budget: BudgetConfig) -> bool:
 def project(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[Genotype, float] | None:
     """The widest width-scaled `genotype` inside [min_fraction * macs, macs] (and under the
     params cap), with its uniform multiplier; None if none lands in the window."""
-    found = widest_fitting(genotype, lambda g: feasible(cost(g), budget), divisor=divisor)
+    def under_caps(g: Genotype) -> bool:
+        values = constraints(cost(g), budget)
+        return values["macs"] <= 0 and values.get("params", 0) <= 0
+
+    found = widest_fitting(genotype, under_caps, divisor=divisor)
     if found is None or cost(found[0]).macs < budget.min_fraction * budget.macs:
         return None
     return found

@@ -14,8 +14,9 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from space.genotype import LARGE_KINDS
-from space.presets import PRESETS
+from space.io import GENOTYPE_SUFFIXES
+from space.presets import PRESETS, preset
+from space.ranges import Ranges
 
 __all__ = [
     "BudgetConfig",
@@ -40,6 +41,10 @@ LOGGERS = ("wandb", "none")
 WANDB_MODES = ("offline", "online", "disabled")
 
 
+_FROM_DATA = ("resolution", "in_channels", "num_classes")
+_RANGES = Ranges()  # the search ranges' defaults, shared with space.random_genotype
+
+
 class ConfigError(ValueError):
     """A bad value in the user's configuration; its message is one line naming field and value."""
 
@@ -54,16 +59,16 @@ class SpaceConfig:
     keeps `train.lr` / `train.weight_decay` fixed.
     """
 
-    base: str = "googlenet-small"
+    base: str = _RANGES.base
     # On small inputs the aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map.
     genotype: dict[str, Any] = field(default_factory=lambda: {"aux": {"head": {"pool": "adaptive", "size": 2}}})
-    modules_per_stage: list[list[int]] = field(default_factory=lambda: [[1, 2], [1, 5], [1, 2]])
-    width_scale: list[float] = field(default_factory=lambda: [0.5, 2.0])
-    width_step: int = 4
-    reduce_ratios: list[Optional[float]] = field(default_factory=lambda: [None, 0.25, 0.5, 0.75, 1.0])
-    large_kinds: list[str] = field(default_factory=lambda: list(LARGE_KINDS))
-    aux_modules: list[str] = field(default_factory=lambda: ["4a", "4b", "4c", "4d", "4e"])
-    aux_weight: list[float] = field(default_factory=lambda: [0.0, 1.0])
+    modules_per_stage: list[list[int]] = field(default_factory=lambda: [list(r) for r in _RANGES.modules_per_stage])
+    width_scale: list[float] = field(default_factory=lambda: list(_RANGES.width_scale))
+    width_step: int = _RANGES.width_step
+    reduce_ratios: list[Optional[float]] = field(default_factory=lambda: list(_RANGES.reduce_ratios))
+    large_kinds: list[str] = field(default_factory=lambda: list(_RANGES.large_kinds))
+    aux_modules: list[str] = field(default_factory=lambda: list(_RANGES.aux_modules))
+    aux_weight: list[float] = field(default_factory=lambda: list(_RANGES.aux_weight))
     lr: Optional[list[float]] = field(default_factory=lambda: [0.01, 0.2])
     weight_decay: Optional[list[float]] = field(default_factory=lambda: [1e-5, 1e-3])
 
@@ -166,7 +171,12 @@ class Config:
 
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore: `conf/search.yaml` extends `search_schema`, and
-    each group file is merged into its group's dataclass."""
+    each group file is merged into its group's dataclass. Also the `or` resolver the sweep
+    directory uses (`${or:${hydra.job.override_dirname},${hydra.job.num}}`)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("or"):
+        OmegaConf.register_new_resolver("or", lambda first, second: first if first not in (None, "") else second)
     cs = ConfigStore.instance()
     cs.store(name="search_schema", node=Config)
 
@@ -192,13 +202,51 @@ def _log_range(name: str, value: Optional[list[float]]) -> None:
         _fail(name, list(value), "must be [low, high] with 0 < low <= high, or null")
 
 
+def _device(name: str, value: str) -> None:
+    import torch
+
+    if value == "auto":
+        return
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        _fail(name, value, "must be auto, cpu, cuda, cuda:<index> or mps")
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        _fail(name, value, f"no such CUDA device here ({torch.cuda.device_count()} visible)")
+    if device.type not in ("cpu", "cuda", "mps"):
+        _fail(name, value, "must be auto, cpu, cuda, cuda:<index> or mps")
+
+
+def ranges_from_config(cfg: SpaceConfig) -> Ranges:
+    """The `space.ranges.Ranges` a SpaceConfig describes (a ValueError names a bad field)."""
+    return Ranges(
+        base=cfg.base,
+        modules_per_stage=tuple(tuple(r) for r in cfg.modules_per_stage),  # type: ignore[misc]
+        width_scale=tuple(cfg.width_scale),  # type: ignore[arg-type]
+        width_step=cfg.width_step,
+        reduce_ratios=tuple(cfg.reduce_ratios),
+        large_kinds=tuple(cfg.large_kinds),
+        aux_modules=tuple(cfg.aux_modules),
+        aux_weight=tuple(cfg.aux_weight),  # type: ignore[arg-type]
+    )
+
+
 def validate(cfg: Config) -> None:
     """Check everything the schema's types cannot; raise `ConfigError` on the first problem."""
     s = cfg.space
-    if s.base not in PRESETS and not s.base.endswith((".yaml", ".yml", ".json")):
-        _fail("space.base", s.base, f"neither a preset ({', '.join(PRESETS)}) nor a .yaml/.json genotype file")
-    for kind in s.large_kinds:
-        _one_of("space.large_kinds", kind, LARGE_KINDS)
+    if s.base not in PRESETS and not s.base.endswith(GENOTYPE_SUFFIXES):
+        _fail("space.base", s.base, f"neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} genotype file")
+    for key in _FROM_DATA:
+        if key in s.genotype:
+            _fail(f"space.genotype.{key}", s.genotype[key], "is set by the data (see data.resolution)")
+    try:
+        ranges = ranges_from_config(s)
+    except ValueError as err:
+        raise ConfigError(f"space.{err}") from None
+    if s.base in PRESETS:
+        stages = len(preset(s.base).stages)
+        if len(ranges.modules_per_stage) != stages:
+            _fail("space.modules_per_stage", s.modules_per_stage, f"needs one [low, high] per stage of {s.base} ({stages})")
     _log_range("space.lr", s.lr)
     _log_range("space.weight_decay", s.weight_decay)
     b = cfg.budget
@@ -227,8 +275,14 @@ def validate(cfg: Config) -> None:
         _fail("data.test_fraction", d.test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
     if d.limit is not None:
         _positive("data.limit", d.limit)
+    if cfg.search.n_startup_trials < 0:
+        _fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     t = cfg.train
     _positive("train.epochs", t.epochs)
+    if not 0 <= t.momentum < 1:
+        _fail("train.momentum", t.momentum, "must be in [0, 1)")
+    if t.threads is not None:
+        _positive("train.threads", t.threads)
     _positive("train.batch_size", t.batch_size)
     _positive("train.lr", t.lr)
     if t.weight_decay < 0:
@@ -239,8 +293,7 @@ def validate(cfg: Config) -> None:
     _positive("train.decay_every", t.decay_every)
     if not 0 < t.lr_decay <= 1:
         _fail("train.lr_decay", t.lr_decay, "must be in (0, 1]")
-    if t.device != "auto" and not t.device.startswith(("cpu", "cuda", "mps")):
-        _fail("train.device", t.device, "must be auto, cpu, cuda or cuda:<index>")
+    _device("train.device", t.device)
     _one_of("train.channels_last", str(t.channels_last).lower(), ("auto", "true", "false"))
     _one_of("logger.name", cfg.logger.name, LOGGERS)
     _one_of("logger.mode", cfg.logger.mode, WANDB_MODES)

@@ -125,7 +125,7 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _existing(path: str | None, *, folder: bool) -> Path:
-    p = Path(path or "")
+    p = Path(path or "").expanduser()
     if folder and not p.is_dir():
         raise ConfigError(f"data.path={path!r}: no such folder")
     if not folder and not p.is_file():

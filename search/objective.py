@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,36 @@ import torch
 
 from search.budget import constraints, project
 from search.config import Config
-from search.sample import Hyperparameters, TrialDraw, ranges_from_config, sample_trial
+from search.config import ranges_from_config
+from search.sample import Hyperparameters, TrialDraw, sample_trial
 from search.tracking import Tracker, TrialRun
 from search.train import EpochResult, Trainer, TrainingDiverged
 from space.cost import Cost, cost
 from space.genotype import Genotype
 from space.model import build_model
 
-__all__ = ["Objective", "Status", "CATCH"]
+__all__ = ["CATCH", "Objective", "Status", "TrialFailed", "weights_path"]
 
 log = logging.getLogger(__name__)
 
-# Exceptions that fail one trial (reason stored) without stopping the study.
-CATCH: tuple[type[Exception], ...] = (TrainingDiverged, torch.OutOfMemoryError)
+class TrialFailed(Exception):
+    """A trial outcome, not a bug: the loss diverged or memory ran out. The trial fails with the
+    reason stored and the study goes on; any other exception stops the study."""
+
+
+CATCH: tuple[type[Exception], ...] = (TrialFailed,)
+
+
+def _failure_reason(err: BaseException) -> str | None:
+    """The stored reason for errors that end one trial, or None for errors that are bugs."""
+    if isinstance(err, torch.OutOfMemoryError):
+        return "CUDA out of memory"
+    if isinstance(err, TrainingDiverged):
+        return str(err)
+    text = str(err)
+    if isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text):
+        return "out of memory: " + text.splitlines()[0][:200]
+    return None
 
 
 class Status:
@@ -55,7 +73,7 @@ class Objective:
         self.ranges = ranges_from_config(cfg.space)
         self.trainer = trainer
         self.tracker = tracker
-        self.best_path = study_dir / "best.pt"
+        self.weights_dir = study_dir / "weights"
 
     # -- stages of a trial -----------------------------------------------------------------
     def _sample(self, trial: optuna.Trial) -> tuple[Genotype, Hyperparameters, Cost]:
@@ -70,7 +88,7 @@ class Objective:
         c = cost(genotype)
         trial.set_user_attr("key", genotype.key)
         trial.set_user_attr("genotype", genotype.to_dict())
-        trial.set_user_attr("hyperparameters", {"lr": hp.lr, "weight_decay": hp.weight_decay})
+        trial.set_user_attr("hyperparameters", asdict(hp))
         for name, value in _cost_attrs(c).items():
             trial.set_user_attr(name, value)
         return genotype, hp, c
@@ -83,7 +101,7 @@ class Objective:
         return any(v > 0 for v in values.values())
 
     def _duplicate_of(self, trial: optuna.Trial, key: str, hp: Hyperparameters) -> optuna.trial.FrozenTrial | None:
-        wanted = {"lr": hp.lr, "weight_decay": hp.weight_decay}
+        wanted = asdict(hp)
         for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             attrs = other.user_attrs
             if attrs.get("status") == Status.COMPLETE and attrs.get("key") == key and attrs.get("hyperparameters") == wanted:
@@ -99,14 +117,11 @@ class Objective:
         return max(values, default=float("-inf"))
 
     def _run_config(self, trial: optuna.Trial, genotype: Genotype, hp: Hyperparameters, c: Cost) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return {
             "trial": trial.number,
             "genotype": genotype.to_dict(),
             "genotype_key": genotype.key,
-            "lr": hp.lr,
-            "weight_decay": hp.weight_decay,
+            **asdict(hp),
             "train": asdict(self.cfg.train),
             "budget": asdict(self.cfg.budget),
             "data": asdict(self.cfg.data),
@@ -158,16 +173,19 @@ class Objective:
         except optuna.TrialPruned:
             self._finish(trial, run, summary, history, Status.PRUNED, train_start)
             raise
-        except CATCH as err:
-            reason = "CUDA out of memory" if isinstance(err, torch.OutOfMemoryError) else str(err)
-            trial.set_user_attr("fail_reason", reason)
+        except BaseException as err:  # the trial and its W&B run end as failed, whatever the cause
+            reason = _failure_reason(err)
+            stored = reason or f"{err.__class__.__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+            trial.set_user_attr("fail_reason", stored)
             if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            self._finish(trial, run, {**summary, "fail_reason": reason}, history, Status.FAILED, train_start)
+            self._finish(trial, run, {**summary, "fail_reason": stored}, history, Status.FAILED, train_start)
+            if reason is not None:
+                raise TrialFailed(reason) from err
             raise
         value = history[-1].val_accuracy
         if value > self._best_so_far(trial):
-            self._save_best(trial, genotype, evaluated, value)
+            self._save_weights(trial, genotype, evaluated, value)
         self._finish(trial, run, summary, history, Status.COMPLETE, train_start)
         return value
 
@@ -188,13 +206,20 @@ class Objective:
             best = max(r.val_accuracy for r in history)
             trial.set_user_attr("best_val_accuracy", best)
             summary.update({"final_val_accuracy": history[-1].val_accuracy, "best_val_accuracy": best})
-        run.finish({**summary, "state": status, "train_seconds": seconds, "epochs": len(history)})
+        run.finish({**summary, "state": status, "train_seconds": seconds, "epochs": len(history)}, failed=status == Status.FAILED)
 
-    def _save_best(self, trial: optuna.Trial, genotype: Genotype, model: torch.nn.Module, value: float) -> None:
-        """Keep the weights of the best trial so far (nanoGPT-style: the genotype travels with
-        them, so the network can always be rebuilt); the final test reads them once."""
-        self.best_path.parent.mkdir(parents=True, exist_ok=True)
+    def _save_weights(self, trial: optuna.Trial, genotype: Genotype, model: torch.nn.Module, value: float) -> None:
+        """Keep the weights of a trial that beats the best so far, nanoGPT-style: the genotype
+        travels with them, so the network can always be rebuilt. One file per trial, so a kill
+        before the trial is COMPLETE never costs the previous best's weights; the study keeps
+        only the best trial's file once trials finish (`search.study.keep_best_weights`)."""
+        path = weights_path(self.weights_dir, trial.number)
+        path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        tmp = self.best_path.with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         torch.save({"trial": trial.number, "val_accuracy": value, "genotype": genotype.to_dict(), "state_dict": state}, tmp)
-        tmp.replace(self.best_path)
+        tmp.replace(path)
+
+
+def weights_path(directory: Path, number: int) -> Path:
+    return directory / f"trial-{number:04d}.pt"

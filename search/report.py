@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from space.genotype import Genotype
 from space.io import dump
 
-__all__ = ["trial_rows", "write_results", "pareto_front"]
+__all__ = ["main", "pareto_front", "trial_rows", "write_results"]
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,16 @@ def write_results(
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     trained = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: -r["val_accuracy"])
+    over_budget_trained = sum(
+        1 for r in rows if r["epochs"] and r["macs"] != "" and r["macs"] > budget_macs
+    )
     lines = [
         f"# Study `{study.study_name}`",
         "",
         f"- storage: `{storage}`",
         f"- budget: {budget_macs:,} inference multiply-adds",
         f"- trials: {len(rows)} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})",
-        f"- over-budget trials trained: 0 (the budget is checked before any model is built)",
+        f"- over-budget trials trained: {over_budget_trained} (the budget is checked before any model is built)",
     ]
     if best is not None:
         a = best.user_attrs
@@ -221,3 +224,49 @@ def write_results(
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
     lines += [f"![{p}]({p})" for p in plots]
     (directory / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m search.report <study dir> [--storage URL] [--study NAME]`: rebuild the files."""
+    import argparse
+    import sys
+
+    from search.tracking import mask_credentials
+
+    parser = argparse.ArgumentParser(prog="python -m search.report", description=main.__doc__)
+    parser.add_argument("directory", type=Path, help="the study's folder (holds study.db by default)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<directory>/study.db)")
+    parser.add_argument("--study", help="study name (default: the only study in the storage)")
+    args = parser.parse_args(argv)
+    url = args.storage or f"sqlite:///{(args.directory / 'study.db').resolve()}"
+    if not args.storage and not (args.directory / "study.db").is_file():
+        print(f"error: directory={str(args.directory)!r}: no study.db there (pass --storage)", file=sys.stderr)
+        return 2
+    try:
+        names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]
+    except Exception as err:
+        print(f"error: storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__})", file=sys.stderr)
+        return 2
+    name = args.study or (names[0] if len(names) == 1 else None)
+    if name not in names:
+        print(f"error: study={name!r}: choose one of {', '.join(names) or 'none'} with --study", file=sys.stderr)
+        return 2
+    study = optuna.load_study(study_name=name, storage=url)
+    from search.study import best_trial
+
+    best = best_trial(study)
+    test = study.user_attrs.get("test", {})
+    write_results(
+        study,
+        args.directory,
+        budget_macs=int(study.user_attrs.get("budget_macs", 0)),
+        storage=mask_credentials(url),
+        best=best,
+        test_accuracy=test.get("accuracy") if best is not None and test.get("trial") == best.number else None,
+    )
+    print(f"rebuilt trials.csv, report.md and plots of study {name!r} in {args.directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

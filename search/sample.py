@@ -17,7 +17,7 @@ from search.config import SpaceConfig, TrainConfig
 from space.genotype import Genotype
 from space.ranges import Draw, Ranges, sample
 
-__all__ = ["Hyperparameters", "TrialDraw", "ranges_from_config", "sample_trial"]
+__all__ = ["Hyperparameters", "TrialDraw", "sample_trial"]
 
 T = TypeVar("T")
 
@@ -42,19 +42,6 @@ class TrialDraw:
 class Hyperparameters:
     lr: float
     weight_decay: float
-
-
-def ranges_from_config(cfg: SpaceConfig) -> Ranges:
-    return Ranges(
-        base=cfg.base,
-        modules_per_stage=tuple(tuple(r) for r in cfg.modules_per_stage),  # type: ignore[misc]
-        width_scale=tuple(cfg.width_scale),  # type: ignore[arg-type]
-        width_step=cfg.width_step,
-        reduce_ratios=tuple(cfg.reduce_ratios),
-        large_kinds=tuple(cfg.large_kinds),
-        aux_modules=tuple(cfg.aux_modules),
-        aux_weight=tuple(cfg.aux_weight),  # type: ignore[arg-type]
-    )
 
 
 def sample_hyperparameters(draw: Draw, space: SpaceConfig, train: TrainConfig) -> Hyperparameters:

@@ -20,15 +20,14 @@ from optuna.trial import TrialState
 
 from search.config import Config, ConfigError
 from search.data import Splits, load_data
-from search.objective import CATCH, Objective, Status
+from search.objective import CATCH, Objective, Status, weights_path
 from search.tracking import Tracker, mask_credentials
 from search.train import Trainer
 from space.genotype import Genotype
-from space.io import load
+from space.io import resolve
 from space.model import build_model
-from space.presets import PRESETS, preset, with_overrides
 
-__all__ = ["StudyResult", "base_genotype", "open_study", "run_study", "FINISHED"]
+__all__ = ["FINISHED", "StudyResult", "base_genotype", "best_trial", "keep_best_weights", "open_study", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +48,7 @@ def base_genotype(cfg: Config, data: Splits) -> Genotype:
     """The base preset or genotype file, with config overrides and the data's shape."""
     shape = {"resolution": data.resolution, "in_channels": data.channels, "num_classes": data.num_classes}
     try:
-        if cfg.space.base in PRESETS:
-            return preset(cfg.space.base, **cfg.space.genotype, **shape)
-        return with_overrides(load(cfg.space.base), {**cfg.space.genotype, **shape})
+        return resolve(cfg.space.base, **{**cfg.space.genotype, **shape})
     except ValueError as err:
         raise ConfigError(f"space.base={cfg.space.base!r}: {err}") from None
 
@@ -120,8 +117,17 @@ def _sqlite(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
+# How a run executes, not what its trials mean: free to change on resume (a study started on a
+# CPU may go on on a GPU).
+_EXECUTION = {"train": ("device", "amp", "channels_last", "threads")}
+
+
 def _identity(cfg: Config) -> dict[str, Any]:
-    return {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
+    identity = {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
+    for group, keys in _EXECUTION.items():
+        for key in keys:
+            identity[group].pop(key, None)
+    return identity
 
 
 def _first_difference(stored: Any, current: Any, path: str) -> tuple[str, Any, Any] | None:
@@ -148,7 +154,10 @@ def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
         storage = _storage(url)
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except Exception as err:
-        raise ConfigError(f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__})") from None
+        reason = mask_credentials(str(err).strip().splitlines()[0]) if str(err).strip() else ""
+        raise ConfigError(
+            f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__}: {reason[:160]})"
+        ) from None
     n_existing = 0
     if name in existing:
         loaded = optuna.load_study(study_name=name, storage=storage)
@@ -187,7 +196,7 @@ class _Progress:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.bar.update(1)
-        best = _best_trial(study)
+        best = best_trial(study)
         status = trial.user_attrs.get("status", trial.state.name.lower())
         self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -", refresh=False)
         if not self.bar.disable:
@@ -198,7 +207,7 @@ class _Progress:
         self.bar.close()
 
 
-def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """The best feasible, trained trial (duplicates point at their original)."""
     trials = [
         t
@@ -208,20 +217,31 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     return max(trials, key=lambda t: (t.value, -t.number)) if trials else None
 
 
+def keep_best_weights(study: optuna.Study, directory: Path) -> None:
+    """Delete saved weights of every finished trial but the best (running trials keep theirs)."""
+    best = best_trial(study)
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for path in (directory / "weights").glob("trial-*.pt"):
+        number = int(path.stem.removeprefix("trial-"))
+        if number not in running and (best is None or number != best.number):
+            path.unlink(missing_ok=True)
+
+
 def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:
     """Test accuracy of the best trial, measured once: stored on the study and reused."""
     done = study.user_attrs.get("test")
     if done and done.get("trial") == best.number:
         return float(done["accuracy"])
-    path = directory / "best.pt"
+    path = weights_path(directory / "weights", best.number)
     if not path.is_file():
-        log.warning("no saved weights at %s: test accuracy not measured", path)
+        log.warning("no saved weights for the best trial at %s: test accuracy not measured", path)
         return None
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if checkpoint.get("trial") != best.number:
-        log.warning("best.pt holds trial %s, not the best trial %s: test accuracy not measured", checkpoint.get("trial"), best.number)
+    genotype = Genotype.from_dict(checkpoint["genotype"])
+    if genotype.key != best.user_attrs.get("key"):
+        log.warning("%s holds genotype %s, not the best trial's %s: test accuracy not measured", path, genotype.key, best.user_attrs.get("key"))
         return None
-    model = build_model(Genotype.from_dict(checkpoint["genotype"]))
+    model = build_model(genotype)
     model.load_state_dict(checkpoint["state_dict"])
     accuracy = trainer.evaluate(trainer.prepare(model), "test")
     study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
@@ -255,12 +275,17 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
                 objective,
                 n_trials=remaining,
                 catch=CATCH,
-                callbacks=[optuna.study.MaxTrialsCallback(cfg.search.n_trials, states=FINISHED), progress],
+                callbacks=[
+                    optuna.study.MaxTrialsCallback(cfg.search.n_trials, states=FINISHED),
+                    lambda study, _trial: keep_best_weights(study, directory),
+                    progress,
+                ],
                 gc_after_trial=False,
             )
     finally:
         progress.close()
-    best = _best_trial(study)
+    keep_best_weights(study, directory)
+    best = best_trial(study)
     test_accuracy = _test_best(study, best, trainer, directory) if best else None
     write_results(
         study,

@@ -40,13 +40,14 @@ class TrialRun:
         if self._run is not None and self._tracker is not None:
             self._tracker._guard(lambda: self._run.log(metrics, step=step))
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: dict[str, Any], *, failed: bool = False) -> None:
+        """Close the run; a failed trial's run is marked failed in W&B (exit code 1)."""
         if self._run is None or self._tracker is None:
             return
 
         def _finish() -> None:
             self._run.summary.update(summary)
-            self._run.finish()
+            self._run.finish(exit_code=1 if failed else 0)
 
         self._tracker._guard(_finish)
         self._run = None

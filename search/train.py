@@ -68,11 +68,17 @@ def _ema_with_warmup(decay: float) -> Callable[..., None]:
     """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)),
     so short runs are not dominated by the initial weights."""
     steps = 0
+    first: list[int] = []
 
     @torch.no_grad()
     def update(averaged: list[torch.Tensor], current: list[torch.Tensor], _n: torch.Tensor) -> None:
+        # AveragedModel calls this once per (device, dtype) group of a step: count steps on the
+        # group holding the first tensor, without a host sync on `_n`.
         nonlocal steps
-        steps += 1
+        if not first:
+            first.append(id(averaged[0]))
+        if id(averaged[0]) == first[0]:
+            steps += 1
         d = min(decay, (1 + steps) / (10 + steps))
         floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
         if floats:

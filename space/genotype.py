@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 __all__ = [
     "AuxHead",
@@ -27,6 +27,7 @@ __all__ = [
     "LARGE_KINDS",
     "STEM_KINDS",
     "NORMS",
+    "module_name",
 ]
 
 StemKind = Literal["dense", "separable", "small"]
@@ -38,6 +39,11 @@ STEM_KINDS: tuple[str, ...] = ("dense", "separable", "small")
 LARGE_KINDS: tuple[str, ...] = ("5x5", "3x3x2", "3x3")
 NORMS: tuple[str, ...] = ("none", "batch")
 AUX_POOLS: tuple[str, ...] = ("paper", "adaptive")
+
+
+def module_name(stage: int, position: int) -> str:
+    """The paper's names: stage 0 is "3", so GoogLeNet's modules are 3a, 3b, 4a, ..., 5b."""
+    return f"{3 + stage}{chr(ord('a') + position)}"
 
 
 def _fail(field_name: str, value: Any, why: str) -> None:
@@ -178,17 +184,22 @@ class AuxHead:
     fc: int = 1024
     dropout: float = 0.7
 
+    PAPER_KERNEL: ClassVar[int] = 5
+    PAPER_STRIDE: ClassVar[int] = 3
+
     def __post_init__(self) -> None:
         _choice("aux.head.pool", self.pool, AUX_POOLS)
         for name in ("size", "conv", "fc"):
             _positive(f"aux.head.{name}", getattr(self, name))
         _probability("aux.head.dropout", self.dropout)
+        object.__setattr__(self, "dropout", float(self.dropout))
 
     def out_size(self, size: int) -> int:
         """Side length after pooling; 0 where the paper's 5x5 window does not fit."""
         if self.pool == "adaptive":
             return self.size
-        return (size - 5) // 3 + 1 if size >= 5 else 0
+        k, s = self.PAPER_KERNEL, self.PAPER_STRIDE
+        return (size - k) // s + 1 if size >= k else 0
 
 
 @dataclass(frozen=True)
@@ -206,6 +217,7 @@ class Aux:
             _fail("aux.weight", self.weight, "must be finite and >= 0")
         if len(set(self.at)) != len(self.at):
             _fail("aux.at", list(self.at), "names a module twice")
+        object.__setattr__(self, "weight", float(self.weight))
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,7 @@ class Genotype:
         _positive("num_classes", self.num_classes)
         _choice("norm", self.norm, NORMS)
         _probability("dropout", self.dropout)
+        object.__setattr__(self, "dropout", float(self.dropout))  # 0 and 0.0: one network, one key
         if not self.stages:
             _fail("stages", list(self.stages), "needs at least one stage")
         for i, stage in enumerate(self.stages):
@@ -261,7 +274,7 @@ class Genotype:
     # -- structure -------------------------------------------------------------------------
     def named_modules(self) -> list[tuple[str, InceptionModule]]:
         return [
-            (f"{3 + i}{chr(ord('a') + j)}", module)
+            (module_name(i, j), module)
             for i, stage in enumerate(self.stages)
             for j, module in enumerate(stage.modules)
         ]
@@ -361,6 +374,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         where = f"{path}.{name}"
+        if value is None and "None" not in str(fields[name].type):
+            _fail(where, None, "must not be null")
         nested = _NESTED.get((cls, name))
         if (cls, name) in _TUPLES:
             if not isinstance(value, (list, tuple)):

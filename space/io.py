@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from space.genotype import Genotype
 
-__all__ = ["dump", "load"]
+__all__ = ["GENOTYPE_SUFFIXES", "dump", "load", "resolve"]
 
 _YAML = {".yaml", ".yml"}
+GENOTYPE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
 
 
 def _format(path: Path) -> str:
@@ -24,7 +26,7 @@ def _format(path: Path) -> str:
         return "yaml"
     if suffix == ".json":
         return "json"
-    raise ValueError(f"genotype file={str(path)!r}: unknown suffix {suffix!r} (use .yaml, .yml or .json)")
+    raise ValueError(f"genotype file={str(path)!r}: unknown suffix {suffix!r} (use {', '.join(GENOTYPE_SUFFIXES)})")
 
 
 def dump(genotype: Genotype, path: str | Path) -> Path:
@@ -62,3 +64,14 @@ def load(path: str | Path) -> Genotype:
         return Genotype.from_dict(data)
     except ValueError as err:
         raise ValueError(f"genotype file={str(path)!r}: {err}") from None
+
+
+def resolve(spec: str, **overrides: Any) -> Genotype:
+    """A preset name or a genotype file, with overrides: what every command accepts as a genotype."""
+    from space.presets import PRESETS, preset, with_overrides
+
+    if spec in PRESETS:
+        return preset(spec, **overrides)
+    if Path(spec).suffix.lower() in GENOTYPE_SUFFIXES:
+        return with_overrides(load(Path(spec).expanduser()), overrides)
+    raise ValueError(f"genotype={spec!r}: neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} file")

@@ -43,7 +43,15 @@ def _stem(stem: Stem, in_channels: int, conv: ConvFactory) -> nn.Sequential:
     if stem.kind == "separable":
         wide = in_channels * stem.depth_multiplier
         first: list[nn.Module] = [
-            nn.Conv2d(in_channels, wide, 7, stride=2, padding=3, groups=in_channels, bias=False),
+            nn.Conv2d(
+                in_channels,
+                wide,
+                stem.first_kernel,
+                stride=stem.first_stride,
+                padding=stem.first_kernel // 2,
+                groups=in_channels,
+                bias=False,
+            ),
             conv(wide, stem.conv1, 1),
         ]
     else:
@@ -94,7 +102,9 @@ class AuxClassifier(nn.Module):
         super().__init__()
         out = head.out_size(size)
         self.pool = (
-            nn.AvgPool2d(5, stride=3) if head.pool == "paper" else nn.AdaptiveAvgPool2d(head.size)
+            nn.AvgPool2d(head.PAPER_KERNEL, stride=head.PAPER_STRIDE)
+            if head.pool == "paper"
+            else nn.AdaptiveAvgPool2d(head.size)
         )
         self.conv = conv(c_in, head.conv, 1)
         self.fc = nn.Sequential(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from space.genotype import LARGE_KINDS, Genotype, InceptionModule, Stage
+from space.genotype import LARGE_KINDS, Genotype, InceptionModule, Stage, module_name
 from space.presets import preset
 from space.scaling import round_width
 
@@ -141,7 +141,7 @@ def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype
     for i, (stage, (low, high)) in enumerate(zip(base.stages, ranges.modules_per_stage)):
         count = draw.int(f"stage{3 + i}.modules", low, high, 1)
         modules = tuple(
-            _module(draw, f"{3 + i}{chr(ord('a') + j)}", stage.modules[min(j, len(stage.modules) - 1)], ranges)
+            _module(draw, module_name(i, j), stage.modules[min(j, len(stage.modules) - 1)], ranges)
             for j in range(count)
         )
         stages.append(Stage(modules=modules, pool=stage.pool))

@@ -139,7 +139,7 @@ def _stem(g: Genotype) -> BlockCost:
     first, after1, _ = g.stem_sizes()
     count = _Counter(g.norm)
     if stem.kind == "separable":
-        count.depthwise(g.in_channels, stem.depth_multiplier, 7, first)
+        count.depthwise(g.in_channels, stem.depth_multiplier, stem.first_kernel, first)
         count.conv_block(g.in_channels * stem.depth_multiplier, stem.conv1, 1, first)
     else:
         count.conv_block(g.in_channels, stem.conv1, stem.first_kernel, first)

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from space.cost import Cost, cost
-from space.genotype import Genotype
-from space.io import load
-from space.presets import PRESETS, preset
+from space.genotype import STEM_KINDS, Genotype
+from space.io import resolve
+from space.presets import PRESETS
 
-__all__ = ["main", "resolve", "table"]
-
-
-def resolve(spec: str, *, stem: str | None = None) -> Genotype:
-    """A preset name or a genotype file path, as every command of the project accepts it."""
-    if spec in PRESETS:
-        return preset(spec, **({"stem": stem} if stem else {}))
-    if Path(spec).suffix.lower() in {".yaml", ".yml", ".json"}:
-        genotype = load(spec)
-        return genotype if stem is None else genotype.replace(stem=dataclasses.replace(genotype.stem, kind=stem))
-    raise ValueError(f"genotype={spec!r}: neither a preset ({', '.join(PRESETS)}) nor a .yaml/.json file")
+__all__ = ["main", "table"]
 
 
 def _row(name: str, out: str, params: int, macs: int) -> str:
@@ -71,11 +60,11 @@ def to_json(genotype: Genotype, c: Cost) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m space.cost", description=__doc__)
     parser.add_argument("genotype", help=f"a preset ({', '.join(PRESETS)}) or a .yaml/.json genotype file")
-    parser.add_argument("--stem", choices=("dense", "separable", "small"), help="replace the stem kind")
+    parser.add_argument("--stem", choices=STEM_KINDS, help="replace the stem kind")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     try:
-        genotype = resolve(args.genotype, stem=args.stem)
+        genotype = resolve(args.genotype, **({"stem": args.stem} if args.stem else {}))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

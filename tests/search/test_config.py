@@ -54,7 +54,7 @@ BAD = [
     (["logger=tensorboard"], "tensorboard"),
     (["space.base=resnet50"], "space.base='resnet50'"),
     (["space.lr=[0.1,0.01]"], "space.lr=[0.1, 0.01]"),
-    (["space.large_kinds=[7x7]"], "space.large_kinds='7x7'"),
+    (["space.large_kinds=[7x7]"], "space.large_kinds=['7x7']: choose from 5x5, 3x3x2, 3x3"),
     (["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
     (["train.device=tpu"], "train.device='tpu'"),
     (["study.name=a/b"], "study.name='a/b'"),
@@ -105,3 +105,26 @@ def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -
     proc = run_search([*common, "budget.macs=5000000"], tmp_path, check=False)
     _assert_one_line_error(proc, "budget.macs=5000000: study 'keep'")
     assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["space.width_step=0"], "space.width_step=0: must be positive"),
+        (["space.width_scale=[2.0,1.0]"], "space.width_scale=[2.0, 1.0]"),
+        (["space.modules_per_stage=[[1,2]]"], "space.modules_per_stage"),
+        (["+space.genotype.num_classes=5"], "space.genotype.num_classes=5: is set by the data"),
+        (["train.momentum=-0.5"], "train.momentum=-0.5"),
+        (["train.device=cuda:7"], "train.device='cuda:7'"),
+    ],
+)
+def test_space_and_train_values_are_checked_before_any_study_opens(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("+", r"\+")):
+        precheck(overrides)
+
+
+def test_unwritable_results_dir(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="study.results_dir=.*not writable"):
+        precheck([f"study.results_dir={blocker / 'results'}"])

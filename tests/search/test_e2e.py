@@ -118,3 +118,22 @@ def test_result_files_match_the_study(runs: Runs) -> None:
         assert (runs.directory / plot).stat().st_size > 1000
     assert (runs.directory / ".hydra" / "config.yaml").is_file()  # the resolved config beside the results
     assert f"best trial #{best.number}" in runs.third_stdout
+
+
+def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
+    import subprocess
+    import sys
+
+    csv_path = runs.directory / "trials.csv"
+    before = csv_path.read_text()
+    csv_path.unlink()
+    (runs.directory / "report.md").unlink()
+    proc = subprocess.run([sys.executable, "-m", "search.report", str(runs.directory)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert csv_path.read_text() == before
+    assert "best trial: #" in (runs.directory / "report.md").read_text()
+
+
+def test_only_the_best_trials_weights_are_kept(runs: Runs) -> None:
+    best = max((t for t in runs.study.get_trials() if _status(t) == "complete"), key=lambda t: t.value)
+    assert [p.name for p in (runs.directory / "weights").iterdir()] == [f"trial-{best.number:04d}.pt"]
