@@ -21,19 +21,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import space
-from search.config import DataConfig, TrainConfig
+from search.config import Config, DataConfig, TrainConfig
 from search.data import Splits, load_data
+from search.study import base_genotype
 from search.train import Trainer
 
 
 def _genotype(data: Splits) -> space.Genotype:
-    return space.preset(
-        "googlenet-small",
-        resolution=data.resolution,
-        in_channels=data.channels,
-        num_classes=data.num_classes,
-        aux={"head": {"pool": "adaptive", "size": 2}},
-    )
+    """The default search's base network, shaped for `data`."""
+    return base_genotype(Config(), data)
 
 
 def plain_loop(data: Splits, genotype: space.Genotype, cfg: TrainConfig) -> float:

@@ -56,12 +56,10 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
 
 
-def _sgd(model: nn.Module, **kwargs: float) -> torch.optim.SGD:
-    """The fused SGD kernel (one op for all parameters, CPU and CUDA) where this torch has it."""
-    try:
-        return torch.optim.SGD(model.parameters(), fused=True, **kwargs)
-    except (RuntimeError, TypeError):
-        return torch.optim.SGD(model.parameters(), **kwargs)
+def _sgd(model: nn.Module, device: torch.device, **kwargs: float) -> torch.optim.SGD:
+    """Multi-tensor SGD on CUDA; on CPU the per-tensor loop, which measured faster than both the
+    foreach and the fused kernels on channels_last weights here (bench/train.py)."""
+    return torch.optim.SGD(model.parameters(), foreach=device.type == "cuda", **kwargs)
 
 
 def _ema_with_warmup(decay: float) -> Callable[..., None]:
@@ -80,11 +78,10 @@ def _ema_with_warmup(decay: float) -> Callable[..., None]:
         if id(averaged[0]) == first[0]:
             steps += 1
         d = min(decay, (1 + steps) / (10 + steps))
-        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
-        if floats:
-            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], 1 - d)
         for a, c in zip(averaged, current):
-            if not a.is_floating_point():
+            if a.is_floating_point():
+                a.lerp_(c, 1 - d)
+            else:
                 a.copy_(c)
 
     return update
@@ -149,7 +146,7 @@ class Trainer:
         and config are identical on CPU."""
         cfg = self.cfg
         model = self.prepare(model)
-        optimizer = _sgd(model, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
+        optimizer = _sgd(model, self.device, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
         averaged = (
             AveragedModel(model, multi_avg_fn=_ema_with_warmup(cfg.polyak), use_buffers=True) if cfg.polyak else None
         )

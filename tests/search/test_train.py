@@ -4,8 +4,9 @@ import pytest
 import torch
 
 import space
-from search.config import DataConfig, TrainConfig
+from search.config import Config, DataConfig, TrainConfig
 from search.data import load_data
+from search.study import base_genotype
 from search.train import Trainer, TrainingDiverged
 
 
@@ -15,13 +16,7 @@ def data():
 
 
 def _genotype(data) -> space.Genotype:
-    return space.preset(
-        "googlenet-small",
-        resolution=data.resolution,
-        in_channels=data.channels,
-        num_classes=data.num_classes,
-        aux={"head": {"pool": "adaptive", "size": 2}},
-    )
+    return base_genotype(Config(), data)
 
 
 def test_learns_and_is_deterministic(data) -> None:
