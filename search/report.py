@@ -133,6 +133,9 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     if over:
         ax.scatter(over, [0.02] * len(over), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
     ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
+    xs = [r["macs"] / 1e6 for r in rows if r["state"] in ("complete", "infeasible") and r["macs"] != ""]
+    xs.append(budget_macs / 1e6)
+    ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
     ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
