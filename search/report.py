@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in names:
         print(f"error: study={name!r}: choose one of {', '.join(names) or 'none'} with --study", file=sys.stderr)
         return 2
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=url)
     from search.study import best_trial
 
