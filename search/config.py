@@ -30,6 +30,7 @@ __all__ = [
     "TrainConfig",
     "register",
     "validate",
+    "validate_common",
 ]
 
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
@@ -261,7 +262,15 @@ def validate(cfg: Config) -> None:
     _positive("search.n_trials", cfg.search.n_trials)
     if not cfg.study.name or "/" in cfg.study.name:
         _fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
-    d = cfg.data
+    if cfg.search.n_startup_trials < 0:
+        _fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
+    validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
+
+
+
+def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfig) -> None:
+    """The checks every entry point shares: data, training and logging."""
+    d = data
     _one_of("data.name", d.name, DATASETS)
     if d.name in ("cifar10", "npz") and not d.path:
         _fail("data.path", d.path, f"data={d.name} needs data.path=<{'folder' if d.name == 'cifar10' else 'file.npz'}>")
@@ -275,9 +284,7 @@ def validate(cfg: Config) -> None:
         _fail("data.test_fraction", d.test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
     if d.limit is not None:
         _positive("data.limit", d.limit)
-    if cfg.search.n_startup_trials < 0:
-        _fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
-    t = cfg.train
+    t = train
     _positive("train.epochs", t.epochs)
     if not 0 <= t.momentum < 1:
         _fail("train.momentum", t.momentum, "must be in [0, 1)")
@@ -295,6 +302,5 @@ def validate(cfg: Config) -> None:
         _fail("train.lr_decay", t.lr_decay, "must be in (0, 1]")
     _device("train.device", t.device)
     _one_of("train.channels_last", str(t.channels_last).lower(), ("auto", "true", "false"))
-    _one_of("logger.name", cfg.logger.name, LOGGERS)
-    _one_of("logger.mode", cfg.logger.mode, WANDB_MODES)
-
+    _one_of("logger.name", logger.name, LOGGERS)
+    _one_of("logger.mode", logger.mode, WANDB_MODES)

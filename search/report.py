@@ -230,7 +230,8 @@ def write_results(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m search.report <study dir> [--storage URL] [--study NAME]`: rebuild the files."""
+    """`python -m search.report <dir> [--storage URL] [--study NAME]`: rebuild the files of a
+    study, an ablation or comparison (from its runs/), or aggregate a Hydra multirun folder."""
     import argparse
     import sys
 
@@ -241,6 +242,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", help="Optuna storage URL (default: sqlite:///<directory>/study.db)")
     parser.add_argument("--study", help="study name (default: the only study in the storage)")
     args = parser.parse_args(argv)
+    if not args.storage:  # an ablation, a comparison, or a multirun of them
+        from search.ablate_report import aggregate_multirun, rebuild
+
+        if (args.directory / "runs").is_dir():
+            rows = rebuild(args.directory)
+            print(f"rebuilt summary.csv and report.md ({len(rows)} variants) in {args.directory}")
+            return 0
+        if not (args.directory / "study.db").is_file() and list(args.directory.glob("*/summary.csv")):
+            rows = aggregate_multirun(args.directory)
+            print(f"aggregated {len(rows)} rows into {args.directory / 'summary.csv'}")
+            return 0
     url = args.storage or f"sqlite:///{(args.directory / 'study.db').resolve()}"
     if not args.storage and not (args.directory / "study.db").is_file():
         print(f"error: directory={str(args.directory)!r}: no study.db there (pass --storage)", file=sys.stderr)

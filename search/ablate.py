@@ -1,0 +1,231 @@
+"""Ablations and fixed-budget comparisons: controlled experiments over variants of a genotype.
+
+`python -m search.ablate experiment=reductions|aux|...` and `python -m search.compare`: every
+variant is trained with identical data, epochs and seeds (seed s: same split, same batch order,
+same initialisation seed), and each (variant, seed) result is stored as one JSON file under
+`results/<experiment>/runs/`, keyed by genotype key, training config, data config and seed, so
+running the command again retrains nothing that finished. Reports are rebuilt from those files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from search.ablate_config import AblateConfig, register_ablate, validate_ablate
+from search.cli import CONF_DIR, check_writable, compose_checked, error, to_config
+from search.config import ConfigError, register
+from search.data import Splits, load_data
+from search.tracking import Tracker
+from search.train import Trainer, TrainingDiverged
+from space.ablations import aux_variants, match_budget, reduction_variants
+from space.cost import cost
+from space.genotype import Genotype
+from space.io import resolve
+from space.model import build_model
+
+__all__ = ["latency_ms", "main", "run_experiment", "variants"]
+
+log = logging.getLogger(__name__)
+
+
+def _base(spec: str, cfg: AblateConfig, data: Splits | None) -> Genotype:
+    """A preset, genotype file or study folder (its best.yaml), with overrides and data shape."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        path = path / "best.yaml"
+        if not path.is_file():
+            raise ConfigError(f"architecture={spec!r}: a folder without best.yaml (not a study's results)")
+        spec = str(path)
+    overrides: dict[str, Any] = dict(cfg.space.genotype)
+    if data is not None:
+        overrides.update(resolution=data.resolution, in_channels=data.channels, num_classes=data.num_classes)
+    aux = {k: v for k, v in dataclasses.asdict(cfg.space.aux).items() if v is not None}
+    if aux:
+        overrides["aux"] = {**overrides.get("aux", {}), **aux}
+    try:
+        return resolve(spec, **overrides)
+    except ValueError as err:
+        raise ConfigError(f"space.base={spec!r}: {err}") from None
+
+
+def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
+    """The experiment's variants, in report order."""
+    e = cfg.experiment
+    if e.kind == "compare":
+        archs = {Path(a).stem if a.endswith((".yaml", ".yml", ".json")) else Path(a).name: _base(a, cfg, data) for a in e.architectures}
+        target = e.budget_macs or min(cost(g).macs for g in archs.values())
+        try:
+            return {name: match_budget(g, target, divisor=e.width_divisor) for name, g in archs.items()}
+        except ValueError as err:
+            raise ConfigError(f"experiment.budget_macs={target}: {err}") from None
+    base = _base(cfg.space.base, cfg, data)
+    if e.kind == "reductions":
+        return reduction_variants(base, ratios=e.reduce_ratios, per_module=e.per_module, divisor=e.width_divisor)
+    if e.kind == "aux":
+        placements = [tuple(p) for p in e.aux_placements] if e.aux_placements is not None else None
+        try:
+            return aux_variants(base, placements=placements, weights=e.aux_weights)
+        except ValueError as err:
+            raise ConfigError(f"experiment.aux_placements={e.aux_placements!r}: {err}") from None
+    return {"base": base}
+
+
+def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
+    """Genotype + training config (minus how it executes) + data config + seed."""
+    train = dataclasses.asdict(cfg.train)
+    for key in ("device", "amp", "channels_last", "threads"):
+        train.pop(key)
+    identity = {"genotype": genotype.key, "train": train, "data": dataclasses.asdict(cfg.data), "seed": seed}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@torch.inference_mode()
+def latency_ms(model: torch.nn.Module, genotype: Genotype, trainer: Trainer, batch: int, repeats: int) -> float:
+    """Median inference latency in milliseconds on the trainer's device, after warm-up."""
+    model = trainer.prepare(model).eval()
+    fmt = torch.channels_last if trainer.channels_last else torch.contiguous_format
+    x = torch.randn(batch, genotype.in_channels, genotype.resolution, genotype.resolution, device=trainer.device)
+    x = x.contiguous(memory_format=fmt)
+    times = []
+    for i in range(repeats + 3):
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with trainer._autocast():
+            model(x)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 3:
+            times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def _train_one(name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data: Splits, tracker: Tracker) -> dict[str, Any]:
+    train_cfg = dataclasses.replace(cfg.train, seed=seed)
+    trainer = Trainer(train_cfg, data, augment=cfg.data.augment)
+    torch.manual_seed(seed)
+    model = build_model(genotype)
+    c = cost(genotype)
+    run = tracker.start(
+        name=f"{name}-s{seed}",
+        config={"variant": name, "seed": seed, "genotype": genotype.to_dict(), "genotype_key": genotype.key,
+                "train": dataclasses.asdict(train_cfg), "data": dataclasses.asdict(cfg.data), "macs": c.macs, "params": c.params},
+    )
+
+    def on_epoch(r) -> None:
+        run.log({"epoch": r.epoch, "train/loss": r.train_loss, "val/accuracy": r.val_accuracy, "lr": r.lr,
+                 "epoch_seconds": r.seconds, **{f"train/aux_loss/{k}": v for k, v in r.aux_losses.items()}}, step=r.epoch)
+
+    start = time.perf_counter()
+    try:
+        history, evaluated = trainer.fit(model, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, aux_weight=genotype.aux.weight, on_epoch=on_epoch)
+    except TrainingDiverged as err:
+        run.finish({"state": "failed", "fail_reason": str(err)}, failed=True)
+        return {"state": "failed", "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}
+    result = {
+        "state": "complete",
+        "val_accuracy": history[-1].val_accuracy,
+        "test_accuracy": trainer.evaluate(evaluated, "test"),
+        "train_seconds": time.perf_counter() - start,
+    }
+    if cfg.experiment.kind == "compare":
+        reps = cfg.experiment.latency_repeats
+        result["latency_b1_ms"] = latency_ms(evaluated, genotype, trainer, 1, reps)
+        result["latency_b64_ms"] = latency_ms(evaluated, genotype, trainer, 64, max(3, reps // 4))
+        result["device"] = str(trainer.device)
+    run.finish({**result, "macs": c.macs})
+    return result
+
+
+def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
+    """Train every (variant, seed) not already stored; return all stored records."""
+    from search.ablate_report import write_ablation_report
+
+    data = None if cfg.experiment.cost_only else load_data(cfg.data)  # costs need no data
+    found = variants(cfg, data)
+    runs_dir = directory / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tracker = Tracker(cfg.logger, study=cfg.experiment.name, directory=directory)
+    records = []
+    seeds = range(cfg.experiment.seeds) if not cfg.experiment.cost_only else []
+    total = len(found) * len(seeds)
+    done = 0
+    for name, genotype in found.items():
+        c = cost(genotype)
+        base_record = {"variant": name, "key": genotype.key, "macs": c.macs, "params": c.params,
+                       "train_macs": c.train_macs, "train_params": c.train_params, "genotype": genotype.to_dict()}
+        if cfg.experiment.cost_only:
+            records.append({**base_record, "seed": None, "state": "cost-only"})
+            continue
+        for seed in seeds:
+            path = runs_dir / f"{name}--s{seed}--{_run_key(genotype, cfg, seed)}.json"
+            done += 1
+            if path.is_file():
+                records.append(json.loads(path.read_text()))
+                print(f"[{done}/{total}] {name} seed {seed}: cached", flush=True)
+                continue
+            result = _train_one(name, genotype, seed, cfg, data, tracker)
+            record = {**base_record, "seed": seed, **result}
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=1))
+            tmp.replace(path)
+            records.append(record)
+            acc = f"test {result['test_accuracy']:.4f}" if result["test_accuracy"] is not None else result["state"]
+            print(f"[{done}/{total}] {name} seed {seed}: {acc}", flush=True)
+    write_ablation_report(records, directory, cfg=cfg)
+    return records
+
+
+def _app_body(dcfg: DictConfig) -> None:
+    try:
+        cfg: AblateConfig = to_config(dcfg)
+        validate_ablate(cfg)
+    except ConfigError as err:
+        error(str(err))
+    directory = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        run_experiment(cfg, directory)
+    except ConfigError as err:
+        error(str(err))
+    print(f"experiment {cfg.experiment.name}: {directory / 'report.md'}")
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="ablate", version_base="1.3")
+def _ablate(dcfg: DictConfig) -> None:
+    _app_body(dcfg)
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="compare", version_base="1.3")
+def _compare(dcfg: DictConfig) -> None:
+    _app_body(dcfg)
+
+
+def main(config_name: str = "ablate") -> None:
+    register()
+    register_ablate()
+    try:
+        composed = compose_checked(config_name, sys.argv[1:])
+        if composed is not None:
+            cfg = to_config(composed)
+            validate_ablate(cfg)
+            check_writable("results_dir", Path(cfg.results_dir))
+    except ConfigError as err:
+        error(str(err))
+    (_compare if config_name == "compare" else _ablate)()
+
+
+if __name__ == "__main__":
+    main()

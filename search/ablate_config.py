@@ -1,0 +1,88 @@
+"""Structured config of `python -m search.ablate` and `python -m search.compare`.
+
+Data, training and logging reuse the search's groups and dataclasses; an experiment file in
+`conf/experiment/` states only what it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from search.config import ConfigError, DataConfig, LoggerConfig, TrainConfig, validate_common
+
+__all__ = ["AblateConfig", "AblationSpace", "AuxOverride", "ExperimentConfig", "register_ablate", "validate_ablate"]
+
+KINDS = ("reductions", "aux", "single", "compare")
+
+
+@dataclass
+class AuxOverride:
+    """Replaces the base genotype's aux placement and/or weight (multirun: space.aux.weight=...)."""
+
+    at: Optional[list[str]] = None
+    weight: Optional[float] = None
+
+
+@dataclass
+class AblationSpace:
+    base: str = "googlenet-small"
+    genotype: dict[str, Any] = field(default_factory=lambda: {"aux": {"head": {"pool": "adaptive", "size": 2}}})
+    aux: AuxOverride = field(default_factory=AuxOverride)
+
+
+@dataclass
+class ExperimentConfig:
+    """kind=reductions: the 1x1-reduction variants; aux: placements and weights; single: the
+    base alone (for Hydra multiruns over space.*); compare: `architectures` scaled to
+    `budget_macs` and compared with `baseline`."""
+
+    name: str = "reductions"
+    kind: str = "reductions"
+    seeds: int = 3
+    cost_only: bool = False  # the cost table alone, no training
+    reduce_ratios: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0])
+    per_module: bool = True
+    aux_placements: Optional[list[list[str]]] = None  # null: none, 4a+4d, each stage-4 module
+    aux_weights: list[float] = field(default_factory=lambda: [0.0, 0.1, 0.3, 1.0])
+    architectures: list[str] = field(default_factory=list)
+    baseline: Optional[str] = None
+    budget_macs: Optional[int] = None
+    width_divisor: int = 4
+    latency_repeats: int = 20
+
+
+@dataclass
+class AblateConfig:
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    space: AblationSpace = field(default_factory=AblationSpace)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    results_dir: str = "results"
+
+
+def register_ablate() -> None:
+    ConfigStore.instance().store(name="ablate_schema", node=AblateConfig)
+
+
+def validate_ablate(cfg: AblateConfig) -> None:
+    e = cfg.experiment
+    if e.kind not in KINDS:
+        raise ConfigError(f"experiment.kind={e.kind!r}: must be one of {', '.join(KINDS)}")
+    if not e.name or "/" in e.name:
+        raise ConfigError(f"experiment.name={e.name!r}: must be a non-empty name without '/'")
+    if e.seeds < 1:
+        raise ConfigError(f"experiment.seeds={e.seeds!r}: must be >= 1")
+    if e.kind == "compare":
+        if len(e.architectures) < 2:
+            raise ConfigError(f"experiment.architectures={e.architectures!r}: compare needs at least two")
+        if e.baseline is not None and e.baseline not in e.architectures:
+            raise ConfigError(f"experiment.baseline={e.baseline!r}: not one of experiment.architectures")
+        if e.budget_macs is not None and e.budget_macs <= 0:
+            raise ConfigError(f"experiment.budget_macs={e.budget_macs!r}: must be > 0")
+    if cfg.space.aux.weight is not None and cfg.space.aux.weight < 0:
+        raise ConfigError(f"space.aux.weight={cfg.space.aux.weight!r}: must be >= 0")
+    validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)

@@ -1,0 +1,83 @@
+"""What the command-line entry points share: composing and checking a Hydra config up front, and
+turning every user error into one line (`error: field=value: why`, exit code 2)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from search.config import ConfigError
+
+__all__ = ["CONF_DIR", "check_writable", "compose_checked", "error", "to_config"]
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _hydra_message(err: Exception) -> str:
+    """Hydra/OmegaConf errors in one line: the message's first line and the full key."""
+    text = str(err).strip()
+    cause = err.__cause__ or err.__context__
+    if cause is not None and "full_key" in str(cause):
+        text = str(cause).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), None)
+    first = lines[0] if lines else err.__class__.__name__
+    return f"{key}: {first}" if key and key not in first else first
+
+
+def to_config(cfg: DictConfig) -> Any:
+    from omegaconf.errors import MissingMandatoryValue
+
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except MissingMandatoryValue as err:
+        key = getattr(err, "full_key", None) or "?"
+        raise ConfigError(f"{key}=???: must be set (e.g. {key}=<value> on the command line)") from None
+
+
+def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None:
+    """Compose `conf/<config_name>.yaml` with the first value of each sweep, as Hydra will run
+    it; any Hydra/OmegaConf error becomes one ConfigError line. None for --help and friends."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in overrides if a not in ("-m", "--multirun")]
+    if any(a.startswith("-") for a in args):
+        return None  # --help, --cfg and friends: leave them to Hydra
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+        first = []
+        for o in parsed:
+            if o.is_hydra_override() or o.key_or_group.startswith("hydra"):
+                continue
+            if o.is_sweep_override():
+                value = next(iter(o.sweep_string_iterator()))
+                first.append(f"{o.get_key_element()}={value}")
+            else:
+                first.append(o.input_line)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name, overrides=first)
+    except Exception as err:
+        raise ConfigError(_hydra_message(err)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def check_writable(name: str, path: Path) -> None:
+    """The nearest existing folder on the way to `path` must be writable (before Hydra mkdirs)."""
+    existing = path.expanduser().resolve()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{name}={str(path)!r}: not writable ({existing} is {'not a folder' if not existing.is_dir() else 'read-only'})")

@@ -1,0 +1,11 @@
+"""`python -m search.compare`: architectures scaled to one multiply-add budget, trained alike.
+
+The same app as `search.ablate` with `experiment=compare` as its default (see conf/compare.yaml).
+"""
+
+from __future__ import annotations
+
+from search.ablate import main
+
+if __name__ == "__main__":
+    main("compare")
