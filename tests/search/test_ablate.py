@@ -1,0 +1,112 @@
+"""Ablation and comparison entry points end to end on synthetic data, 1 epoch."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import space
+from space.ablations import reduction_variants
+from search.ablate_config import register_ablate
+from search.cli import CONF_DIR
+from search.config import register
+from tests.search.conftest import REPO
+
+FAST = ["data=synthetic", "train.epochs=1", "train.batch_size=32", "logger=none", "experiment.seeds=2"]
+
+
+def _run(module: str, args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return proc
+
+
+def _summary(directory: Path) -> dict[str, dict[str, str]]:
+    with open(directory / "summary.csv") as f:
+        return {row["variant"]: row for row in csv.DictReader(f)}
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_file_composes(experiment: str) -> None:
+    register()
+    register_ablate()
+    config = "compare" if experiment == "compare" else "ablate"
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config, overrides=[f"experiment={experiment}"])
+    assert cfg.experiment.name == experiment
+
+
+def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
+    args = ["experiment=reductions", "experiment.per_module=false", "experiment.reduce_ratios=[0.5]", *FAST]
+    first = _run("search.ablate", args, tmp_path)
+    directory = tmp_path / "results" / "reductions"
+    rows = _summary(directory)
+    assert list(rows) == ["base", "naive", "3x3-reduce-only", "5x5-reduce-only", "ratio-0.5"]
+    assert all(rows[v]["seeds"] == "2" and rows[v]["test_mean"] for v in rows)
+    # costs in the table are the analytic costs of the generated variants
+    data_shape = {"resolution": 8, "in_channels": 3, "num_classes": 4}
+    base = space.preset("googlenet-small", aux={"head": {"pool": "adaptive", "size": 2}}, **data_shape)
+    naive = reduction_variants(base, ratios=(0.5,), per_module=False)["naive"]
+    assert int(rows["naive"]["macs"]) == space.cost(naive).macs
+    assert int(rows["base"]["macs"]) == space.cost(base).macs
+    assert len(list((directory / "runs").glob("*.json"))) == 10
+    for name in ("report.md", "accuracy_vs_macs.png", "cost.png"):
+        assert (directory / name).stat().st_size > 500
+    assert first.stdout.count("cached") == 0
+    again = _run("search.ablate", args, tmp_path)  # nothing retrained
+    assert again.stdout.count("cached") == 10
+    more = _run("search.ablate", [*args[:-1], "experiment.seeds=3"], tmp_path)  # only the new seed trains
+    assert more.stdout.count("cached") == 10 and more.stdout.count(": test ") == 5
+    # `python -m search.report` rebuilds the table from the stored runs
+    (directory / "summary.csv").unlink()
+    _run("search.report", [str(directory)], tmp_path)
+    assert _summary(directory)["naive"]["seeds"] == "3"
+
+
+def test_aux_ablation_reports_train_cost(tmp_path: Path) -> None:
+    _run("search.ablate", ["experiment=aux", "experiment.aux_placements=[[],[4a,4d]]", "experiment.aux_weights=[0.0,0.3]", *FAST], tmp_path)
+    rows = _summary(tmp_path / "results" / "aux")
+    assert list(rows) == ["aux-none", "aux-4a+4d", "aux-4a+4d-w0"]
+    assert rows["aux-none"]["macs"] == rows["aux-4a+4d"]["macs"]
+    assert int(rows["aux-4a+4d"]["train_macs"]) > int(rows["aux-none"]["train_macs"])
+
+
+def test_aux_weight_multirun_aggregates_into_one_table(tmp_path: Path) -> None:
+    _run("search.ablate", ["-m", "experiment=aux-weight", "space.aux.weight=0,0.3", *FAST], tmp_path)
+    directory = tmp_path / "results" / "aux-weight"
+    _run("search.report", [str(directory)], tmp_path)
+    rows = _summary(directory)
+    assert len(rows) == 2 and all("space.aux.weight=" in v for v in rows)
+    weights = sorted(json.loads(p.read_text())["genotype"]["aux"]["weight"] for p in directory.glob("*/runs/*.json"))
+    assert weights == [0.0, 0.0, 0.3, 0.3]
+
+
+def test_compare_matches_budgets_and_reports_paired_differences(tmp_path: Path) -> None:
+    budget = 1_500_000
+    _run("search.compare", [*FAST, f"experiment.budget_macs={budget}", "experiment.latency_repeats=3",
+                            "experiment.architectures=[googlenet-small,googlenet-naive]", "experiment.baseline=googlenet-small",
+                            "data.resolution=null"], tmp_path)
+    rows = _summary(tmp_path / "results" / "compare")
+    assert list(rows) == ["googlenet-small", "googlenet-naive"]
+    for row in rows.values():
+        assert 0.99 * budget <= int(row["macs"]) <= budget
+        assert float(row["latency_b1_ms"]) > 0 and float(row["latency_b64_ms"]) > 0
+    naive = rows["googlenet-naive"]
+    assert float(naive["diff_ci_low"]) <= float(naive["diff_mean"]) <= float(naive["diff_ci_high"])
+    assert rows["googlenet-small"]["diff_mean"] == ""
+
+
+def test_bad_experiment_input_is_one_line(tmp_path: Path) -> None:
+    proc = _run("search.ablate", ["experiment=nope"], tmp_path, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope" in proc.stderr
+    proc = _run("search.compare", ["experiment.baseline=resnet"], tmp_path, check=False)
+    assert proc.returncode == 2 and "experiment.baseline='resnet'" in proc.stderr
