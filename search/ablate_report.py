@@ -153,9 +153,13 @@ def write_summary(rows: list[dict[str, Any]], directory: Path, *, title: str, no
 def write_ablation_report(records: list[dict[str, Any]], directory: Path, *, cfg: Any) -> list[dict[str, Any]]:
     e = cfg.experiment
     rows = summarise(records, baseline=e.baseline if e.kind == "compare" else None)
+    setting = (
+        "costs only: no data loaded, nothing trained"
+        if e.cost_only
+        else f"data `{cfg.data.name}`, {cfg.train.epochs} epochs, seeds {e.seeds}"
+    )
     notes = [
-        f"- experiment `{e.name}` ({e.kind}), base `{cfg.space.base}`, data `{cfg.data.name}`, "
-        f"{cfg.train.epochs} epochs, seeds {e.seeds if not e.cost_only else 'none (cost only)'}",
+        f"- experiment `{e.name}` ({e.kind}), base `{cfg.space.base}`, {setting}",
         "- MACs: inference multiply-adds of conv and linear layers; train_macs include the aux heads",
         "- accuracy: mean +- std over seeds on the held-out test split (identical data and training)",
     ]
