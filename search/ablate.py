@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from search.ablate_config import AblateConfig, register_ablate, validate_ablate
 from search.cli import CONF_DIR, check_writable, compose_checked, error, to_config
-from search.config import ConfigError, register
+from search.config import ConfigError, register, training_identity
 from search.data import Splits, load_data
 from search.tracking import Tracker
 from search.train import Trainer, TrainingDiverged
@@ -85,10 +85,7 @@ def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
 
 def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
     """Genotype + training config (minus how it executes) + data config + seed."""
-    train = dataclasses.asdict(cfg.train)
-    for key in ("device", "amp", "channels_last", "threads"):
-        train.pop(key)
-    identity = {"genotype": genotype.key, "train": train, "data": dataclasses.asdict(cfg.data), "seed": seed}
+    identity = {"genotype": genotype.key, "train": training_identity(cfg.train), "data": dataclasses.asdict(cfg.data), "seed": seed}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 

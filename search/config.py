@@ -9,7 +9,7 @@ DictConfig.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -28,7 +28,9 @@ __all__ = [
     "SpaceConfig",
     "StudyConfig",
     "TrainConfig",
+    "EXECUTION_FIELDS",
     "register",
+    "training_identity",
     "validate",
     "validate_common",
 ]
@@ -147,6 +149,19 @@ class TrainConfig:
     channels_last: str = "auto"  # auto | true | false
     seed: int = 0
     threads: Optional[int] = None  # torch CPU threads; null leaves torch's default
+
+
+# TrainConfig fields that say how a run executes, not what it computes: left out of study
+# identities and run cache keys, so a study or ablation started on a CPU may go on on a GPU.
+EXECUTION_FIELDS = ("device", "amp", "channels_last", "threads")
+
+
+def training_identity(train: TrainConfig) -> dict[str, Any]:
+    """`train` as a dict without its execution-only fields."""
+    identity = asdict(train)
+    for key in EXECUTION_FIELDS:
+        identity.pop(key)
+    return identity
 
 
 @dataclass

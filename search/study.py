@@ -18,7 +18,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from search.config import Config, ConfigError
+from search.config import Config, ConfigError, training_identity
 from search.data import Splits, load_data
 from search.objective import CATCH, Objective, Status, weights_path
 from search.tracking import Tracker, mask_credentials
@@ -117,16 +117,9 @@ def _sqlite(url: str) -> optuna.storages.RDBStorage:
     return storage
 
 
-# How a run executes, not what its trials mean: free to change on resume (a study started on a
-# CPU may go on on a GPU).
-_EXECUTION = {"train": ("device", "amp", "channels_last", "threads")}
-
-
 def _identity(cfg: Config) -> dict[str, Any]:
     identity = {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
-    for group, keys in _EXECUTION.items():
-        for key in keys:
-            identity[group].pop(key, None)
+    identity["train"] = training_identity(cfg.train)
     return identity
 
 
