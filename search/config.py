@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from search.credentials import mask_credentials
 from space.io import GENOTYPE_SUFFIXES
 from space.presets import PRESETS, preset
 from space.ranges import Ranges
@@ -100,6 +101,17 @@ class SearchConfig:
     seed: int = 0
     storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
     n_startup_trials: int = 8
+    # Scale-out (search/workers.py): local worker processes; this process's index among
+    # separately started ones (seeds its sampler apart; a multirun over it joins one study).
+    n_workers: int = 1
+    worker: int = 0
+    # Crash recovery on RDB storages: heartbeat every `heartbeat_interval` s (null: off); a trial
+    # silent for `grace_period` s (null: 2 x interval) fails and is retried up to `max_retry` times,
+    # resuming from its per-epoch checkpoint when `checkpoint` is on.
+    heartbeat_interval: Optional[int] = 30
+    grace_period: Optional[int] = None
+    max_retry: int = 3
+    checkpoint: bool = True
 
 
 @dataclass
@@ -279,8 +291,29 @@ def validate(cfg: Config) -> None:
         _fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
     if cfg.search.n_startup_trials < 0:
         _fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
+    _validate_scale_out(cfg.search)
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
 
+
+
+def _validate_scale_out(s: SearchConfig) -> None:
+    _positive("search.n_workers", s.n_workers)
+    if s.worker < 0:
+        _fail("search.worker", s.worker, "must be >= 0")
+    if s.max_retry < 0:
+        _fail("search.max_retry", s.max_retry, "must be >= 0")
+    if s.heartbeat_interval is not None:
+        _positive("search.heartbeat_interval", s.heartbeat_interval)
+    if s.grace_period is not None:
+        if s.heartbeat_interval is None:
+            _fail("search.grace_period", s.grace_period, "needs search.heartbeat_interval (null turns heartbeats off)")
+        if s.grace_period <= s.heartbeat_interval:
+            _fail("search.grace_period", s.grace_period, f"must exceed search.heartbeat_interval={s.heartbeat_interval}")
+    storage = s.storage or ""
+    if storage and "://" not in storage:
+        _fail("search.storage", mask_credentials(storage), "must be an RDB URL (sqlite:///file.db, postgresql+psycopg://user@host/db) or journal:///path/file.log")
+    if ":memory:" in storage or storage.rstrip("/") in ("sqlite:", "journal:"):
+        _fail("search.storage", mask_credentials(storage), "keeps nothing on disk: a study must outlive its workers")
 
 
 def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfig) -> None:

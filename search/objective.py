@@ -21,12 +21,13 @@ from search.config import Config
 from search.config import ranges_from_config
 from search.sample import Hyperparameters, TrialDraw, sample_trial
 from search.tracking import Tracker, TrialRun
-from search.train import EpochResult, Trainer, TrainingDiverged
+from search.credentials import mask_credentials
+from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
 from space.cost import Cost, cost
 from space.genotype import Genotype
 from space.model import build_model
 
-__all__ = ["CATCH", "Objective", "Status", "TrialFailed", "weights_path"]
+__all__ = ["CATCH", "Objective", "Status", "TrialFailed", "checkpoint_path", "weights_path"]
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,17 @@ def _cost_attrs(c: Cost) -> dict[str, int]:
 class Objective:
     """Callable for `study.optimize`; returns the final validation accuracy (Polyak average)."""
 
-    def __init__(self, *, cfg: Config, base: Genotype, trainer: Trainer, tracker: Tracker, study_dir: Path) -> None:
+    def __init__(
+        self, *, cfg: Config, base: Genotype, trainer: Trainer, tracker: Tracker, study_dir: Path, storage: str = ""
+    ) -> None:
         self.cfg = cfg
         self.base = base
         self.ranges = ranges_from_config(cfg.space)
         self.trainer = trainer
         self.tracker = tracker
         self.weights_dir = study_dir / "weights"
+        self.checkpoints_dir = study_dir / "checkpoints"
+        self.storage = mask_credentials(storage)
 
     # -- stages of a trial -----------------------------------------------------------------
     def _sample(self, trial: optuna.Trial) -> tuple[Genotype, Hyperparameters, Cost]:
@@ -125,8 +130,38 @@ class Objective:
             "train": asdict(self.cfg.train),
             "budget": asdict(self.cfg.budget),
             "data": asdict(self.cfg.data),
+            "storage": self.storage,
             **{f"cost/{k}": v for k, v in _cost_attrs(c).items()},
         }
+
+    # -- checkpoints: a retried trial resumes where its killed predecessor stopped ---------
+    def _resume_state(self, trial: optuna.Trial, genotype: Genotype) -> tuple[TrainState | None, list[int]]:
+        """The newest checkpoint among the trials this one retries (Optuna's retry history),
+        if it holds the same genotype; and the numbers whose checkpoints this trial replaces."""
+        frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+        history = list(frozen.system_attrs.get("retry_history", []))
+        for number in reversed(history):
+            path = checkpoint_path(self.checkpoints_dir, number)
+            if not path.is_file():
+                continue
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            if saved.get("key") != genotype.key:
+                log.warning("%s holds genotype %s, not %s: trial %d starts afresh", path, saved.get("key"), genotype.key, trial.number)
+                break
+            trial.set_user_attr("resumed_from", {"trial": number, "epoch": int(saved["state"]["epoch"])})
+            return saved["state"], history
+        return None, history
+
+    def _save_checkpoint(self, trial: optuna.Trial, genotype: Genotype, state: TrainState) -> None:
+        path = checkpoint_path(self.checkpoints_dir, trial.number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"trial": trial.number, "key": genotype.key, "genotype": genotype.to_dict(), "state": state}, tmp)
+        tmp.replace(path)
+
+    def _drop_checkpoints(self, numbers: list[int]) -> None:
+        for number in numbers:
+            checkpoint_path(self.checkpoints_dir, number).unlink(missing_ok=True)
 
     # -- the trial -------------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> float:
@@ -145,6 +180,7 @@ class Objective:
 
         torch.manual_seed(self.cfg.train.seed)
         model = build_model(genotype)
+        resume, retried = self._resume_state(trial, genotype)
         trial.set_user_attr("setup_seconds", time.perf_counter() - start)
         run = self.tracker.start(name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, hp, c))
         summary: dict[str, Any] = {**_cost_attrs(c), "genotype_key": genotype.key}
@@ -165,13 +201,24 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
 
+        checkpoint = (lambda state: self._save_checkpoint(trial, genotype, state)) if self.cfg.search.checkpoint else None
         train_start = time.perf_counter()
         try:
+            if resume is not None:  # the epochs done before the kill: reported again, not retrained
+                for done in resume["history"]:
+                    on_epoch(EpochResult(**done))
             _, evaluated = self.trainer.fit(
-                model, lr=hp.lr, weight_decay=hp.weight_decay, aux_weight=genotype.aux.weight, on_epoch=on_epoch
+                model,
+                lr=hp.lr,
+                weight_decay=hp.weight_decay,
+                aux_weight=genotype.aux.weight,
+                on_epoch=on_epoch,
+                on_checkpoint=checkpoint,
+                resume=resume,
             )
         except optuna.TrialPruned:
             self._finish(trial, run, summary, history, Status.PRUNED, train_start)
+            self._drop_checkpoints([*retried, trial.number])
             raise
         except BaseException as err:  # the trial and its W&B run end as failed, whatever the cause
             reason = _failure_reason(err)
@@ -180,6 +227,7 @@ class Objective:
             if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
                 torch.cuda.empty_cache()
             self._finish(trial, run, {**summary, "fail_reason": stored}, history, Status.FAILED, train_start)
+            self._drop_checkpoints([*retried, trial.number])
             if reason is not None:
                 raise TrialFailed(reason) from err
             raise
@@ -187,6 +235,7 @@ class Objective:
         if value > self._best_so_far(trial):
             self._save_weights(trial, genotype, evaluated, value)
         self._finish(trial, run, summary, history, Status.COMPLETE, train_start)
+        self._drop_checkpoints([*retried, trial.number])
         return value
 
     def _finish(
@@ -222,4 +271,8 @@ class Objective:
 
 
 def weights_path(directory: Path, number: int) -> Path:
+    return directory / f"trial-{number:04d}.pt"
+
+
+def checkpoint_path(directory: Path, number: int) -> Path:
     return directory / f"trial-{number:04d}.pt"

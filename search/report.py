@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from search.tracking import mask_credentials
+    from search.credentials import mask_credentials
 
     parser = argparse.ArgumentParser(prog="python -m search.report", description=main.__doc__)
     parser.add_argument("directory", type=Path, help="the study's folder (holds study.db by default)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,20 +20,21 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from search.config import Config, ConfigError, training_identity
+from search.config import Config, ConfigError, SearchConfig, training_identity
 from search.data import Splits, load_data
 from search.objective import CATCH, Objective, Status, weights_path
-from search.tracking import Tracker, mask_credentials
-from search.train import Trainer
+from search.credentials import mask_credentials
+from search.tracking import Tracker
+from search.train import Trainer, resolve_device
+from search.workers import heartbeat_enabled, run_worker, tally
 from space.genotype import Genotype
 from space.io import resolve
 from space.model import build_model
 
-__all__ = ["FINISHED", "StudyResult", "base_genotype", "best_trial", "keep_best_weights", "open_study", "run_study"]
+__all__ = ["StudyResult", "base_genotype", "best_trial", "keep_best_weights", "open_study", "run_study", "storage_url"]
 
 log = logging.getLogger(__name__)
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 # The parts of a config that define what a study's trials mean: a resumed study must agree.
 _IDENTITY = ("space", "budget", "data", "train")
 
@@ -55,7 +58,7 @@ def base_genotype(cfg: Config, data: Splits) -> Genotype:
 
 def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
     s = cfg.search
-    seed = s.seed + offset
+    seed = s.seed + offset  # offset: trials so far and the worker index, so no two streams repeat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if s.sampler == "random":
@@ -83,28 +86,39 @@ def storage_url(cfg: Config, directory: Path) -> str:
     return cfg.search.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
 
 
-def _storage(url: str) -> optuna.storages.BaseStorage:
+def _storage(url: str, search: SearchConfig) -> optuna.storages.BaseStorage:
     """An RDB URL (sqlite, postgresql, mysql), or `journal:///path/file.log` for Optuna's journal
-    file storage (the choice for a shared file system, where SQLite locks up)."""
+    file storage (the choice for a shared file system, where SQLite locks up). RDB storages get
+    heartbeats: a trial whose worker stops beating for `grace_period` seconds is failed, and a
+    copy is queued (up to `max_retry` times) that resumes from the dead trial's checkpoint."""
     if url.startswith("journal://"):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         path = Path(url.removeprefix("journal://"))
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
-    if url.startswith("sqlite:"):
-        return _sqlite(url)
-    return optuna.storages.get_storage(url)
+    heartbeat: dict[str, Any] = {}
+    with warnings.catch_warnings():  # heartbeats and retries are "experimental" since Optuna 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if search.heartbeat_interval:
+            heartbeat = {
+                "heartbeat_interval": search.heartbeat_interval,
+                "grace_period": search.grace_period,
+                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=search.max_retry),
+            }
+        if url.startswith("sqlite:"):
+            return _sqlite(url, heartbeat)
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **heartbeat)
 
 
-def _sqlite(url: str) -> optuna.storages.RDBStorage:
+def _sqlite(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:
     """SQLite in write-ahead-log mode with synchronous=NORMAL: a trial makes ~80 small writes (one
     per suggested parameter and attribute), and without this each one waits for an fsync. A
     killed process loses nothing; only a power cut can roll back the last commits. (On a shared
     file system use PostgreSQL or the journal storage: SQLite locking is not reliable there.)"""
     import sqlalchemy
 
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **heartbeat)
 
     def _pragmas(connection: Any, _record: Any) -> None:
         cursor = connection.cursor()
@@ -139,12 +153,13 @@ def _first_difference(stored: Any, current: Any, path: str) -> tuple[str, Any, A
     return None if stored == current else (path, stored, current)
 
 
-def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
-    """Create or load the study; refuse to mix trials of a different space/budget/data/train."""
+def open_study(cfg: Config, name: str, directory: Path, *, worker: int = 0) -> optuna.Study:
+    """Create or load the study; refuse to mix trials of a different space/budget/data/train.
+    `worker` (this process's index among the study's workers) offsets the sampler's seed."""
     url = storage_url(cfg, directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        storage = _storage(url)
+        storage = _storage(url, cfg.search)
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except Exception as err:
         reason = mask_credentials(str(err).strip().splitlines()[0]) if str(err).strip() else ""
@@ -167,7 +182,7 @@ def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=_sampler(cfg, n_existing),
+        sampler=_sampler(cfg, n_existing + 1009 * worker),
         pruner=_pruner(cfg),
         direction="maximize",
         load_if_exists=True,
@@ -180,7 +195,7 @@ def open_study(cfg: Config, name: str, directory: Path) -> optuna.Study:
 
 
 class _Progress:
-    """Trials done/total, best so far and ETA, on stderr (tqdm comes with Optuna)."""
+    """Trials counted/total (all workers), best so far and ETA, on stderr (tqdm comes with Optuna)."""
 
     def __init__(self, total: int, done: int, enabled: bool) -> None:
         from tqdm import tqdm
@@ -188,7 +203,8 @@ class _Progress:
         self.bar = tqdm(total=total, initial=done, desc="trials", unit="trial", disable=not enabled, dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.bar.update(1)
+        counted, _, _ = tally(study.get_trials(deepcopy=False))
+        self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         best = best_trial(study)
         status = trial.user_attrs.get("status", trial.state.name.lower())
         self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -", refresh=False)
@@ -241,43 +257,108 @@ def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Tra
     return accuracy
 
 
+def worker_config(cfg: Config, index: int, n_workers: int) -> Config:
+    """The config one of `n_workers` local workers trains with: its own GPU (round-robin over
+    the visible devices) where the device is `auto` or `cuda`, and its share of the CPU threads."""
+    train = cfg.train
+    device = train.device
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{index % torch.cuda.device_count()}"
+    threads = train.threads
+    if threads is None and n_workers > 1 and resolve_device(device).type == "cpu":
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+    return dataclasses.replace(cfg, train=dataclasses.replace(train, device=device, threads=threads))
+
+
+def _run_worker(
+    cfg: Config, name: str, directory: Path, index: int, progress: _Progress | None = None, data: Splits | None = None
+) -> int:
+    """Open the study and run trials until it holds `search.n_trials` counted trials."""
+    data = data or load_data(cfg.data)
+    base = base_genotype(cfg, data)
+    study = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers + index)
+    trainer = Trainer(cfg.train, data, augment=cfg.data.augment)
+    tracker = Tracker(cfg.logger, study=name, directory=directory)
+    objective = Objective(
+        cfg=cfg, base=base, trainer=trainer, tracker=tracker, study_dir=directory, storage=storage_url(cfg, directory)
+    )
+    callbacks: list[Any] = [lambda study, _trial: keep_best_weights(study, directory)]
+    if progress is not None:
+        callbacks.append(progress)
+    return run_worker(study, objective, cfg.search.n_trials, catch=CATCH, callbacks=callbacks)
+
+
+def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
+    """Entry point of a spawned local worker: its log goes to workers/worker-<index>.log."""
+    path = Path(directory) / "workers" / f"worker-{index}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"[%(asctime)s][worker {index}][%(name)s][%(levelname)s] - %(message)s",
+        handlers=[logging.FileHandler(path), logging.StreamHandler()],
+        force=True,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        ran = _run_worker(worker_config(cfg, index, cfg.search.n_workers), name, Path(directory), index)
+    except ConfigError as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
+    log.info("worker %d ran %d trials", index, ran)
+
+
+def _start_workers(cfg: Config, name: str, directory: Path) -> list[multiprocessing.process.BaseProcess]:
+    """Workers 1..K-1 as fresh processes (spawn: no CUDA state or threads inherited)."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_process, args=(cfg, name, str(directory), i), name=f"worker-{i}", daemon=False)
+        for i in range(1, cfg.search.n_workers)
+    ]
+    for process in processes:
+        process.start()
+    return processes
+
+
 def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
-    """Run (or resume) the study until it holds `search.n_trials` finished trials."""
+    """Run (or resume, or join) the study until it holds `search.n_trials` counted trials, with
+    `search.n_workers` local workers (this process is worker 0), then test the best trial and
+    write the reports."""
     from search.report import write_results
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_data(cfg.data)
-    base = base_genotype(cfg, data)
+    base_genotype(cfg, data)  # a bad base fails here, before any worker starts
     study = open_study(cfg, name, directory)
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    remaining = max(0, cfg.search.n_trials - finished)
+    counted, running, _ = tally(study.get_trials(deepcopy=False))
     log.info(
-        "study %s: %d finished trials, %d to run; storage %s",
+        "study %s: %d counted trials, %d running, %d to go with %d worker(s) here; storage %s",
         name,
-        finished,
-        remaining,
+        counted,
+        running,
+        max(0, cfg.search.n_trials - counted),
+        cfg.search.n_workers,
         mask_credentials(storage_url(cfg, directory)),
     )
-    trainer = Trainer(cfg.train, data, augment=cfg.data.augment)
-    tracker = Tracker(cfg.logger, study=name, directory=directory)
-    objective = Objective(cfg=cfg, base=base, trainer=trainer, tracker=tracker, study_dir=directory)
-    progress = _Progress(cfg.search.n_trials, min(finished, cfg.search.n_trials), cfg.progress)
+    if not heartbeat_enabled(study) and running:
+        log.warning(
+            "%d trial(s) RUNNING and this storage has no heartbeats: if their workers died, they stay "
+            "RUNNING (use an RDB storage with search.heartbeat_interval for crash recovery)",
+            running,
+        )
+    progress = _Progress(cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
+    processes = _start_workers(cfg, name, directory) if counted < cfg.search.n_trials else []
     try:
-        if remaining:
-            study.optimize(
-                objective,
-                n_trials=remaining,
-                catch=CATCH,
-                callbacks=[
-                    optuna.study.MaxTrialsCallback(cfg.search.n_trials, states=FINISHED),
-                    lambda study, _trial: keep_best_weights(study, directory),
-                    progress,
-                ],
-                gc_after_trial=False,
-            )
+        _run_worker(worker_config(cfg, 0, cfg.search.n_workers), name, directory, 0, progress, data)
     finally:
+        for process in processes:
+            process.join()
         progress.close()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        log.error("worker(s) %s exited with an error: see %s", ", ".join(failed), directory / "workers")
+    study = open_study(cfg, name, directory)
     keep_best_weights(study, directory)
+    trainer = Trainer(worker_config(cfg, 0, 1).train, data, augment=cfg.data.augment)
     best = best_trial(study)
     test_accuracy = _test_best(study, best, trainer, directory) if best else None
     write_results(
@@ -288,5 +369,6 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
         best=best,
         test_accuracy=test_accuracy,
     )
+    if failed:
+        raise RuntimeError(f"worker(s) {', '.join(failed)} failed; see {directory / 'workers'}")
     return StudyResult(study=study, directory=directory, best_trial=best, test_accuracy=test_accuracy)
-

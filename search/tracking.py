@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 from search.config import LoggerConfig
+from search.credentials import mask_credentials
 
-__all__ = ["TrialRun", "Tracker", "mask_credentials"]
+__all__ = ["TrialRun", "Tracker"]
 
 log = logging.getLogger(__name__)
-
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
-
-
-def mask_credentials(text: str) -> str:
-    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
-
 
 class TrialRun:
     """A live W&B run, or a no-op when tracking is off or broken."""

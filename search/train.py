@@ -12,7 +12,8 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +23,11 @@ from torch.optim.swa_utils import AveragedModel
 from search.config import TrainConfig
 from search.data import Split, Splits
 
-__all__ = ["EpochResult", "Trainer", "TrainingDiverged", "resolve_device"]
+__all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device"]
+
+# Everything needed to continue a fit after its last finished epoch (see `Trainer.fit`): plain
+# tensors, numbers and lists, so `torch.load(weights_only=True)` reads it back.
+TrainState = dict[str, Any]
 
 
 class TrainingDiverged(RuntimeError):
@@ -62,29 +67,29 @@ def _sgd(model: nn.Module, device: torch.device, **kwargs: float) -> torch.optim
     return torch.optim.SGD(model.parameters(), foreach=device.type == "cuda", **kwargs)
 
 
-def _ema_with_warmup(decay: float) -> Callable[..., None]:
+class _WarmupEMA:
     """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)),
-    so short runs are not dominated by the initial weights."""
-    steps = 0
-    first: list[int] = []
+    so short runs are not dominated by the initial weights. `steps` is part of a checkpoint."""
+
+    def __init__(self, decay: float, steps: int = 0) -> None:
+        self.decay = decay
+        self.steps = steps
+        self._first: int | None = None
 
     @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], _n: torch.Tensor) -> None:
+    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n: torch.Tensor) -> None:
         # AveragedModel calls this once per (device, dtype) group of a step: count steps on the
         # group holding the first tensor, without a host sync on `_n`.
-        nonlocal steps
-        if not first:
-            first.append(id(averaged[0]))
-        if id(averaged[0]) == first[0]:
-            steps += 1
-        d = min(decay, (1 + steps) / (10 + steps))
+        if self._first is None:
+            self._first = id(averaged[0])
+        if id(averaged[0]) == self._first:
+            self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
         for a, c in zip(averaged, current):
             if a.is_floating_point():
                 a.lerp_(c, 1 - d)
             else:
                 a.copy_(c)
-
-    return update
 
 
 def _use_channels_last(setting: str, device: torch.device) -> bool:
@@ -139,22 +144,34 @@ class Trainer:
         weight_decay: float,
         aux_weight: float,
         on_epoch: Callable[[EpochResult], None] | None = None,
+        on_checkpoint: Callable[[TrainState], None] | None = None,
+        resume: TrainState | None = None,
     ) -> tuple[list[EpochResult], nn.Module]:
         """Train for `cfg.epochs` epochs, calling `on_epoch` after each (it may raise to stop:
-        pruning). Returns the history and the network that was evaluated: the Polyak average
-        when `cfg.polyak` is set, else the trained network. Seeded: two fits of the same network
-        and config are identical on CPU."""
+        pruning), then `on_checkpoint` with the state after that epoch. `resume` (such a state)
+        continues from its epoch with the same weights, optimiser, Polyak average and random
+        stream, so a resumed fit ends where an uninterrupted one would. Returns the history and
+        the network that was evaluated: the Polyak average when `cfg.polyak` is set, else the
+        trained network. Seeded: two fits of the same network and config are identical on CPU."""
         cfg = self.cfg
         model = self.prepare(model)
         optimizer = _sgd(model, self.device, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
-        averaged = (
-            AveragedModel(model, multi_avg_fn=_ema_with_warmup(cfg.polyak), use_buffers=True) if cfg.polyak else None
-        )
+        ema = _WarmupEMA(cfg.polyak) if cfg.polyak else None
+        averaged = AveragedModel(model, multi_avg_fn=ema, use_buffers=True) if ema else None
         scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
         generator = torch.Generator().manual_seed(cfg.seed)
-        train = self._splits["train"]
         history: list[EpochResult] = []
-        for epoch in range(cfg.epochs):
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            scaler.load_state_dict(resume["scaler"])
+            generator.set_state(resume["generator"])
+            if averaged is not None and ema is not None:
+                averaged.load_state_dict(resume["averaged"])
+                ema.steps = int(resume["ema_steps"])
+            history = [EpochResult(**r) for r in resume["history"]]
+        train = self._splits["train"]
+        for epoch in range(len(history), cfg.epochs):
             current_lr = lr * self._lr_factor(epoch)
             for group in optimizer.param_groups:
                 group["lr"] = current_lr
@@ -204,6 +221,19 @@ class Trainer:
             history.append(result)
             if on_epoch is not None:
                 on_epoch(result)
+            if on_checkpoint is not None and epoch + 1 < cfg.epochs:
+                on_checkpoint(
+                    {
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict(),
+                        "generator": generator.get_state(),
+                        "averaged": averaged.state_dict() if averaged is not None else None,
+                        "ema_steps": ema.steps if ema is not None else 0,
+                        "history": [asdict(r) for r in history],
+                    }
+                )
         return history, averaged.module if averaged is not None else model
 
     @torch.inference_mode()

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from search.config import LoggerConfig
-from search.tracking import Tracker, mask_credentials
+from search.credentials import mask_credentials
+from search.tracking import Tracker
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,133 @@
+"""Many workers, one study: who runs the next trial, and when the study is done.
+
+Workers share nothing but the study's storage (SQLite, PostgreSQL, MySQL or Optuna's journal
+file), so K processes on one machine, K SLURM jobs or K machines behave alike. Each worker loops:
+fail stale trials (Optuna heartbeats), stop when `n_trials` trials have counted, otherwise ask
+for one trial (Optuna hands out WAITING retries first) and claim a slot for it.
+
+A slot is claimed from trial numbers, which the storage hands out atomically and in order: a
+trial may run only while fewer than `n_trials` lower-numbered trials have counted or may still
+count. Workers that ask at the same moment therefore never overshoot `n_trials`; the rare trial
+that loses the race ends at once as a FAIL marked "surplus" and does not count.
+
+A trial counts when it completed, was pruned, or failed for a stored reason of its own (a NaN
+loss, out of memory). A trial failed by a stale heartbeat (its worker was killed) does not count:
+Optuna's retry callback queues a copy, which resumes from the killed trial's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["SURPLUS", "Surplus", "claims_slot", "counts", "heartbeat_enabled", "run_worker", "sleep_objective", "tally"]
+
+log = logging.getLogger(__name__)
+
+SURPLUS = "surplus"
+_ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+
+
+class Surplus(Exception):
+    """This trial lost the race for the last slot: it ends as FAIL with status "surplus"."""
+
+
+def counts(trial: FrozenTrial) -> bool:
+    """Whether a finished trial uses one of the study's `n_trials`."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("status") == "failed"
+
+
+def tally(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:
+    """(counted, running, waiting) trials."""
+    counted = sum(counts(t) for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    return counted, running, waiting
+
+
+def heartbeat_enabled(study: optuna.Study) -> bool:
+    return optuna.storages._heartbeat.is_heartbeat_enabled(study._storage)
+
+
+def claims_slot(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """True when fewer than `n_trials` trials numbered below `number` have counted or are active."""
+    ahead = sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.number < number and (counts(t) or t.state in _ACTIVE)
+    )
+    return ahead < n_trials
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+class _Claimed:
+    """The objective, run only for trials that hold a slot."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> None:
+        self.objective = objective
+        self.n_trials = n_trials
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if not claims_slot(trial.study, trial.number, self.n_trials):
+            trial.set_user_attr("status", SURPLUS)
+            raise Surplus(f"trial {trial.number}: the study already has {self.n_trials} trials")
+        return self.objective(trial)
+
+
+def run_worker(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    *,
+    catch: tuple[type[Exception], ...] = (),
+    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
+    poll_seconds: float = 1.0,
+) -> int:
+    """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
+
+    With heartbeats, a worker waits while the last slots are held by running trials, so a trial
+    whose worker dies is failed when its heartbeat goes stale and retried here. Without
+    heartbeats (the journal storage) a running trial cannot be told from a dead one, so the
+    worker stops once every slot is taken."""
+    claimed = _Claimed(objective, n_trials)
+    beats = heartbeat_enabled(study)
+    ran = 0
+    while True:
+        if beats:
+            _fail_stale(study)
+        counted, running, waiting = tally(study.get_trials(deepcopy=False))
+        if counted >= n_trials:
+            return ran
+        if counted + running >= n_trials and not waiting:
+            if not beats:
+                return ran
+            time.sleep(poll_seconds)
+            continue
+        study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
+        ran += 1
+
+
+def sleep_objective(seconds: float) -> Callable[[optuna.Trial], float]:
+    """A stand-in trial for tests and `bench/workers.py`: two parameters, then a sleep."""
+
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -1.0, 1.0)
+        y = trial.suggest_int("y", 0, 8)
+        time.sleep(seconds)
+        trial.set_user_attr("status", "complete")
+        return -(x**2) + y / 8
+
+    return objective
+
