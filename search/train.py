@@ -68,22 +68,17 @@ def _sgd(model: nn.Module, device: torch.device, **kwargs: float) -> torch.optim
 
 
 class _WarmupEMA:
-    """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)),
-    so short runs are not dominated by the initial weights. `steps` is part of a checkpoint."""
+    """Polyak (exponential moving) averaging whose decay ramps up as min(decay, (1+n)/(10+n)) over
+    the n-th update, so short runs are not dominated by the initial weights. The trainer counts
+    `steps` (AveragedModel calls this once per device/dtype group with fresh tensor objects, so
+    the function cannot tell steps apart itself); it is part of a checkpoint."""
 
     def __init__(self, decay: float, steps: int = 0) -> None:
         self.decay = decay
         self.steps = steps
-        self._first: int | None = None
 
     @torch.no_grad()
     def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], _n: torch.Tensor) -> None:
-        # AveragedModel calls this once per (device, dtype) group of a step: count steps on the
-        # group holding the first tensor, without a host sync on `_n`.
-        if self._first is None:
-            self._first = id(averaged[0])
-        if id(averaged[0]) == self._first:
-            self.steps += 1
         d = min(self.decay, (1 + self.steps) / (10 + self.steps))
         for a, c in zip(averaged, current):
             if a.is_floating_point():
@@ -166,6 +161,9 @@ class Trainer:
             optimizer.load_state_dict(resume["optimizer"])
             scaler.load_state_dict(resume["scaler"])
             generator.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])  # dropout draws from the global stream
+            if self.device.type == "cuda" and resume.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(resume["cuda_rng"], self.device)
             if averaged is not None and ema is not None:
                 averaged.load_state_dict(resume["averaged"])
                 ema.steps = int(resume["ema_steps"])
@@ -201,7 +199,8 @@ class Trainer:
                 scaler.scale(total).backward()
                 scaler.step(optimizer)
                 scaler.update()
-                if averaged is not None:
+                if averaged is not None and ema is not None:
+                    ema.steps += 1
                     averaged.update_parameters(model)
                 main_sum += loss.detach().float()
                 batches += 1
@@ -229,6 +228,8 @@ class Trainer:
                         "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict(),
                         "generator": generator.get_state(),
+                        "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
                         "averaged": averaged.state_dict() if averaged is not None else None,
                         "ema_steps": ema.steps if ema is not None else 0,
                         "history": [asdict(r) for r in history],

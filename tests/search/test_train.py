@@ -53,3 +53,35 @@ def test_aux_heads_are_dropped_at_evaluation(data) -> None:
         head.register_forward_hook(lambda *_: calls.append(1))
     trainer.evaluate(model, "val")
     assert calls == []
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_a_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(data, augment: bool, tmp_path) -> None:
+    """Weights, optimiser momentum, Polyak average (and its warm-up count) and the random stream
+    all travel in the checkpoint: through torch.save/torch.load(weights_only=True) as on disk."""
+    cfg = TrainConfig(epochs=3, batch_size=64)
+    genotype = _genotype(data)
+
+    def fit(**kwargs):
+        torch.manual_seed(0)
+        return Trainer(cfg, data, augment=augment).fit(
+            space.build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3, **kwargs
+        )
+
+    states = []
+
+    def save(state) -> None:
+        torch.save(state, tmp_path / f"epoch-{state['epoch']}.pt")
+        states.append(state["epoch"])
+        # one Polyak update per batch (the warm-up ramp reads this count)
+        assert state["ema_steps"] == state["epoch"] * -(-len(data.train) // cfg.batch_size)
+
+    full, full_model = fit(on_checkpoint=save)
+    assert states == [1, 2]  # none after the last epoch: the trial is done then
+    resume = torch.load(tmp_path / "epoch-1.pt", weights_only=True)
+    resumed, resumed_model = fit(resume=resume)
+    assert [r.epoch for r in resumed] == [1, 2, 3]
+    assert [r.train_loss for r in resumed] == [r.train_loss for r in full]
+    assert [r.val_accuracy for r in resumed] == [r.val_accuracy for r in full]
+    for (name, a), b in zip(full_model.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
