@@ -15,8 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from search.cli import CONF_DIR, check_writable, compose_checked, error, to_config
+from search.cli import CONF_DIR, check_outputs, compose_checked, error, to_config
 from search.config import Config, ConfigError, register, validate
+from search.credentials import mask_file
 
 __all__ = ["main", "precheck"]
 
@@ -28,7 +29,7 @@ def precheck(overrides: list[str]) -> Config:
         return Config()
     cfg = to_config(composed)
     validate(cfg)
-    check_writable("study.results_dir", Path(cfg.study.results_dir))
+    check_outputs("study.results_dir", cfg.study.results_dir, cfg.logger)
     return cfg
 
 
@@ -43,13 +44,19 @@ def _app(dcfg: DictConfig) -> float | None:
         error(str(err))
     hc = HydraConfig.get()
     directory = Path(hc.runtime.output_dir)
+    _mask_saved_config(directory / str(hc.output_subdir), Path(hc.sweep.dir))
     name = cfg.study.name
     if hc.mode == RunMode.MULTIRUN:
-        name = f"{cfg.study.name}/{hc.job.override_dirname or hc.job.num}"
+        if hc.job.override_dirname:  # one study per combination of swept settings
+            name = f"{cfg.study.name}/{hc.job.override_dirname}"
+        else:  # jobs that differ only in excluded keys (search.worker, ...) are workers of one study
+            directory = Path(hc.sweep.dir)
     try:
         result = run_study(cfg, name, directory)
     except ConfigError as err:  # found while running: data contents, storage, a resumed study
         error(str(err))
+    except RuntimeError as err:  # a local worker failed; the study and its reports are saved
+        error(str(err), code=1)
     best = result.best_trial
     if best is None:
         print(f"study {name}: no trained trial fits the budget yet; see {directory / 'report.md'}")
@@ -60,6 +67,12 @@ def _app(dcfg: DictConfig) -> float | None:
         f"{best.user_attrs['macs']:,} MACs): val {best.value:.4f}, test {test}; results in {directory}"
     )
     return best.value
+
+
+def _mask_saved_config(hydra_dir: Path, sweep_dir: Path) -> None:
+    """Hydra saves the overrides and config as typed: mask storage credentials in them."""
+    for path in [*hydra_dir.glob("*.yaml"), sweep_dir / "multirun.yaml"]:
+        mask_file(path)
 
 
 def main() -> None:

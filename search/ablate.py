@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from search.ablate_config import AblateConfig, register_ablate, validate_ablate
-from search.cli import CONF_DIR, check_writable, compose_checked, error, to_config
+from search.cli import CONF_DIR, check_outputs, compose_checked, error, to_config
 from search.config import ConfigError, register, training_identity
 from search.data import Splits, load_data
 from search.tracking import Tracker
@@ -218,7 +218,7 @@ def main(config_name: str = "ablate") -> None:
         if composed is not None:
             cfg = to_config(composed)
             validate_ablate(cfg)
-            check_writable("results_dir", Path(cfg.results_dir))
+            check_outputs("results_dir", cfg.results_dir, cfg.logger)
     except ConfigError as err:
         error(str(err))
     (_compare if config_name == "compare" else _ablate)()

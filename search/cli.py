@@ -3,23 +3,25 @@ turning every user error into one line (`error: field=value: why`, exit code 2).
 
 from __future__ import annotations
 
-import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from search.credentials import mask_credentials
 from search.config import ConfigError
 
-__all__ = ["CONF_DIR", "check_writable", "compose_checked", "error", "to_config"]
+__all__ = ["CONF_DIR", "check_outputs", "check_writable", "compose_checked", "error", "to_config"]
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-def error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+def error(message: str, code: int = 2) -> None:
+    """One line on stderr, credentials masked, and exit (2: bad input; 1: a failed run)."""
+    print(f"error: {mask_credentials(message)}", file=sys.stderr)
+    sys.exit(code)
 
 
 def _hydra_message(err: Exception) -> str:
@@ -74,10 +76,23 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None
         GlobalHydra.instance().clear()
 
 
+def check_outputs(results_name: str, results_dir: str, logger: Any) -> None:
+    """Where results and W&B runs will be written must be writable, before anything runs."""
+    check_writable(results_name, Path(results_dir))
+    if logger.name == "wandb" and logger.mode != "disabled" and logger.dir:
+        check_writable("logger.dir", Path(logger.dir))
+
+
 def check_writable(name: str, path: Path) -> None:
-    """The nearest existing folder on the way to `path` must be writable (before Hydra mkdirs)."""
+    """The nearest existing folder on the way to `path` must take a new file: tried for real,
+    since permission bits say nothing for root or on a read-only mount."""
     existing = path.expanduser().resolve()
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"{name}={str(path)!r}: not writable ({existing} is {'not a folder' if not existing.is_dir() else 'read-only'})")
+    if not existing.is_dir():
+        raise ConfigError(f"{name}={str(path)!r}: not writable ({existing} is not a folder)")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise ConfigError(f"{name}={str(path)!r}: not writable ({existing}: {err.strerror or err})") from None

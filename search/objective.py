@@ -22,6 +22,7 @@ from search.config import ranges_from_config
 from search.sample import Hyperparameters, TrialDraw, sample_trial
 from search.tracking import Tracker, TrialRun
 from search.credentials import mask_credentials
+from search.workers import worker_id
 from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
 from space.cost import Cost, cost
 from space.genotype import Genotype
@@ -166,6 +167,7 @@ class Objective:
     # -- the trial -------------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> float:
         start = time.perf_counter()
+        trial.set_user_attr("worker", worker_id())
         genotype, hp, c = self._sample(trial)
         if self._over_budget(trial, c):
             trial.set_user_attr("status", Status.INFEASIBLE)

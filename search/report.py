@@ -43,16 +43,39 @@ COLUMNS = (
 
 
 def status(trial: FrozenTrial) -> str:
-    if trial.state == TrialState.RUNNING:
-        return "running"
+    """complete, pruned, infeasible, duplicate, failed (a reason of its own), lost (its worker
+    died: retried, not counted), surplus (lost the race for the last slot), running, waiting."""
+    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+        return trial.state.name.lower()
     if trial.state == TrialState.FAIL:
-        return "failed"
+        return trial.user_attrs.get("status") if trial.user_attrs.get("status") in ("failed", "surplus") else "lost"
     return trial.user_attrs.get("status", trial.state.name.lower())
+
+
+def _notes(trials: list[FrozenTrial]) -> dict[int, str]:
+    """Why a trial failed, what it duplicates, which dead trial it retries and from which epoch."""
+    retried_by = {t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs}
+    notes = {}
+    for t in trials:
+        a = t.user_attrs
+        parts = [a.get("fail_reason", "")]
+        if "duplicate_of" in a:
+            parts.append(f"duplicate of {a['duplicate_of']}")
+        if status(t) == "lost":
+            parts.append(f"worker {a.get('worker', '?')} died; retried as {retried_by.get(t.number, '-')}")
+        if "resumed_from" in a:
+            parts.append(f"retry of {a['resumed_from']['trial']}, resumed after epoch {a['resumed_from']['epoch']}")
+        elif "failed_trial" in t.system_attrs:
+            parts.append(f"retry of {t.system_attrs['failed_trial']}")
+        notes[t.number] = "; ".join(p for p in parts if p)
+    return notes
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    notes = _notes(trials)
+    for t in trials:
         attrs = t.user_attrs
         state = status(t)
         genotype = attrs.get("genotype", {})
@@ -77,8 +100,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "aux_at": "+".join(aux.get("at", [])),
                 "duration_s": round(duration, 3) if duration is not None else "",
                 "train_s": round(attrs["train_seconds"], 3) if "train_seconds" in attrs else "",
-                "note": attrs.get("fail_reason", "")
-                or (f"duplicate of {attrs['duplicate_of']}" if "duplicate_of" in attrs else ""),
+                "note": notes[t.number],
             }
         )
     return rows
@@ -225,6 +247,9 @@ def write_results(
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
+    troubled = [r for r in rows if r["state"] in ("failed", "lost") or "retry of" in r["note"]]
+    if troubled:
+        lines += ["## Failed, lost and retried trials", "", _markdown_table(troubled, ("number", "state", "epochs", "note")), ""]
     lines += [f"![{p}]({p})" for p in plots]
     (directory / "report.md").write_text("\n".join(lines) + "\n")
 

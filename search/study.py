@@ -20,18 +20,19 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from search.config import Config, ConfigError, SearchConfig, training_identity
+from search.config import Config, ConfigError, training_identity
 from search.data import Splits, load_data
 from search.objective import CATCH, Objective, Status, weights_path
 from search.credentials import mask_credentials
 from search.tracking import Tracker
 from search.train import Trainer, resolve_device
-from search.workers import heartbeat_enabled, run_worker, tally
+from search.storage import open_storage, storage_url
+from search.workers import heartbeat_enabled, recover_dead_local_trials, run_worker, tally
 from space.genotype import Genotype
 from space.io import resolve
 from space.model import build_model
 
-__all__ = ["StudyResult", "base_genotype", "best_trial", "keep_best_weights", "open_study", "run_study", "storage_url"]
+__all__ = ["StudyResult", "base_genotype", "best_trial", "keep_best_weights", "open_study", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -82,55 +83,6 @@ def _pruner(cfg: Config) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def storage_url(cfg: Config, directory: Path) -> str:
-    return cfg.search.storage or f"sqlite:///{(directory / 'study.db').resolve()}"
-
-
-def _storage(url: str, search: SearchConfig) -> optuna.storages.BaseStorage:
-    """An RDB URL (sqlite, postgresql, mysql), or `journal:///path/file.log` for Optuna's journal
-    file storage (the choice for a shared file system, where SQLite locks up). RDB storages get
-    heartbeats: a trial whose worker stops beating for `grace_period` seconds is failed, and a
-    copy is queued (up to `max_retry` times) that resumes from the dead trial's checkpoint."""
-    if url.startswith("journal://"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = Path(url.removeprefix("journal://"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    heartbeat: dict[str, Any] = {}
-    with warnings.catch_warnings():  # heartbeats and retries are "experimental" since Optuna 2.8
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if search.heartbeat_interval:
-            heartbeat = {
-                "heartbeat_interval": search.heartbeat_interval,
-                "grace_period": search.grace_period,
-                "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=search.max_retry),
-            }
-        if url.startswith("sqlite:"):
-            return _sqlite(url, heartbeat)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **heartbeat)
-
-
-def _sqlite(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:
-    """SQLite in write-ahead-log mode with synchronous=NORMAL: a trial makes ~80 small writes (one
-    per suggested parameter and attribute), and without this each one waits for an fsync. A
-    killed process loses nothing; only a power cut can roll back the last commits. (On a shared
-    file system use PostgreSQL or the journal storage: SQLite locking is not reliable there.)"""
-    import sqlalchemy
-
-    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **heartbeat)
-
-    def _pragmas(connection: Any, _record: Any) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
-    storage.engine.dispose()  # connections opened before the listener are dropped
-    return storage
-
-
 def _identity(cfg: Config) -> dict[str, Any]:
     identity = {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
     identity["train"] = training_identity(cfg.train)
@@ -159,7 +111,12 @@ def open_study(cfg: Config, name: str, directory: Path, *, worker: int = 0) -> o
     url = storage_url(cfg, directory)
     directory.mkdir(parents=True, exist_ok=True)
     try:
-        storage = _storage(url, cfg.search)
+        storage = open_storage(
+            url,
+            heartbeat_interval=cfg.search.heartbeat_interval,
+            grace_period=cfg.search.grace_period,
+            max_retry=cfg.search.max_retry,
+        )
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except Exception as err:
         reason = mask_credentials(str(err).strip().splitlines()[0]) if str(err).strip() else ""
@@ -329,6 +286,7 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     data = load_data(cfg.data)
     base_genotype(cfg, data)  # a bad base fails here, before any worker starts
     study = open_study(cfg, name, directory)
+    recover_dead_local_trials(study, cfg.search.max_retry)
     counted, running, _ = tally(study.get_trials(deepcopy=False))
     log.info(
         "study %s: %d counted trials, %d running, %d to go with %d worker(s) here; storage %s",

@@ -11,21 +11,38 @@ count. Workers that ask at the same moment therefore never overshoot `n_trials`;
 that loses the race ends at once as a FAIL marked "surplus" and does not count.
 
 A trial counts when it completed, was pruned, or failed for a stored reason of its own (a NaN
-loss, out of memory). A trial failed by a stale heartbeat (its worker was killed) does not count:
-Optuna's retry callback queues a copy, which resumes from the killed trial's last checkpoint.
+loss, out of memory). A trial whose worker died does not count: it is failed when its heartbeat
+goes stale (RDB storages, any machine) or, at start-up, when its recorded `host:pid` is gone from
+this machine (any storage); Optuna's retry callback then queues a copy, which resumes from the
+dead trial's last checkpoint.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["SURPLUS", "Surplus", "claims_slot", "counts", "heartbeat_enabled", "run_worker", "sleep_objective", "tally"]
+__all__ = [
+    "SURPLUS",
+    "Surplus",
+    "claims_slot",
+    "counts",
+    "heartbeat_enabled",
+    "recover_dead_local_trials",
+    "run_worker",
+    "sleep_objective",
+    "sleep_study",
+    "tally",
+    "worker_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +81,47 @@ def claims_slot(study: optuna.Study, number: int, n_trials: int) -> bool:
         if t.number < number and (counts(t) or t.state in _ACTIVE)
     )
     return ahead < n_trials
+
+
+def worker_id() -> str:
+    """`host:pid`, stored on each trial as the user attribute "worker"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> list[int]:
+    """Fail and queue for retry the RUNNING trials whose worker ran on this host and is gone.
+
+    Heartbeats find dead workers anywhere, but only after their grace period and only on RDB
+    storages; this finds those of this machine at once, on any storage (the journal file has no
+    heartbeats). Run at start-up, before this host starts workers. Returns the failed numbers."""
+    host = socket.gethostname()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if owner != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            frozen = next(x for x in study.get_trials(deepcopy=True) if x.number == t.number)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+        log.warning("trial %d: its worker %s is gone; failed and queued for a retry", t.number, t.user_attrs["worker"])
+        failed.append(t.number)
+    return failed
 
 
 def _fail_stale(study: optuna.Study) -> None:
@@ -120,7 +178,7 @@ def run_worker(
 
 
 def sleep_objective(seconds: float) -> Callable[[optuna.Trial], float]:
-    """A stand-in trial for tests and `bench/workers.py`: two parameters, then a sleep."""
+    """A stand-in trial that measures the machinery alone: two parameters, then a sleep."""
 
     def objective(trial: optuna.Trial) -> float:
         x = trial.suggest_float("x", -1.0, 1.0)
@@ -131,3 +189,55 @@ def sleep_objective(seconds: float) -> Callable[[optuna.Trial], float]:
 
     return objective
 
+
+
+def _sleep_worker(url: str, name: str, n_trials: int, seconds: float, heartbeat_interval: int | None, seed: int) -> None:
+    from search.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(url, heartbeat_interval=heartbeat_interval)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
+    run_worker(study, sleep_objective(seconds), n_trials)
+
+
+def sleep_study(
+    url: str,
+    name: str,
+    *,
+    n_workers: int,
+    n_trials: int,
+    seconds: float,
+    heartbeat_interval: int | None = None,
+) -> float:
+    """Create study `name` and run `n_workers` processes of sleep trials on it until it holds
+    `n_trials`; return the wall seconds from the workers' start to the last one's end (process
+    start-up excluded: each worker waits at a barrier). For tests and `bench/workers.py`."""
+    import multiprocessing
+
+    from search.storage import open_storage
+
+    optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize")
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(n_workers + 1)
+    processes = [
+        context.Process(target=_barrier_then, args=(ready, url, name, n_trials, seconds, heartbeat_interval, i))
+        for i in range(n_workers)
+    ]
+    for process in processes:
+        process.start()
+    ready.wait()
+    start = time.perf_counter()
+    for process in processes:
+        process.join()
+    elapsed = time.perf_counter() - start
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"{len(failed)} sleep worker(s) failed with exit codes {failed}")
+    return elapsed
+
+
+def _barrier_then(ready: Any, *args: Any) -> None:
+    import sqlalchemy  # noqa: F401  (imports done before the clock starts)
+
+    ready.wait()
+    _sleep_worker(*args)

@@ -10,11 +10,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_search(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess:
+def search_env(extra_path: Path | None = None, **variables: str) -> dict[str, str]:
+    path = [str(extra_path)] if extra_path else []
+    return {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": os.pathsep.join([*path, str(REPO)]), **variables}
+
+
+def start_search(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The CLI as a background process (for tests that kill it)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args],
+        cwd=cwd,
+        env=env or search_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_search(
+    args: list[str], cwd: Path, *, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the CLI exactly as a user would, in `cwd` (results land in cwd/results)."""
-    env = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"search failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -1,0 +1,177 @@
+"""Many real worker processes on one study, on SQLite, the journal file and PostgreSQL: exact
+trial counts, SIGKILLed workers whose trials are retried from their checkpoints, and trials that
+fail (NaN, out of memory) without stopping the study."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.storage import open_storage
+from search.workers import SURPLUS, counts, sleep_study, tally
+from tests.search.conftest import REPO, run_search, search_env, start_search
+from tests.search.storages import STORAGES, storage_url, unique_name
+
+pytestmark = pytest.mark.slow
+
+FAST = [
+    "data=synthetic",
+    "data.n_samples=256",
+    "train.epochs=1",
+    "train.batch_size=32",
+    "budget.mode=project",
+    "search.n_startup_trials=2",
+    "logger=none",
+    "progress=false",
+]
+# Trials long enough to be killed in the middle: five epochs, every trial trained.
+SLOW = [
+    "data=synthetic",
+    "data.n_samples=1536",
+    "train.epochs=5",
+    "train.batch_size=32",
+    "budget.mode=project",
+    "search.pruner=none",
+    "search.n_startup_trials=2",
+    "logger=none",
+    "progress=false",
+]
+
+
+def _study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def _assert_exactly(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> None:
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) and sorted(numbers) == list(range(len(numbers)))
+    counted, running, waiting = tally(trials)
+    assert (counted, running, waiting) == (n_trials, 0, 0)
+    for t in trials:  # anything that did not count lost a race or was retried, and says so
+        assert counts(t) or t.state == TrialState.FAIL
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_four_workers_with_a_fast_objective_stop_at_exactly_n_trials(kind: str, tmp_path: Path) -> None:
+    url = storage_url(kind, tmp_path)
+    name = unique_name("sleep")
+    sleep_study(url, name, n_workers=4, n_trials=20, seconds=0.02)
+    trials = _study(url, name).get_trials()
+    _assert_exactly(trials, 20)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 20
+    assert all(t.user_attrs.get("status") == SURPLUS for t in trials if t.state == TrialState.FAIL)
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_local_workers_through_the_cli_with_a_nan_and_an_oom_trial(kind: str, tmp_path: Path) -> None:
+    """`search.n_workers=4`: four processes, one study; across them the first training run
+    diverges for real (lr 1e6) and the second runs out of memory (injected in the worker
+    process); both fail with their reason stored and the study still reaches n_trials."""
+    url = storage_url(kind, tmp_path)
+    name = unique_name("workers")
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    env = search_env(REPO / "tests" / "search" / "faults", INCEPTION_TEST_FAULTS=str(faults))
+    args = [*FAST, "search.n_workers=4", "search.n_trials=10", f"study.name={name}", f"search.storage={url}"]
+    run_search(args, tmp_path, env=env)
+    assert sorted(p.name for p in faults.iterdir()) == ["nan", "oom"]
+    trials = _study(url, name).get_trials()
+    _assert_exactly(trials, 10)
+    reasons = sorted(t.user_attrs["fail_reason"] for t in trials if t.user_attrs.get("status") == "failed")
+    assert len(reasons) == 2
+    assert reasons[0] == "CUDA out of memory" and reasons[1].startswith("train_loss became nan in epoch 1")
+    workers = {t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}
+    assert len(workers) >= 2, workers  # several processes really ran trials
+    report = (tmp_path / "results" / name / "report.md").read_text()
+    assert "CUDA out of memory" in report
+
+
+def _kill_mid_trial(proc, directory: Path, url: str, name: str, *, not_pid: int | None = None) -> int:
+    """Wait until some trial has written a checkpoint (epoch 1 of 5 done), SIGKILL the process
+    running it, and return that trial's number."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        for path in sorted((directory / "checkpoints").glob("trial-*.pt")):
+            number = int(path.stem.removeprefix("trial-"))
+            trial = next((t for t in _study(url, name).get_trials() if t.number == number), None)
+            if trial is None or trial.state != TrialState.RUNNING or "worker" not in trial.user_attrs:
+                continue
+            pid = int(trial.user_attrs["worker"].rpartition(":")[2])
+            if pid == not_pid:
+                continue
+            os.kill(pid, signal.SIGKILL)
+            return number
+        time.sleep(0.1)
+    raise AssertionError("no trial reached its first checkpoint")
+
+
+def _finished(trials: list[optuna.trial.FrozenTrial]) -> dict[int, tuple]:
+    return {t.number: (t.state, t.value, t.params) for t in trials if counts(t)}
+
+
+def _assert_retried_from_checkpoint(trials: list[optuna.trial.FrozenTrial], killed: int) -> None:
+    dead = next(t for t in trials if t.number == killed)
+    assert dead.state == TrialState.FAIL and "status" not in dead.user_attrs
+    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == killed)
+    assert retry.state == TrialState.COMPLETE and retry.params == dead.params
+    assert retry.user_attrs["resumed_from"]["trial"] == killed
+    assert retry.user_attrs["resumed_from"]["epoch"] >= 1
+    assert sorted(retry.intermediate_values) == [1, 2, 3, 4, 5]  # the killed epochs reported again
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_a_worker_killed_mid_trial_is_retried_on_restart(kind: str, tmp_path: Path) -> None:
+    url = storage_url(kind, tmp_path)
+    name = unique_name("kill")
+    args = [*SLOW, "search.n_trials=4", f"study.name={name}", f"search.storage={url}"]
+    directory = tmp_path / "results" / name
+    proc = start_search(args, tmp_path)
+    killed = _kill_mid_trial(proc, directory, url, name)
+    proc.wait(timeout=60)
+    before = _finished(_study(url, name).get_trials())
+    assert proc.returncode == -signal.SIGKILL and killed not in before
+
+    run_search(args, tmp_path)  # the restart: this host sees the dead worker's pid at once
+    trials = _study(url, name).get_trials()
+    _assert_exactly(trials, 4)
+    after = _finished(trials)
+    assert {n: after[n] for n in before} == before  # nothing finished was lost or repeated
+    _assert_retried_from_checkpoint(trials, killed)
+    assert not list((directory / "checkpoints").glob("*.pt"))  # finished trials clean up
+
+
+@pytest.mark.parametrize("kind", [k for k in STORAGES if k != "journal"])
+def test_a_killed_workers_trial_is_retried_by_another_worker_after_its_heartbeat_stops(
+    kind: str, tmp_path: Path
+) -> None:
+    """Two local workers; worker 1 is SIGKILLed mid-trial. Worker 0 keeps going, fails the trial
+    once its heartbeat is 3 s stale, and runs the retry: no restart. (The journal storage has
+    no heartbeats; there a restart recovers, as the test above shows.)"""
+    url = storage_url(kind, tmp_path)
+    name = unique_name("beat")
+    args = [
+        *SLOW,
+        "search.n_trials=5",
+        "search.n_workers=2",
+        "search.heartbeat_interval=1",
+        "search.grace_period=3",
+        f"study.name={name}",
+        f"search.storage={url}",
+    ]
+    directory = tmp_path / "results" / name
+    proc = start_search(args, tmp_path)
+    killed = _kill_mid_trial(proc, directory, url, name, not_pid=proc.pid)
+    out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 1, err  # the run finishes, and says a worker died
+    assert "worker-1" in err
+    trials = _study(url, name).get_trials()
+    _assert_exactly(trials, 5)
+    _assert_retried_from_checkpoint(trials, killed)
+    assert (directory / "report.md").is_file()
