@@ -6,10 +6,13 @@ files always match the study, and `python -m search.report <study dir>` rebuilds
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
+import os
 import warnings
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -40,6 +43,18 @@ COLUMNS = (
     "train_s",
     "note",
 )
+
+
+@contextlib.contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """Write to a private temporary file, then rename it over `path`: workers that finish at
+    the same time each write whole files, and a reader never sees half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def status(trial: FrozenTrial) -> str:
@@ -141,7 +156,8 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(directory / "history.png", dpi=110)
+    with _atomic(directory / "history.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     made.append("history.png")
     # accuracy vs MACs with the Pareto front and the budget line
@@ -161,7 +177,8 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    fig.savefig(directory / "accuracy_vs_macs.png", dpi=110)
+    with _atomic(directory / "accuracy_vs_macs.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     made.append("accuracy_vs_macs.png")
     # hyperparameter importances
@@ -172,7 +189,8 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         ax.barh(names, [importances[n] for n in names])
         ax.set(xlabel="importance (fANOVA)", title="Hyperparameter importances")
         fig.tight_layout()
-        fig.savefig(directory / "importances.png", dpi=110)
+        with _atomic(directory / "importances.png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         made.append("importances.png")
     return made
@@ -216,7 +234,7 @@ def write_results(
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
-    with open(directory / "trials.csv", "w", newline="") as f:
+    with _atomic(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -251,7 +269,8 @@ def write_results(
     if troubled:
         lines += ["## Failed, lost and retried trials", "", _markdown_table(troubled, ("number", "state", "epochs", "note")), ""]
     lines += [f"![{p}]({p})" for p in plots]
-    (directory / "report.md").write_text("\n".join(lines) + "\n")
+    with _atomic(directory / "report.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ the study, like those of `bench/workers.py`, starts in a fraction of a second.
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,9 +47,30 @@ def open_storage(
                 "grace_period": grace_period,
                 "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
             }
-        if url.startswith("sqlite:"):
-            return _sqlite(url, heartbeat)
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **heartbeat)
+        for attempt in range(_SCHEMA_ATTEMPTS):
+            try:
+                if url.startswith("sqlite:"):
+                    return _sqlite(url, heartbeat)
+                return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, **heartbeat)
+            except Exception as err:
+                if attempt + 1 == _SCHEMA_ATTEMPTS or not _lost_schema_race(err):
+                    raise
+                time.sleep(0.2 + random.random() * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+_SCHEMA_ATTEMPTS = 5
+
+
+def _lost_schema_race(err: Exception) -> bool:
+    """Workers that start together on a new database all create its tables; all but one fail on
+    a duplicate (SQLite: alembic_version UNIQUE; PostgreSQL: "already exists") and try again."""
+    import sqlalchemy
+
+    text = str(err).lower()
+    return isinstance(err, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError)) and (
+        "unique" in text or "already exists" in text or "duplicate" in text or "locked" in text
+    )
 
 
 def _sqlite(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:

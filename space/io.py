@@ -7,6 +7,7 @@ key. YAML is read with `yaml.safe_load` only: a genotype file can never run code
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def _format(path: Path) -> str:
 
 
 def dump(genotype: Genotype, path: str | Path) -> Path:
-    """Write `genotype` to `path` (parents created); returns the path."""
+    """Write `genotype` to `path` (parents created; written whole or not at all); returns the path."""
     path = Path(path)
     fmt = _format(path)
     data = genotype.to_dict()
@@ -40,7 +41,9 @@ def dump(genotype: Genotype, path: str | Path) -> Path:
         else json.dumps(data, indent=2) + "\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
     return path
 
 
