@@ -16,11 +16,14 @@ from __future__ import annotations
 
 from space.cost import Cost, cost
 from space.genotype import Genotype
-from space.scaling import widest_fitting
+from space.ranges import Ranges, smallest
+from space.scaling import scale_widths, widest_fitting
 
-from search.config import BudgetConfig
+from search.config import BudgetConfig, ConfigError
 
-__all__ = ["constraints", "feasible", "project"]
+__all__ = ["check_reachable", "constraints", "feasible", "project"]
+
+_NARROWEST = 1 / 64  # the lowest width multiplier projection tries (space.scaling.widest_fitting)
 
 
 def constraints(c: Cost, budget: BudgetConfig) -> dict[str, float]:
@@ -49,3 +52,23 @@ def project(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[
     if found is None or cost(found[0]).macs < budget.min_fraction * budget.macs:
         return None
     return found
+
+
+def check_reachable(budget: BudgetConfig, ranges: Ranges, base: Genotype) -> None:
+    """Refuse, before a study is opened, a budget that no network of the space can meet: every
+    trial would be infeasible. In project mode the space reaches down to 1/64 of its widths."""
+    g = smallest(ranges, base)
+    if budget.mode == "project":
+        g = scale_widths(g, _NARROWEST, divisor=ranges.width_step)
+    c = cost(g)
+    where = f"{base.resolution}x{base.resolution} input"
+    if c.macs > budget.macs:
+        raise ConfigError(
+            f"budget.macs={budget.macs}: below the smallest network of this space ({c.macs:,} MACs at {where}); "
+            "raise it, or lower space.width_scale / space.modules_per_stage"
+        )
+    if budget.params is not None and c.params > budget.params:
+        raise ConfigError(
+            f"budget.params={budget.params}: below the smallest network of this space ({c.params:,} parameters); "
+            "raise it, or lower space.width_scale / space.modules_per_stage"
+        )

@@ -3,6 +3,7 @@ turning every user error into one line (`error: field=value: why`, exit code 2).
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +34,10 @@ def _hydra_message(err: Exception) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), None)
     first = lines[0] if lines else err.__class__.__name__
+    missing = re.search(r"Could not find '([\w/]+)/([^'/]+)'", first)
+    if missing and (CONF_DIR / missing[1]).is_dir():  # a config group option that does not exist
+        options = sorted(p.stem for p in (CONF_DIR / missing[1]).glob("*.yaml"))
+        return f"{missing[1]}={missing[2]}: no such option (one of {', '.join(options)})"
     return f"{key}: {first}" if key and key not in first else first
 
 

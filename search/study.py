@@ -20,7 +20,8 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from search.config import Config, ConfigError, training_identity
+from search.budget import check_reachable
+from search.config import Config, ConfigError, ranges_from_config, training_identity
 from search.data import Splits, load_data
 from search.objective import CATCH, Objective, Status, weights_path
 from search.credentials import mask_credentials
@@ -284,7 +285,7 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_data(cfg.data)
-    base_genotype(cfg, data)  # a bad base fails here, before any worker starts
+    check_reachable(cfg.budget, ranges_from_config(cfg.space), base_genotype(cfg, data))  # before any worker starts
     study = open_study(cfg, name, directory)
     recover_dead_local_trials(study, cfg.search.max_retry)
     counted, running, _ = tally(study.get_trials(deepcopy=False))

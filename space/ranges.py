@@ -19,7 +19,7 @@ from space.genotype import LARGE_KINDS, Genotype, InceptionModule, Stage, module
 from space.presets import preset
 from space.scaling import round_width
 
-__all__ = ["Draw", "RandomDraw", "Ranges", "random_genotype", "sample"]
+__all__ = ["Draw", "RandomDraw", "Ranges", "random_genotype", "sample", "smallest"]
 
 T = TypeVar("T")
 
@@ -150,6 +150,38 @@ def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype
     at = tuple(name for name in ranges.aux_modules if name in names and draw.choice(f"aux.{name}", (False, True)))
     weight = draw.float("aux.weight", *ranges.aux_weight) if at else base.aux.weight
     return draft.replace(aux=dataclasses.replace(base.aux, at=at, weight=weight))
+
+
+class _CheapestDraw:
+    """Every decision at its cheap end: fewest modules, lowest widths, no aux heads, one fixed
+    reduction choice and large-branch kind (`smallest` tries each)."""
+
+    def __init__(self, reduce: float | None, large: str) -> None:
+        self.reduce = reduce
+        self.large = large
+
+    def int(self, name: str, low: int, high: int, step: int) -> int:
+        return low
+
+    def float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return low
+
+    def choice(self, name: str, choices: Sequence[T]) -> T:
+        if name.startswith("aux."):
+            return choices[0]  # (False, True): no head
+        return self.large if name.endswith(".large") else self.reduce  # type: ignore[return-value]
+
+
+def smallest(ranges: Ranges, base: Genotype | None = None) -> Genotype:
+    """The cheapest network (inference MACs) the ranges hold around `base`: widths and module
+    counts at their low ends, no aux heads, and the cheapest of the uniform choices of reduction
+    (the smallest ratio, or none) and large-branch kind. A budget below its cost admits nothing."""
+    from space.cost import cost
+
+    numeric = [r for r in ranges.reduce_ratios if r is not None]
+    reduces = ([min(numeric)] if numeric else []) + ([None] if None in ranges.reduce_ratios else [])
+    candidates = [sample(_CheapestDraw(r, k), ranges, base) for r in reduces for k in ranges.large_kinds]
+    return min(candidates, key=lambda g: (cost(g).macs, cost(g).params))
 
 
 def random_genotype(seed: int, ranges: Ranges | None = None) -> Genotype:

@@ -116,7 +116,7 @@ def test_result_files_match_the_study(runs: Runs) -> None:
     assert runs.study.user_attrs["test"]["trial"] == best.number
     for plot in ("history.png", "accuracy_vs_macs.png"):
         assert (runs.directory / plot).stat().st_size > 1000
-    assert (runs.directory / ".hydra" / "config.yaml").is_file()  # the resolved config beside the results
+    assert list((runs.directory / ".hydra").glob("*/config.yaml"))  # each run's resolved config beside the results
     assert f"best trial #{best.number}" in runs.third_stdout
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 import space
-from space.ranges import RandomDraw, Ranges, sample
+from space.cost import cost
+from space.ranges import RandomDraw, Ranges, random_genotype, sample, smallest
 
 
 def test_random_genotype_is_deterministic_per_seed() -> None:
@@ -52,3 +53,15 @@ def test_bad_ranges(kwargs: dict, message: str) -> None:
 def test_ranges_must_match_the_base_stages() -> None:
     with pytest.raises(ValueError, match="needs one range per stage"):
         sample(RandomDraw(0), Ranges(modules_per_stage=((1, 2),)))
+
+
+@pytest.mark.parametrize(
+    "ranges",
+    [Ranges(), Ranges(reduce_ratios=(0.5, 1.0, None)), Ranges(reduce_ratios=(None,)), Ranges(large_kinds=("5x5", "3x3x2"))],
+    ids=["default", "with-naive", "naive-only", "no-3x3"],
+)
+def test_smallest_is_no_costlier_than_any_sampled_network(ranges: Ranges) -> None:
+    floor = cost(smallest(ranges))
+    sampled = [cost(random_genotype(seed, ranges)) for seed in range(300)]
+    assert floor.macs <= min(c.macs for c in sampled)
+    assert floor.params <= min(c.params for c in sampled)
