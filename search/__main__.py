@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from search.cli import CONF_DIR, check_outputs, compose_checked, error, to_config
 from search.config import Config, ConfigError, register, validate
-from search.credentials import mask_file
+from search.credentials import mask_credentials, mask_file
 
 __all__ = ["main", "precheck"]
 
@@ -44,6 +44,7 @@ def _app(dcfg: DictConfig) -> float | None:
         error(str(err))
     hc = HydraConfig.get()
     directory = Path(hc.runtime.output_dir)
+    sys.argv[:] = [mask_credentials(arg) for arg in sys.argv]  # Hydra is done with it; W&B records it
     _mask_saved_config(directory / str(hc.output_subdir), Path(hc.sweep.dir))
     name = cfg.study.name
     if hc.mode == RunMode.MULTIRUN:
