@@ -107,11 +107,13 @@ class SearchConfig:
     worker: int = 0
     # Crash recovery on RDB storages: heartbeat every `heartbeat_interval` s (null: off); a trial
     # silent for `grace_period` s (null: 2 x interval) fails and is retried up to `max_retry` times,
-    # resuming from its per-epoch checkpoint when `checkpoint` is on.
+    # resuming from its last checkpoint: written after an epoch once `checkpoint_seconds` have
+    # passed since the last one (0: every epoch; null: never), so long trials save every epoch
+    # and second-long digits trials do not pay for it.
     heartbeat_interval: Optional[int] = 30
     grace_period: Optional[int] = None
     max_retry: int = 3
-    checkpoint: bool = True
+    checkpoint_seconds: Optional[float] = 60.0
 
 
 @dataclass
@@ -300,6 +302,8 @@ def _validate_scale_out(s: SearchConfig) -> None:
     _positive("search.n_workers", s.n_workers)
     if s.worker < 0:
         _fail("search.worker", s.worker, "must be >= 0")
+    if s.checkpoint_seconds is not None and s.checkpoint_seconds < 0:
+        _fail("search.checkpoint_seconds", s.checkpoint_seconds, "must be >= 0 (0: every epoch) or null (never)")
     if s.max_retry < 0:
         _fail("search.max_retry", s.max_retry, "must be >= 0")
     if s.heartbeat_interval is not None:

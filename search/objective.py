@@ -203,7 +203,14 @@ class Objective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
 
-        checkpoint = (lambda state: self._save_checkpoint(trial, genotype, state)) if self.cfg.search.checkpoint else None
+        every = self.cfg.search.checkpoint_seconds
+        last_saved = [time.monotonic()]
+
+        def checkpoint(state: TrainState) -> None:
+            if every is not None and time.monotonic() - last_saved[0] >= every:
+                self._save_checkpoint(trial, genotype, state)
+                last_saved[0] = time.monotonic()
+
         train_start = time.perf_counter()
         try:
             if resume is not None:  # the epochs done before the kill: reported again, not retrained

@@ -47,6 +47,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SURPLUS = "surplus"
+_FIRST_PAUSE = 0.05
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -151,7 +152,7 @@ def run_worker(
     *,
     catch: tuple[type[Exception], ...] = (),
     callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
-    poll_seconds: float = 1.0,
+    max_pause_seconds: float = 2.0,
 ) -> int:
     """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
 
@@ -162,17 +163,23 @@ def run_worker(
     claimed = _Claimed(objective, n_trials)
     beats = heartbeat_enabled(study)
     ran = 0
+    pause = _FIRST_PAUSE
     while True:
-        if beats:
-            _fail_stale(study)
         counted, running, waiting = tally(study.get_trials(deepcopy=False))
         if counted >= n_trials:
             return ran
         if counted + running >= n_trials and not waiting:
             if not beats:
                 return ran
-            time.sleep(poll_seconds)
+            # The last slots are held by running trials: wait, backing off from 50 ms (a short
+            # tail ends at once) to `max_pause_seconds` (a long one costs a query per interval),
+            # failing stale trials so that a dead worker's trial comes back as a WAITING retry.
+            time.sleep(pause)
+            pause = min(2 * pause, max_pause_seconds)
+            _fail_stale(study)
             continue
+        pause = _FIRST_PAUSE
+        # optimize() fails stale trials itself before asking, and beats for the trial it runs
         study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
         ran += 1
 
@@ -190,16 +197,6 @@ def sleep_objective(seconds: float) -> Callable[[optuna.Trial], float]:
     return objective
 
 
-
-def _sleep_worker(url: str, name: str, n_trials: int, seconds: float, heartbeat_interval: int | None, seed: int) -> None:
-    from search.storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url, heartbeat_interval=heartbeat_interval)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
-    run_worker(study, sleep_objective(seconds), n_trials)
-
-
 def sleep_study(
     url: str,
     name: str,
@@ -211,7 +208,8 @@ def sleep_study(
 ) -> float:
     """Create study `name` and run `n_workers` processes of sleep trials on it until it holds
     `n_trials`; return the wall seconds from the workers' start to the last one's end (process
-    start-up excluded: each worker waits at a barrier). For tests and `bench/workers.py`."""
+    start-up and connecting to the storage excluded: each worker waits at a barrier after
+    both). For tests and `bench/workers.py`."""
     import multiprocessing
 
     from search.storage import open_storage
@@ -236,8 +234,15 @@ def sleep_study(
     return elapsed
 
 
-def _barrier_then(ready: Any, *args: Any) -> None:
-    import sqlalchemy  # noqa: F401  (imports done before the clock starts)
+def _barrier_then(
+    ready: Any, url: str, name: str, n_trials: int, seconds: float, heartbeat_interval: int | None, seed: int
+) -> None:
+    """A sleep worker: connects to the study, waits for the others, then runs trials."""
+    from search.storage import open_storage
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(url, heartbeat_interval=heartbeat_interval)
+    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
+    study.get_trials(deepcopy=False)  # the first query opens the connection
     ready.wait()
-    _sleep_worker(*args)
+    run_worker(study, sleep_objective(seconds), n_trials)

@@ -38,6 +38,7 @@ SLOW = [
     "train.batch_size=32",
     "budget.mode=project",
     "search.pruner=none",
+    "search.checkpoint_seconds=0",
     "search.n_startup_trials=2",
     "logger=none",
     "progress=false",
@@ -175,3 +176,22 @@ def test_a_killed_workers_trial_is_retried_by_another_worker_after_its_heartbeat
     _assert_exactly(trials, 5)
     _assert_retried_from_checkpoint(trials, killed)
     assert (directory / "report.md").is_file()
+
+
+def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from search.config import Config, SearchConfig, TrainConfig
+    from search.study import worker_config
+
+    cfg = Config(search=SearchConfig(n_workers=4))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [worker_config(cfg, i, 4).train.device for i in range(4)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    pinned = Config(train=TrainConfig(device="cuda:1"))
+    assert worker_config(pinned, 2, 4).train.device == "cuda:1"  # an explicit device is kept
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    on_cpu = [worker_config(cfg, i, 4).train for i in range(4)]
+    assert {(t.device, t.threads) for t in on_cpu} == {("auto", 4)}
+    assert worker_config(Config(), 0, 1).train.threads is None  # one worker: torch's default
