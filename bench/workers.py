@@ -33,17 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from search.credentials import mask_credentials  # noqa: E402
 from search.storage import open_storage  # noqa: E402
 from search.workers import sleep_study, tally  # noqa: E402
-from tests.search.storages import postgres_problem  # noqa: E402
+from tests.search.storages import url_or_problem  # noqa: E402
 
 
 def _url(kind: str, directory: Path) -> str | None:
-    if kind == "sqlite":
-        return f"sqlite:///{directory / 'bench.db'}"
-    if kind == "journal":
-        return f"journal://{directory / 'bench.log'}"
-    url, problem = postgres_problem()
+    url, problem = url_or_problem(kind, directory)
     if problem:
-        print(f"postgresql: skipped: {problem}")
+        print(f"{kind}: skipped: {problem}")
         return None
     return url
 

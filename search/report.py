@@ -149,17 +149,9 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
             best.append(running)
         ax.scatter(xs, ys, s=18, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
-    infeasible = [r["number"] for r in rows if r["state"] == "infeasible"]
-    if infeasible:  # a rug along the bottom edge: these have no accuracy
-        ax.scatter(infeasible, [0.02] * len(infeasible), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
+    _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == "infeasible"])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with _atomic(directory / "history.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    made.append("history.png")
+    made.append(_save(fig, directory / "history.png"))
     # accuracy vs MACs with the Pareto front and the budget line
     fig, ax = plt.subplots(figsize=(6, 4))
     if trained:
@@ -167,20 +159,13 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         ax.scatter(*zip(*pts), s=18, label="trained")
         front = pareto_front(pts)
         ax.step(*zip(*front), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
-    over = [r["macs"] / 1e6 for r in rows if r["state"] == "infeasible" and r["macs"] != ""]
-    if over:
-        ax.scatter(over, [0.02] * len(over), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
+    _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == "infeasible" and r["macs"] != ""])
     ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
     xs = [r["macs"] / 1e6 for r in rows if r["state"] in ("complete", "infeasible") and r["macs"] != ""]
     xs.append(budget_macs / 1e6)
     ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
     ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with _atomic(directory / "accuracy_vs_macs.png") as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    made.append("accuracy_vs_macs.png")
+    made.append(_save(fig, directory / "accuracy_vs_macs.png"))
     # hyperparameter importances
     importances = _importances(study)
     if importances:
@@ -188,12 +173,28 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
         ax.barh(names, [importances[n] for n in names])
         ax.set(xlabel="importance (fANOVA)", title="Hyperparameter importances")
-        fig.tight_layout()
-        with _atomic(directory / "importances.png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        made.append("importances.png")
+        made.append(_save(fig, directory / "importances.png"))
     return made
+
+
+def _save(fig: Any, path: Path) -> str:
+    """Legend (where anything is labelled), layout, an atomic write, and the figure closed."""
+    import matplotlib.pyplot as plt
+
+    for ax in fig.axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with _atomic(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path.name
+
+
+def _over_budget_rug(ax: Any, xs: list[float]) -> None:
+    """Over-budget trials have no accuracy: a rug of crosses along the bottom edge."""
+    if xs:
+        ax.scatter(xs, [0.02] * len(xs), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
 
 
 def _importances(study: optuna.Study) -> dict[str, float]:

@@ -38,12 +38,18 @@ def postgres_problem() -> tuple[str, str | None]:
     return url, None
 
 
-def storage_url(kind: str, directory: Path) -> str:
+def url_or_problem(kind: str, directory: Path) -> tuple[str, str | None]:
+    """A storage URL of `kind` (files in `directory`), and why it cannot be used or None."""
     if kind == "sqlite":
-        return f"sqlite:///{directory / 'study.db'}"
+        return f"sqlite:///{directory / 'study.db'}", None
     if kind == "journal":
-        return f"journal://{directory / 'study.log'}"
-    url, problem = postgres_problem()
+        return f"journal://{directory / 'study.log'}", None
+    return postgres_problem()
+
+
+def storage_url(kind: str, directory: Path) -> str:
+    """For tests: the URL, or a skip that names what is missing."""
+    url, problem = url_or_problem(kind, directory)
     if problem:
         pytest.skip(problem)
     return url
