@@ -300,8 +300,8 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     )
     if not heartbeat_enabled(study) and running:
         log.warning(
-            "%d trial(s) RUNNING and this storage has no heartbeats: if their workers died, they stay "
-            "RUNNING (use an RDB storage with search.heartbeat_interval for crash recovery)",
+            "%d trial(s) RUNNING: live workers, or dead ones on other machines, which a storage without "
+            "heartbeats cannot tell apart (an RDB storage with search.heartbeat_interval can)",
             running,
         )
     progress = _Progress(cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
