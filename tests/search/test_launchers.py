@@ -41,6 +41,7 @@ def test_submitit_local_jobs_join_one_study_and_stop_at_n_trials(tmp_path: Path)
         "-m",
         "hydra/launcher=submitit_local",
         "search.worker=0,1",
+        "train.threads=1",  # two jobs on two cores: one thread each
         "data=synthetic",
         "data.n_samples=256",
         "train.epochs=1",

@@ -196,3 +196,27 @@ def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytes
     on_cpu = [worker_config(cfg, i, 4).train for i in range(4)]
     assert {(t.device, t.threads) for t in on_cpu} == {("auto", 4)}
     assert worker_config(Config(), 0, 1).train.threads is None  # one worker: torch's default
+
+
+@pytest.mark.parametrize("kind", [k for k in STORAGES if k != "sqlite"])
+def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -> None:
+    """The many-machines recipe: independent `python -m search` processes (here in two folders,
+    as on two machines) with one storage URL and study name stop together at n_trials."""
+    url = storage_url(kind, tmp_path / "shared")
+    name = unique_name("join")
+    procs = []
+    for worker in (0, 1):
+        machine = tmp_path / f"machine-{worker}"
+        machine.mkdir()
+        # one CPU thread each: two processes with two busy-waiting OpenMP threads apiece on two
+        # cores slow each other down tenfold (search.n_workers splits the cores by itself)
+        args = [*FAST, "search.n_trials=8", "train.threads=1", f"search.worker={worker}", f"study.name={name}", f"search.storage={url}"]
+        procs.append(start_search(args, machine))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    trials = _study(url, name).get_trials()
+    _assert_exactly(trials, 8)
+    assert len({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}) == 2  # both ran trials
+    for worker in (0, 1):  # each machine writes the study's reports in its own folder
+        assert (tmp_path / f"machine-{worker}" / "results" / name / "report.md").is_file()
