@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from space.cost import Cost, cost
 from space.genotype import STEM_KINDS, Genotype
