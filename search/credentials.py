@@ -3,6 +3,7 @@ reports, W&B config, error messages, Hydra's saved config)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -25,7 +26,10 @@ def mask_file(path: Path) -> None:
     except (OSError, UnicodeDecodeError):
         return
     masked = mask_credentials(text)
-    if masked != text:
-        tmp = path.with_name(path.name + ".masking")
-        tmp.write_text(masked)
-        tmp.replace(path)
+    if masked != text:  # a private temp name: parallel jobs mask the shared multirun.yaml at once
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.masking")
+        try:
+            tmp.write_text(masked)
+            tmp.replace(path)
+        except OSError:
+            tmp.unlink(missing_ok=True)

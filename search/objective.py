@@ -229,6 +229,12 @@ class Objective:
             self._finish(trial, run, summary, history, Status.PRUNED, train_start)
             self._drop_checkpoints([*retried, trial.number])
             raise
+        except (KeyboardInterrupt, SystemExit, optuna.exceptions.UpdateFinishedTrialError):
+            # Interrupted (Ctrl-C; SLURM preemption exits through SystemExit) or already failed
+            # as stale by another worker: not the network's fault. No status, so the trial does
+            # not count; its checkpoint stays for the retry that heartbeats or a restart queue.
+            run.finish({**summary, "state": "interrupted"}, failed=True)
+            raise
         except BaseException as err:  # the trial and its W&B run end as failed, whatever the cause
             reason = _failure_reason(err)
             stored = reason or f"{err.__class__.__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"

@@ -176,22 +176,37 @@ class _Progress:
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     """The best feasible, trained trial (duplicates point at their original)."""
-    trials = [
+    return _best(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _best(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial | None:
+    done = [
         t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("status") == Status.COMPLETE and t.value is not None
+        for t in trials
+        if t.state == TrialState.COMPLETE and t.user_attrs.get("status") == Status.COMPLETE and t.value is not None
     ]
-    return max(trials, key=lambda t: (t.value, -t.number)) if trials else None
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
 
 
 def keep_best_weights(study: optuna.Study, directory: Path) -> None:
-    """Delete saved weights of every finished trial but the best (running trials keep theirs)."""
-    best = best_trial(study)
-    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    """Delete saved weights of every finished trial but the best (running trials keep theirs).
+    One snapshot of the trials: a trial completing between two reads must not lose its file."""
+    trials = study.get_trials(deepcopy=False)
+    best = _best(trials)
+    running = {t.number for t in trials if t.state == TrialState.RUNNING}
     for path in (directory / "weights").glob("trial-*.pt"):
         number = int(path.stem.removeprefix("trial-"))
         if number not in running and (best is None or number != best.number):
             path.unlink(missing_ok=True)
+
+
+def drop_orphan_checkpoints(study: optuna.Study, directory: Path) -> None:
+    """Once nothing runs or waits, no retry can resume from a checkpoint: delete what is left
+    (a retry that lost the race for a slot, ran out of retries or was a duplicate)."""
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in study.get_trials(deepcopy=False)):
+        return
+    for path in (directory / "checkpoints").glob("trial-*.pt"):
+        path.unlink(missing_ok=True)
 
 
 def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:
@@ -308,6 +323,10 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     processes = _start_workers(cfg, name, directory) if counted < cfg.search.n_trials else []
     try:
         _run_worker(worker_config(cfg, 0, cfg.search.n_workers), name, directory, 0, progress, data)
+    except BaseException:  # worker 0 failed or was interrupted: stop the others rather than wait
+        for process in processes:
+            process.terminate()  # their running trials are recovered on the next start
+        raise
     finally:
         for process in processes:
             process.join()
@@ -317,6 +336,7 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
         log.error("worker(s) %s exited with an error: see %s", ", ".join(failed), directory / "workers")
     study = open_study(cfg, name, directory)
     keep_best_weights(study, directory)
+    drop_orphan_checkpoints(study, directory)
     trainer = Trainer(worker_config(cfg, 0, 1).train, data, augment=cfg.data.augment)
     best = best_trial(study)
     test_accuracy = _test_best(study, best, trainer, directory) if best else None

@@ -107,7 +107,14 @@ def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> lis
     heartbeats). Run at start-up, before this host starts workers. Returns the failed numbers."""
     host = socket.gethostname()
     failed = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    trials = study.get_trials(deepcopy=False)
+    workers = {t.number: t.user_attrs.get("worker") for t in trials}
+    for t in trials:
+        if t.state != TrialState.RUNNING:
+            continue
+        history = t.system_attrs.get("retry_history", [])
+        if history and t.user_attrs.get("worker") == workers.get(history[-1]):
+            continue  # a retry that has not written its own worker yet: the attribute is inherited
         owner, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
         if owner != host or not pid.isdigit() or _alive(int(pid)):
             continue
@@ -180,7 +187,14 @@ def run_worker(
             continue
         pause = _FIRST_PAUSE
         # optimize() fails stale trials itself before asking, and beats for the trial it runs
-        study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
+        try:
+            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+            if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell a FAIL trial" not in str(err):
+                raise
+            # This worker was alive but silent past the grace period (a stalled storage, say):
+            # another worker failed its trial and queued the retry. Carry on with the next one.
+            log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
         ran += 1
 
 

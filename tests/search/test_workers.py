@@ -220,3 +220,40 @@ def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -
     assert len({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}) == 2  # both ran trials
     for worker in (0, 1):  # each machine writes the study's reports in its own folder
         assert (tmp_path / f"machine-{worker}" / "results" / name / "report.md").is_file()
+
+
+def test_a_live_worker_whose_trial_was_failed_as_stale_carries_on(tmp_path: Path) -> None:
+    """Another worker failed this worker's trial (its heartbeat looked stale): the next write
+    raises inside the trial; the worker must not die, and the study still fills up."""
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1))
+    calls = []
+
+    def objective(trial: optuna.Trial) -> float:
+        calls.append(trial.number)
+        if len(calls) == 1:
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            trial.set_user_attr("status", "complete")  # raises UpdateFinishedTrialError
+        trial.set_user_attr("status", "complete")
+        return 1.0
+
+    from search.workers import run_worker
+
+    run_worker(study, objective, 3)
+    assert tally(study.get_trials()) == (3, 0, 0) and len(calls) == 4
+
+
+def test_start_up_recovery_skips_a_retry_still_carrying_its_predecessors_worker(tmp_path: Path) -> None:
+    from search.workers import recover_dead_local_trials
+
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 's.db'}"))
+    import socket
+
+    dead = f"{socket.gethostname()}:999999"  # no such pid
+    first = study.ask()
+    first.set_user_attr("worker", dead)
+    recovered = recover_dead_local_trials(study, max_retry=3)
+    assert recovered == [first.number]
+    retry = study.ask()  # the queued copy, picked up: it inherits "worker" until its objective starts
+    assert retry.user_attrs["worker"] == dead
+    assert recover_dead_local_trials(study, max_retry=3) == []
+    assert next(t for t in study.get_trials() if t.number == retry.number).state == TrialState.RUNNING
