@@ -29,7 +29,7 @@ from search.study import base_genotype, open_study
 from search.data import load_data
 from search.train import EpochResult
 from search.tracking import Tracker
-from space.cost import cost
+from space.accounting import cost
 
 
 class StandInTrainer:

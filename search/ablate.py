@@ -31,7 +31,7 @@ from search.data import Splits, load_data
 from search.tracking import Tracker
 from search.train import Trainer, TrainingDiverged
 from space.ablations import aux_variants, match_budget, reduction_variants
-from space.cost import cost
+from space.accounting import cost
 from space.genotype import Genotype
 from space.io import resolve
 from space.model import build_model

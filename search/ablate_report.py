@@ -118,7 +118,7 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
 def module_table(records: list[dict[str, Any]]) -> list[str]:
     """Markdown rows: each module's MACs with its reductions vs naive (same input), from the
     base and the `naive-<module>` variants of a reductions experiment."""
-    from space.cost import cost
+    from space.accounting import cost
     from space.genotype import Genotype
 
     genotypes = {r["variant"]: r["genotype"] for r in records}

@@ -14,7 +14,7 @@ result falls below `min_fraction * macs`.
 
 from __future__ import annotations
 
-from space.cost import Cost, cost
+from space.accounting import Cost, cost
 from space.genotype import Genotype
 from space.ranges import Ranges, smallest
 from space.scaling import scale_widths, widest_fitting

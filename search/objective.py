@@ -24,7 +24,7 @@ from search.tracking import Tracker, TrialRun
 from search.credentials import mask_credentials
 from search.workers import worker_id
 from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
-from space.cost import Cost, cost
+from space.accounting import Cost, cost
 from space.genotype import Genotype
 from space.model import build_model
 

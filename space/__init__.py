@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from space.cost import BlockCost, Cost, cost
+from space.accounting import BlockCost, Cost, cost
 from space.genotype import Aux, AuxHead, Genotype, InceptionModule, MaxPool, Stage, Stem
 from space.io import dump, load
 from space.model import build_model

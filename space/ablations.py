@@ -8,26 +8,18 @@ and reports line up across runs. Nothing here trains: costs of every variant com
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from space.cost import cost
+from space.accounting import cost
 from space.genotype import Genotype, InceptionModule
 from space.scaling import round_width, widest_fitting
 
 __all__ = ["aux_variants", "match_budget", "reduction_variants"]
 
 
-def _map_modules(genotype: Genotype, change, only: str | None = None) -> Genotype:
+def _map_modules(genotype: Genotype, change: Callable[[InceptionModule], InceptionModule], only: str | None = None) -> Genotype:
     """`genotype` with `change(module)` applied to every module (or only to the one named)."""
-    names = iter(name for name, _ in genotype.named_modules())
-    stages = []
-    for stage in genotype.stages:
-        modules = []
-        for module in stage.modules:
-            name = next(names)
-            modules.append(change(module) if only in (None, name) else module)
-        stages.append(dataclasses.replace(stage, modules=tuple(modules)))
-    return genotype.replace(stages=tuple(stages))
+    return genotype.map_modules(lambda name, m: change(m) if only in (None, name) else m)
 
 
 def _naive(m: InceptionModule) -> InceptionModule:

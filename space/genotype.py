@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -340,6 +341,17 @@ class Genotype:
 
     def replace(self, **changes: Any) -> Genotype:
         return dataclasses.replace(self, **changes)
+
+    def map_modules(self, change: Callable[[str, InceptionModule], InceptionModule]) -> Genotype:
+        """This genotype with each Inception module replaced by `change(name, module)`; stages,
+        pools and everything else kept. Ablations, width scaling and projection all edit
+        modules through this one walk."""
+        names = iter(name for name, _ in self.named_modules())
+        stages = tuple(
+            dataclasses.replace(stage, modules=tuple(change(next(names), m) for m in stage.modules))
+            for stage in self.stages
+        )
+        return self.replace(stages=stages)
 
 
 def _plain(obj: Any) -> Any:

@@ -1,20 +1,19 @@
-"""Build a torch module from a genotype.
+"""Build a torch module from a genotype, layer by layer from `space.layers`.
 
-The layer list mirrors `space.cost` one to one; the tests check the two against fvcore and
-`numel`. Batch norm is a switch of the conv block, so normalisation is an ablation, not a fork.
+The cost counter reads the same layer lists, so what is built is what is counted; fvcore and
+`numel` check both in the tests. Batch norm is a field of each conv layer, so normalisation is an
+ablation switch, not a fork of the builder.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Callable
-
 import torch
 from torch import Tensor, nn
 
-from space.genotype import AuxHead, Genotype, InceptionModule, MaxPool, Stem
+from space import layers as L
+from space.genotype import Genotype
 
-__all__ = ["ConvBlock", "Inception", "AuxClassifier", "InceptionNet", "build_model"]
+__all__ = ["AuxClassifier", "ConvBlock", "Inception", "InceptionNet", "build_model"]
 
 
 class ConvBlock(nn.Sequential):
@@ -30,62 +29,42 @@ class ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
-ConvFactory = Callable[..., nn.Module]
+def build_layer(layer: L.Layer) -> nn.Module:
+    """The torch module of one layer of `space.layers`."""
+    match layer:
+        case L.Conv(bare=True):
+            return nn.Conv2d(
+                layer.c_in, layer.c_out, layer.kernel, stride=layer.stride, padding=layer.kernel // 2,
+                groups=layer.groups, bias=False,
+            )
+        case L.Conv():
+            return ConvBlock(layer.c_in, layer.c_out, layer.kernel, stride=layer.stride, batch_norm=layer.batch_norm)
+        case L.Pool(pool=None):
+            return nn.Identity()
+        case L.Pool(pool=p):
+            return nn.MaxPool2d(p.kernel, p.stride, p.padding, ceil_mode=p.ceil_mode)
+        case L.AvgPool():
+            return nn.AvgPool2d(layer.kernel, stride=layer.stride)
+        case L.AdaptiveAvgPool():
+            return nn.AdaptiveAvgPool2d(layer.out_size)
+        case L.Linear():
+            return nn.Linear(layer.c_in, layer.c_out)
+    raise TypeError(f"layer={layer!r}: no builder for {type(layer).__name__}")
 
 
-def _max_pool(pool: MaxPool | None) -> nn.Module:
-    if pool is None:
-        return nn.Identity()
-    return nn.MaxPool2d(pool.kernel, pool.stride, pool.padding, ceil_mode=pool.ceil_mode)
-
-
-def _stem(stem: Stem, in_channels: int, conv: ConvFactory) -> nn.Sequential:
-    if stem.kind == "separable":
-        wide = in_channels * stem.depth_multiplier
-        first: list[nn.Module] = [
-            nn.Conv2d(
-                in_channels,
-                wide,
-                stem.first_kernel,
-                stride=stem.first_stride,
-                padding=stem.first_kernel // 2,
-                groups=in_channels,
-                bias=False,
-            ),
-            conv(wide, stem.conv1, 1),
-        ]
-    else:
-        first = [conv(in_channels, stem.conv1, stem.first_kernel, stride=stem.first_stride)]
-    return nn.Sequential(
-        *first,
-        _max_pool(stem.pool1),
-        conv(stem.conv1, stem.reduce, 1),
-        conv(stem.reduce, stem.conv3, 3),
-        _max_pool(stem.pool2),
-    )
+def _sequential(layers: tuple[L.Layer, ...]) -> nn.Sequential:
+    return nn.Sequential(*map(build_layer, layers))
 
 
 class Inception(nn.Module):
     """Four parallel branches concatenated on channels (paper Fig. 2)."""
 
-    def __init__(self, m: InceptionModule, c_in: int, conv: ConvFactory) -> None:
+    def __init__(self, spec: L.InceptionLayers) -> None:
         super().__init__()
-        self.branch1 = conv(c_in, m.c1, 1)
-        self.branch3 = nn.Sequential(
-            *([conv(c_in, m.c3_reduce, 1)] if m.c3_reduce else []),
-            conv(m.c3_reduce or c_in, m.c3, 3),
-        )
-        large_in = m.c5_reduce or c_in
-        large: list[nn.Module] = {
-            "5x5": lambda: [conv(large_in, m.c5, 5)],
-            "3x3x2": lambda: [conv(large_in, m.c5, 3), conv(m.c5, m.c5, 3)],
-            "3x3": lambda: [conv(large_in, m.c5, 3)],
-        }[m.large]()
-        self.branch5 = nn.Sequential(*([conv(c_in, m.c5_reduce, 1)] if m.c5_reduce else []), *large)
-        self.branch_pool = nn.Sequential(
-            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-            *([conv(c_in, m.pool_proj, 1)] if m.pool_proj else []),
-        )
+        self.branch1 = build_layer(spec.branch1)
+        self.branch3 = _sequential(spec.branch3)
+        self.branch5 = _sequential(spec.branch5)
+        self.branch_pool = _sequential(spec.branch_pool)
 
     def forward(self, x: Tensor) -> Tensor:
         # N x c_in x H x W -> N x (c1 + c3 + c5 + (pool_proj or c_in)) x H x W
@@ -96,24 +75,12 @@ class Inception(nn.Module):
 class AuxClassifier(nn.Module):
     """Auxiliary classifier (paper section 5), used in training only."""
 
-    def __init__(
-        self, head: AuxHead, c_in: int, size: int, num_classes: int, conv: ConvFactory
-    ) -> None:
+    def __init__(self, spec: L.AuxLayers) -> None:
         super().__init__()
-        out = head.out_size(size)
-        self.pool = (
-            nn.AvgPool2d(head.PAPER_KERNEL, stride=head.PAPER_STRIDE)
-            if head.pool == "paper"
-            else nn.AdaptiveAvgPool2d(head.size)
-        )
-        self.conv = conv(c_in, head.conv, 1)
-        self.fc = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(head.conv * out * out, head.fc),
-            nn.ReLU(inplace=True),
-            nn.Dropout(head.dropout),
-        )
-        self.classifier = nn.Linear(head.fc, num_classes)
+        self.pool = build_layer(spec.pool)
+        self.conv = build_layer(spec.conv)
+        self.fc = nn.Sequential(nn.Flatten(), build_layer(spec.fc), nn.ReLU(inplace=True), nn.Dropout(spec.dropout))
+        self.classifier = build_layer(spec.classifier)
 
     def forward(self, x: Tensor) -> Tensor:
         # N x c_in x H x W -> N x conv x out x out -> N x num_classes
@@ -130,26 +97,16 @@ class InceptionNet(nn.Module):
     def __init__(self, genotype: Genotype) -> None:
         super().__init__()
         g = genotype
+        spec = L.network_layers(g)
         self.genotype = g
-        conv = partial(ConvBlock, batch_norm=g.norm == "batch")
-        self.stem = _stem(g.stem, g.in_channels, conv)
-        self.stage_pools = nn.ModuleList(_max_pool(stage.pool) for stage in g.stages)
-        self.blocks = nn.ModuleDict(
-            (name, Inception(module, g.shapes[name].in_channels, conv))
-            for name, module in g.named_modules()
-        )
-        self.aux = nn.ModuleDict(
-            (
-                name,
-                AuxClassifier(
-                    g.aux.head, g.shapes[name].out_channels, g.shapes[name].size, g.num_classes, conv
-                ),
-            )
-            for name in g.aux.at
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(g.dropout)
-        self.fc = nn.Linear(g.out_channels, g.num_classes)
+        self.stem = _sequential(spec["stem"])  # type: ignore[arg-type]
+        self.stage_pools = nn.ModuleList(build_layer(L.Pool(stage.pool)) for stage in g.stages)
+        self.blocks = nn.ModuleDict((name, Inception(spec[name])) for name, _ in g.named_modules())  # type: ignore[arg-type]
+        self.aux = nn.ModuleDict((name, AuxClassifier(spec[f"aux_{name}"])) for name in g.aux.at)  # type: ignore[arg-type]
+        head: L.HeadLayers = spec["head"]  # type: ignore[assignment]
+        self.pool = build_layer(head.pool)
+        self.dropout = nn.Dropout(head.dropout)
+        self.fc = build_layer(head.fc)
 
     def forward_features(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         run_aux = self.training and len(self.aux) > 0

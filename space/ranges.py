@@ -176,7 +176,7 @@ def smallest(ranges: Ranges, base: Genotype | None = None) -> Genotype:
     """The cheapest network (inference MACs) the ranges hold around `base`: widths and module
     counts at their low ends, no aux heads, and the cheapest of the uniform choices of reduction
     (the smallest ratio, or none) and large-branch kind. A budget below its cost admits nothing."""
-    from space.cost import cost
+    from space.accounting import cost
 
     numeric = [r for r in ranges.reduce_ratios if r is not None]
     reduces = ([min(numeric)] if numeric else []) + ([None] if None in ranges.reduce_ratios else [])

@@ -50,33 +50,25 @@ def scale_widths(genotype: Genotype, multiplier: float, *, divisor: int = 8) -> 
         reduce=round_width(g.stem.reduce * multiplier, divisor),
         conv3=round_width(g.stem.conv3 * multiplier, divisor),
     )
-    stages = tuple(
-        dataclasses.replace(
-            stage, modules=tuple(_scale_module(m, multiplier, divisor) for m in stage.modules)
-        )
-        for stage in g.stages
-    )
     head = dataclasses.replace(
         g.aux.head,
         conv=round_width(g.aux.head.conv * multiplier, divisor),
         fc=round_width(g.aux.head.fc * multiplier, divisor),
     )
-    return g.replace(stem=stem, stages=stages, aux=dataclasses.replace(g.aux, head=head))
+    scaled = g.map_modules(lambda _, m: _scale_module(m, multiplier, divisor))
+    return scaled.replace(stem=stem, aux=dataclasses.replace(g.aux, head=head))
 
 
 _MODULE_WIDTHS = ("c1", "c3_reduce", "c3", "c5_reduce", "c5", "pool_proj")
 
 
-def _bump(genotype: Genotype, stage: int, index: int, width: str, divisor: int) -> Genotype | None:
-    module = genotype.stages[stage].modules[index]
-    value = getattr(module, width)
-    if value is None:
+def _bump(genotype: Genotype, module: str, width: str, divisor: int) -> Genotype | None:
+    """`genotype` with one width of one module grown by `divisor`; None where that width is absent."""
+    if getattr(dict(genotype.named_modules())[module], width) is None:
         return None
-    modules = list(genotype.stages[stage].modules)
-    modules[index] = dataclasses.replace(module, **{width: value + divisor})
-    stages = list(genotype.stages)
-    stages[stage] = dataclasses.replace(stages[stage], modules=tuple(modules))
-    return genotype.replace(stages=tuple(stages))
+    return genotype.map_modules(
+        lambda name, m: dataclasses.replace(m, **{width: getattr(m, width) + divisor}) if name == module else m
+    )
 
 
 def widest_fitting(
@@ -104,10 +96,9 @@ def widest_fitting(
     grew = True
     while grew:
         grew = False
-        for s, stage in enumerate(best.stages):
-            for i in range(len(stage.modules)):
-                for width in _MODULE_WIDTHS:
-                    candidate = _bump(best, s, i, width, divisor)
-                    if candidate is not None and fits(candidate):
-                        best, grew = candidate, True
+        for name, _ in best.named_modules():
+            for width in _MODULE_WIDTHS:
+                candidate = _bump(best, name, width, divisor)
+                if candidate is not None and fits(candidate):
+                    best, grew = candidate, True
     return best, low

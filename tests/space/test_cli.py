@@ -9,7 +9,7 @@ import space
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "space.cost", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "space", *args], capture_output=True, text=True)
 
 
 def test_table_for_a_preset() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import space
-from space.cost import cost
+from space.accounting import cost
 from space.ranges import RandomDraw, Ranges, random_genotype, sample, smallest
 
 

@@ -1,4 +1,5 @@
-"""`python -m space.cost <preset or genotype file> [--stem separable] [--json]`: the cost table."""
+"""`python -m space <preset or genotype file> [--stem separable] [--json]` (or `inception-cost`):
+the cost table of a genotype, block by block, like the paper's Table 1."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 import sys
 
-from space.cost import Cost, cost
+from space.accounting import Cost, cost
 from space.genotype import STEM_KINDS, Genotype
 from space.io import resolve
 from space.presets import PRESETS
@@ -57,7 +58,7 @@ def to_json(genotype: Genotype, c: Cost) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m space.cost", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m space", description=__doc__)
     parser.add_argument("genotype", help=f"a preset ({', '.join(PRESETS)}) or a .yaml/.json genotype file")
     parser.add_argument("--stem", choices=STEM_KINDS, help="replace the stem kind")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
