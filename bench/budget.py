@@ -25,8 +25,8 @@ import optuna
 
 from search.config import BudgetConfig, Config, DataConfig, LoggerConfig, SearchConfig
 from search.objective import Objective
-from search.study import base_genotype, open_study
-from search.data import load_data
+from search.data import base_genotype, load_data
+from search.study import open_study
 from search.train import EpochResult
 from search.tracking import Tracker
 from space.accounting import cost
@@ -40,7 +40,7 @@ class StandInTrainer:
         self.budget = budget
         self.trained_macs: list[int] = []
 
-    def fit(self, model, *, lr, weight_decay, aux_weight, on_epoch=None):
+    def fit(self, model, *, lr, weight_decay, aux_weight, on_epoch=None, on_checkpoint=None, resume=None):
         macs = cost(model.genotype).macs
         self.trained_macs.append(macs)
         value = 1 - math.exp(-2 * macs / self.budget) + 0.01 * math.log(lr)
@@ -59,10 +59,10 @@ def run(mode: str, sampler: str, trials: int, seed: int, budget: int, directory:
         progress=False,
     )
     data = load_data(cfg.data)
-    study = open_study(cfg, f"{mode}-{sampler}-{seed}", directory)
+    study, _ = open_study(cfg, f"{mode}-{sampler}-{seed}", directory)
     trainer = StandInTrainer(budget)
     objective = Objective(
-        cfg=cfg, base=base_genotype(cfg, data), trainer=trainer,  # type: ignore[arg-type]
+        cfg=cfg, base=base_genotype(cfg.space.base, cfg.space.genotype, data), trainer=trainer,  # type: ignore[arg-type]
         tracker=Tracker(cfg.logger, study="bench", directory=directory), study_dir=directory,
     )
     start = time.perf_counter()

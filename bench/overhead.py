@@ -21,7 +21,7 @@ from pathlib import Path
 import optuna
 
 from search.config import Config, SearchConfig
-from search.study import run_study
+from search.run import run_study
 
 
 def main() -> None:

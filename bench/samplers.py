@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from search.config import Config, LoggerConfig, SearchConfig, TrainConfig
-from search.study import run_study
+from search.run import run_study
 
 
 def main() -> None:

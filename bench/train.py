@@ -22,14 +22,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import space
 from search.config import Config, DataConfig, TrainConfig
-from search.data import Splits, load_data
-from search.study import base_genotype
+from search.data import Splits, base_genotype, load_data
 from search.train import Trainer
 
 
 def _genotype(data: Splits) -> space.Genotype:
     """The default search's base network, shaped for `data`."""
-    return base_genotype(Config(), data)
+    cfg = Config()
+    return base_genotype(cfg.space.base, cfg.space.genotype, data)
 
 
 def plain_loop(data: Splits, genotype: space.Genotype, cfg: TrainConfig) -> float:

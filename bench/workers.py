@@ -3,10 +3,10 @@
     python bench/workers.py [--seconds 1.0] [--trials 48] [--workers 1 2 4]
                             [--storages sqlite journal postgresql]
 
-Each trial is the stand-in `search.workers.sleep_objective` (two parameters, then a sleep), so
+Each trial is the stand-in `bench.sleep_workers.sleep_objective` (two parameters, then a sleep), so
 what is measured is the machinery: Optuna's ask/tell on the storage, our slot claims and stop
 rule, heartbeats (on RDB storages, as in a real search). Workers are separate processes
-(`search.workers.sleep_study`), timed from a barrier after their imports. PostgreSQL comes from
+(`bench.sleep_workers.sleep_study`), timed from a barrier after their imports. PostgreSQL comes from
 INCEPTION_TEST_POSTGRES or the URL `.ci/postgres.sh` creates; it is skipped, saying why, when no
 server answers. Goal: 4 workers >= 3.5x the trials per second of 1 worker on PostgreSQL.
 
@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from search.credentials import mask_credentials  # noqa: E402
 from search.storage import open_storage  # noqa: E402
-from search.workers import sleep_study, tally  # noqa: E402
+from bench.sleep_workers import sleep_study  # noqa: E402
+from search.status import tally  # noqa: E402
 from tests.search.storages import url_or_problem  # noqa: E402
 
 

@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from search.cli import CONF_DIR, check_outputs, compose_checked, error, to_config
+from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
 from search.config import Config, ConfigError, register, validate
 from search.credentials import mask_credentials, mask_file
 
@@ -35,13 +35,9 @@ def precheck(overrides: list[str]) -> Config:
 
 @hydra.main(config_path=str(CONF_DIR), config_name="search", version_base="1.3")
 def _app(dcfg: DictConfig) -> float | None:
-    from search.study import run_study
+    from search.run import run_study
 
-    try:  # each multirun job is checked too: precheck saw only the first value of each sweep
-        cfg = to_config(dcfg)
-        validate(cfg)
-    except ConfigError as err:
-        error(str(err))
+    cfg: Config = checked_config(dcfg, validate)
     hc = HydraConfig.get()
     directory = Path(hc.runtime.output_dir)
     sys.argv[:] = [mask_credentials(arg) for arg in sys.argv]  # Hydra is done with it; W&B records it
@@ -78,11 +74,7 @@ def _mask_saved_config(hydra_dir: Path, sweep_dir: Path) -> None:
 
 def main() -> None:
     register()
-    try:
-        precheck(sys.argv[1:])
-    except ConfigError as err:
-        error(str(err))
-    _app()
+    run_checked(precheck, _app)
 
 
 if __name__ == "__main__":

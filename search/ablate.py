@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from search.ablate_config import AblateConfig, register_ablate, validate_ablate
-from search.cli import CONF_DIR, check_outputs, compose_checked, error, to_config
+from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
 from search.config import ConfigError, register, training_identity
-from search.data import Splits, load_data
+from search.data import Splits, base_genotype, load_data
+from search.status import Status
 from search.tracking import Tracker
-from search.train import Trainer, TrainingDiverged
+from search.train import EpochResult, Trainer, TrainingDiverged
 from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
-from space.io import resolve
+from space.io import atomic_path
 from space.model import build_model
 
 __all__ = ["latency_ms", "main", "run_experiment", "variants"]
@@ -50,15 +50,10 @@ def _base(spec: str, cfg: AblateConfig, data: Splits | None) -> Genotype:
             raise ConfigError(f"architecture={spec!r}: a folder without best.yaml (not a study's results)")
         spec = str(path)
     overrides: dict[str, Any] = dict(cfg.space.genotype)
-    if data is not None:
-        overrides.update(resolution=data.resolution, in_channels=data.channels, num_classes=data.num_classes)
     aux = {k: v for k, v in dataclasses.asdict(cfg.space.aux).items() if v is not None}
     if aux:
         overrides["aux"] = {**overrides.get("aux", {}), **aux}
-    try:
-        return resolve(spec, **overrides)
-    except ValueError as err:
-        raise ConfigError(f"space.base={spec!r}: {err}") from None
+    return base_genotype(spec, overrides, data)
 
 
 def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
@@ -101,7 +96,7 @@ def latency_ms(model: torch.nn.Module, genotype: Genotype, trainer: Trainer, bat
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        with trainer._autocast():
+        with trainer.autocast():
             model(x)
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
@@ -122,18 +117,17 @@ def _train_one(name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data
                 "train": dataclasses.asdict(train_cfg), "data": dataclasses.asdict(cfg.data), "macs": c.macs, "params": c.params},
     )
 
-    def on_epoch(r) -> None:
-        run.log({"epoch": r.epoch, "train/loss": r.train_loss, "val/accuracy": r.val_accuracy, "lr": r.lr,
-                 "epoch_seconds": r.seconds, **{f"train/aux_loss/{k}": v for k, v in r.aux_losses.items()}}, step=r.epoch)
+    def on_epoch(r: EpochResult) -> None:
+        run.log(r.metrics(), step=r.epoch)
 
     start = time.perf_counter()
     try:
         history, evaluated = trainer.fit(model, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, aux_weight=genotype.aux.weight, on_epoch=on_epoch)
     except TrainingDiverged as err:
-        run.finish({"state": "failed", "fail_reason": str(err)}, failed=True)
-        return {"state": "failed", "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}
+        run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
+        return {"state": str(Status.FAILED), "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}
     result = {
-        "state": "complete",
+        "state": str(Status.COMPLETE),
         "val_accuracy": history[-1].val_accuracy,
         "test_accuracy": trainer.evaluate(evaluated, "test"),
         "train_seconds": time.perf_counter() - start,
@@ -176,9 +170,8 @@ def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
                 continue
             result = _train_one(name, genotype, seed, cfg, data, tracker)
             record = {**base_record, "seed": seed, **result}
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=1))
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(record, indent=1))
             records.append(record)
             acc = f"test {result['test_accuracy']:.4f}" if result["test_accuracy"] is not None else result["state"]
             print(f"[{done}/{total}] {name} seed {seed}: {acc}", flush=True)
@@ -187,11 +180,7 @@ def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
 
 
 def _app_body(dcfg: DictConfig) -> None:
-    try:
-        cfg: AblateConfig = to_config(dcfg)
-        validate_ablate(cfg)
-    except ConfigError as err:
-        error(str(err))
+    cfg: AblateConfig = checked_config(dcfg, validate_ablate)
     directory = Path(HydraConfig.get().runtime.output_dir)
     try:
         run_experiment(cfg, directory)
@@ -213,15 +202,15 @@ def _compare(dcfg: DictConfig) -> None:
 def main(config_name: str = "ablate") -> None:
     register()
     register_ablate()
-    try:
-        composed = compose_checked(config_name, sys.argv[1:])
+
+    def precheck(overrides: list[str]) -> None:
+        composed = compose_checked(config_name, overrides)
         if composed is not None:
             cfg = to_config(composed)
             validate_ablate(cfg)
             check_outputs("results_dir", cfg.results_dir, cfg.logger)
-    except ConfigError as err:
-        error(str(err))
-    (_compare if config_name == "compare" else _ablate)()
+
+    run_checked(precheck, _compare if config_name == "compare" else _ablate)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from search.status import Status
+from space.io import atomic_path
+
 __all__ = ["aggregate_multirun", "paired_difference", "summarise", "write_ablation_report", "rebuild"]
 
 COLUMNS = (
@@ -50,7 +53,7 @@ def summarise(records: list[dict[str, Any]], baseline: str | None = None) -> lis
     }
     rows = []
     for variant, rs in by_variant.items():
-        done = [r for r in rs if r.get("state") == "complete"]
+        done = [r for r in rs if r.get("state") == Status.COMPLETE]
         val_mean, val_std = _mean_std([r["val_accuracy"] for r in done])
         test_mean, test_std = _mean_std([r["test_accuracy"] for r in done])
         row = {
@@ -99,7 +102,8 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
         ax.set(xscale="log", xlabel="inference MMACs (log)", ylabel="test accuracy (mean +- std over seeds)",
                title="Accuracy vs multiply-adds")
         fig.tight_layout()
-        fig.savefig(directory / "accuracy_vs_macs.png", dpi=110)
+        with atomic_path(directory / "accuracy_vs_macs.png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
         plt.close(fig)
         made.append("accuracy_vs_macs.png")
     fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1.4))
@@ -109,7 +113,8 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     ax.set(xlabel="MMACs", title="Cost per variant")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(directory / "cost.png", dpi=110)
+    with atomic_path(directory / "cost.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     made.append("cost.png")
     return made
@@ -136,7 +141,7 @@ def module_table(records: list[dict[str, Any]]) -> list[str]:
 
 def write_summary(rows: list[dict[str, Any]], directory: Path, *, title: str, notes: list[str], extra: list[str] | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "summary.csv", "w", newline="") as f:
+    with atomic_path(directory / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
@@ -147,7 +152,8 @@ def write_summary(rows: list[dict[str, Any]], directory: Path, *, title: str, no
         lines += ["", *extra]
     plots = _plots(rows, directory)
     lines += ["", *[f"![{p}]({p})" for p in plots]]
-    (directory / "report.md").write_text("\n".join(lines) + "\n")
+    with atomic_path(directory / "report.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
 
 def write_ablation_report(records: list[dict[str, Any]], directory: Path, *, cfg: Any) -> list[dict[str, Any]]:

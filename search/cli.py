@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from search.credentials import mask_credentials
 from search.config import ConfigError
 
-__all__ = ["CONF_DIR", "check_outputs", "check_writable", "compose_checked", "error", "to_config"]
+__all__ = ["CONF_DIR", "check_outputs", "check_writable", "checked_config", "compose_checked", "error", "run_checked", "to_config"]
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -23,6 +24,27 @@ def error(message: str, code: int = 2) -> None:
     """One line on stderr, credentials masked, and exit (2: bad input; 1: a failed run)."""
     print(f"error: {mask_credentials(message)}", file=sys.stderr)
     sys.exit(code)
+
+
+def run_checked(precheck: Callable[[list[str]], Any], app: Callable[[], Any]) -> None:
+    """The shape of every entry point: check the command line as Hydra will run it (one line and
+    exit code 2 on a bad input, before anything is written), then hand it to the Hydra app."""
+    try:
+        precheck(sys.argv[1:])
+    except ConfigError as err:
+        error(str(err))
+    app()
+
+
+def checked_config(composed: DictConfig, validate: Callable[[Any], None]) -> Any:
+    """The dataclass config of one Hydra job, validated; a bad value exits with one line. Each
+    multirun job is checked too: the precheck saw only the first value of each sweep."""
+    try:
+        cfg = to_config(composed)
+        validate(cfg)
+    except ConfigError as err:
+        error(str(err))
+    return cfg
 
 
 def _hydra_message(err: Exception) -> str:

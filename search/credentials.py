@@ -3,9 +3,10 @@ reports, W&B config, error messages, Hydra's saved config)."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from space.io import atomic_path
 
 __all__ = ["mask_credentials", "mask_file"]
 
@@ -26,10 +27,10 @@ def mask_file(path: Path) -> None:
     except (OSError, UnicodeDecodeError):
         return
     masked = mask_credentials(text)
-    if masked != text:  # a private temp name: parallel jobs mask the shared multirun.yaml at once
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.masking")
-        try:
+    if masked == text:
+        return
+    try:  # a private temp name: parallel jobs mask the shared multirun.yaml at once
+        with atomic_path(path) as tmp:
             tmp.write_text(masked)
-            tmp.replace(path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from search.config import ConfigError, DataConfig
+from space.genotype import Genotype
+from space.io import resolve
 
-__all__ = ["Split", "Splits", "load_data"]
+__all__ = ["Split", "Splits", "base_genotype", "load_data"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,16 @@ class Splits:
     num_classes: int
     channels: int
     resolution: int
+
+
+def base_genotype(spec: str, overrides: Mapping[str, Any], data: Splits | None) -> Genotype:
+    """The genotype every trial or variant starts from: a preset or genotype file (`spec`) with
+    the config's overrides and, where data is loaded, its input size, channels and classes."""
+    shape = {} if data is None else {"resolution": data.resolution, "in_channels": data.channels, "num_classes": data.num_classes}
+    try:
+        return resolve(spec, **{**overrides, **shape})
+    except ValueError as err:
+        raise ConfigError(f"space.base={spec!r}: {err}") from None
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:

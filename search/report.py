@@ -6,20 +6,19 @@ files always match the study, and `python -m search.report <study dir>` rebuilds
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import logging
-import os
 import warnings
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.results import best_trial
+from search.status import Status, is_trained, status
 from space.genotype import Genotype
-from space.io import dump
+from space.io import atomic_path, dump
 
 __all__ = ["main", "pareto_front", "trial_rows", "write_results"]
 
@@ -45,28 +44,6 @@ COLUMNS = (
 )
 
 
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Write to a private temporary file, then rename it over `path`: workers that finish at
-    the same time each write whole files, and a reader never sees half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def status(trial: FrozenTrial) -> str:
-    """complete, pruned, infeasible, duplicate, failed (a reason of its own), lost (its worker
-    died: retried, not counted), surplus (lost the race for the last slot), running, waiting."""
-    if trial.state in (TrialState.RUNNING, TrialState.WAITING):
-        return trial.state.name.lower()
-    if trial.state == TrialState.FAIL:
-        return trial.user_attrs.get("status") if trial.user_attrs.get("status") in ("failed", "surplus") else "lost"
-    return trial.user_attrs.get("status", trial.state.name.lower())
-
-
 def _notes(trials: list[FrozenTrial]) -> dict[int, str]:
     """Why a trial failed, what it duplicates, which dead trial it retries and from which epoch."""
     retried_by = {t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs}
@@ -76,7 +53,7 @@ def _notes(trials: list[FrozenTrial]) -> dict[int, str]:
         parts = [a.get("fail_reason", "")]
         if "duplicate_of" in a:
             parts.append(f"duplicate of {a['duplicate_of']}")
-        if status(t) == "lost":
+        if status(t) == Status.LOST:
             parts.append(f"worker {a.get('worker', '?')} died; retried as {retried_by.get(t.number, '-')}")
         if "resumed_from" in a:
             parts.append(f"retry of {a['resumed_from']['trial']}, resumed after epoch {a['resumed_from']['epoch']}")
@@ -97,16 +74,16 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         aux = genotype.get("aux", {})
         hp = attrs.get("hyperparameters", {})
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
-        trained = state in ("complete", "pruned") or (state == "failed" and attrs.get("epochs"))
+        trained = state in (Status.COMPLETE, Status.PRUNED) or (state == Status.FAILED and attrs.get("epochs"))
         rows.append(
             {
                 "number": t.number,
-                "state": state,
+                "state": str(state),
                 "key": attrs.get("key", ""),
                 "macs": attrs.get("macs", ""),
                 "params": attrs.get("params", ""),
                 "train_macs": attrs.get("train_macs", ""),
-                "val_accuracy": t.value if state in ("complete", "duplicate") else "",
+                "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) else "",
                 "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
                 "epochs": attrs.get("epochs", 0),
                 "lr": hp.get("lr", ""),
@@ -137,7 +114,7 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     import matplotlib.pyplot as plt
 
     made = []
-    trained = [r for r in rows if r["state"] == "complete"]
+    trained = [r for r in rows if r["state"] == Status.COMPLETE]
     # optimisation history
     fig, ax = plt.subplots(figsize=(6, 4))
     if trained:
@@ -149,7 +126,7 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
             best.append(running)
         ax.scatter(xs, ys, s=18, label="trial")
         ax.step(xs, best, where="post", color="C3", label="best so far")
-    _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == "infeasible"])
+    _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == Status.INFEASIBLE])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
     made.append(_save(fig, directory / "history.png"))
     # accuracy vs MACs with the Pareto front and the budget line
@@ -159,9 +136,9 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         ax.scatter(*zip(*pts), s=18, label="trained")
         front = pareto_front(pts)
         ax.step(*zip(*front), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
-    _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == "infeasible" and r["macs"] != ""])
+    _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == Status.INFEASIBLE and r["macs"] != ""])
     ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
-    xs = [r["macs"] / 1e6 for r in rows if r["state"] in ("complete", "infeasible") and r["macs"] != ""]
+    xs = [r["macs"] / 1e6 for r in rows if r["state"] in (Status.COMPLETE, Status.INFEASIBLE) and r["macs"] != ""]
     xs.append(budget_macs / 1e6)
     ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
     ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
@@ -185,7 +162,7 @@ def _save(fig: Any, path: Path) -> str:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path.name
@@ -199,7 +176,7 @@ def _over_budget_rug(ax: Any, xs: list[float]) -> None:
 
 def _importances(study: optuna.Study) -> dict[str, float]:
     """fANOVA importances over the parameters every trained trial shares; {} when too few."""
-    trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.user_attrs.get("status") == "complete"]
+    trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_trained(t)]
     if len(trained) < 3:
         return {}
     try:
@@ -235,7 +212,7 @@ def write_results(
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
-    with _atomic(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
+    with atomic_path(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -245,7 +222,7 @@ def write_results(
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
-    trained = sorted((r for r in rows if r["state"] == "complete"), key=lambda r: -r["val_accuracy"])
+    trained = sorted((r for r in rows if r["state"] == Status.COMPLETE), key=lambda r: -r["val_accuracy"])
     over_budget_trained = sum(
         1 for r in rows if r["epochs"] and r["macs"] != "" and r["macs"] > budget_macs
     )
@@ -266,11 +243,11 @@ def write_results(
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
-    troubled = [r for r in rows if r["state"] in ("failed", "lost") or "retry of" in r["note"]]
+    troubled = [r for r in rows if r["state"] in (Status.FAILED, Status.LOST) or "retry of" in r["note"]]
     if troubled:
         lines += ["## Failed, lost and retried trials", "", _markdown_table(troubled, ("number", "state", "epochs", "note")), ""]
     lines += [f"![{p}]({p})" for p in plots]
-    with _atomic(directory / "report.md") as tmp:
+    with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
@@ -313,8 +290,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=url)
-    from search.study import best_trial
-
     best = best_trial(study)
     test = study.user_attrs.get("test", {})
     write_results(

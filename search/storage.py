@@ -17,7 +17,7 @@ import optuna
 if TYPE_CHECKING:
     from search.config import Config
 
-__all__ = ["open_storage", "storage_url"]
+__all__ = ["heartbeat_enabled", "open_storage", "storage_url"]
 
 
 def storage_url(cfg: Config, directory: Path) -> str:
@@ -60,6 +60,12 @@ def open_storage(
 
 
 _SCHEMA_ATTEMPTS = 5
+
+
+def heartbeat_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether trials on `storage` beat, so a dead worker's trial is failed and retried (RDB
+    storages opened with a heartbeat interval; Optuna 5's journal storage has no heartbeats)."""
+    return isinstance(storage, optuna.storages.RDBStorage) and storage.get_heartbeat_interval() is not None
 
 
 def _lost_schema_race(err: Exception) -> bool:

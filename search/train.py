@@ -43,6 +43,17 @@ class EpochResult:
     lr: float = 0.0
     seconds: float = 0.0
 
+    def metrics(self) -> dict[str, float]:
+        """The epoch's metrics as every tracked run logs them (searches and ablations alike)."""
+        return {
+            "epoch": self.epoch,
+            "train/loss": self.train_loss,
+            "val/accuracy": self.val_accuracy,
+            "lr": self.lr,
+            "epoch_seconds": self.seconds,
+            **{f"train/aux_loss/{name}": value for name, value in self.aux_losses.items()},
+        }
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -87,10 +98,28 @@ class _WarmupEMA:
                 a.copy_(c)
 
 
-def _use_channels_last(setting: str, device: torch.device) -> bool:
+def _use_channels_last(setting: str) -> bool:
     # On CPU channels_last trained an Inception proxy 1.6x faster (bench/train.py); on CUDA the
-    # tensor cores want it. "auto" therefore means on, except where a user turns it off.
+    # tensor cores want it. "auto" therefore means on, on every device, unless turned off.
     return str(setting).lower() != "false"
+
+
+@dataclass
+class _Fit:
+    """Everything one fit updates, all of which a checkpoint saves."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # data order and augmentation
+    averaged: AveragedModel | None
+    ema: _WarmupEMA | None
+    history: list[EpochResult] = field(default_factory=list)
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The network that is evaluated: the Polyak average where there is one."""
+        return self.averaged if self.averaged is not None else self.model
 
 
 class Trainer:
@@ -100,7 +129,7 @@ class Trainer:
         self.cfg = cfg
         self.augment = augment
         self.device = resolve_device(cfg.device)
-        self.channels_last = _use_channels_last(cfg.channels_last, self.device)
+        self.channels_last = _use_channels_last(cfg.channels_last)
         self.amp_dtype: torch.dtype | None = None
         if cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -113,7 +142,8 @@ class Trainer:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return Split(split.images.to(self.device, memory_format=fmt), split.labels.to(self.device))
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision where `amp` is on and the device is CUDA; a no-op otherwise."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -148,94 +178,116 @@ class Trainer:
         stream, so a resumed fit ends where an uninterrupted one would. Returns the history and
         the network that was evaluated: the Polyak average when `cfg.polyak` is set, else the
         trained network. Seeded: two fits of the same network and config are identical on CPU."""
-        cfg = self.cfg
-        model = self.prepare(model)
-        optimizer = _sgd(model, self.device, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay)
-        ema = _WarmupEMA(cfg.polyak) if cfg.polyak else None
-        averaged = AveragedModel(model, multi_avg_fn=ema, use_buffers=True) if ema else None
-        scaler = torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        history: list[EpochResult] = []
+        run = self._start(model, lr=lr, weight_decay=weight_decay)
         if resume is not None:
-            model.load_state_dict(resume["model"])
-            optimizer.load_state_dict(resume["optimizer"])
-            scaler.load_state_dict(resume["scaler"])
-            generator.set_state(resume["generator"])
-            torch.set_rng_state(resume["torch_rng"])  # dropout draws from the global stream
-            if self.device.type == "cuda" and resume.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(resume["cuda_rng"], self.device)
-            if averaged is not None and ema is not None:
-                averaged.load_state_dict(resume["averaged"])
-                ema.steps = int(resume["ema_steps"])
-            history = [EpochResult(**r) for r in resume["history"]]
-        train = self._splits["train"]
-        for epoch in range(len(history), cfg.epochs):
-            current_lr = lr * self._lr_factor(epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = current_lr
-            start = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(train), generator=generator).to(self.device)
-            main_sum = torch.zeros((), device=self.device)
-            aux_sums: dict[str, torch.Tensor] = {}
-            batches = 0
-            for i in range(0, len(order), cfg.batch_size):
-                index = order[i : i + cfg.batch_size]
-                if len(index) < 2:  # batch norm needs two samples
-                    continue
-                x, y = train.images[index], train.labels[index]
-                if self.augment:
-                    x = _augment(x, generator)
-                with self._autocast():
-                    out = model(x)
-                    logits, aux = out if isinstance(out, tuple) else (out, {})
-                    loss = F.cross_entropy(logits, y)
-                    total = loss
-                    for name, aux_logits in aux.items():
-                        aux_loss = F.cross_entropy(aux_logits, y)
-                        total = total + aux_weight * aux_loss
-                        aux_sums[name] = aux_sums.get(name, 0) + aux_loss.detach().float()
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(total).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if averaged is not None and ema is not None:
-                    ema.steps += 1
-                    averaged.update_parameters(model)
-                main_sum += loss.detach().float()
-                batches += 1
-            main_loss = float(main_sum) / max(batches, 1)  # the one host sync of the epoch
-            aux_losses = {k: float(v) / max(batches, 1) for k, v in aux_sums.items()}
-            for name, value in {"train_loss": main_loss, **aux_losses}.items():
-                if not math.isfinite(value):
-                    raise TrainingDiverged(f"{name} became {value} in epoch {epoch + 1}")
-            result = EpochResult(
-                epoch=epoch + 1,
-                train_loss=main_loss,
-                aux_losses=aux_losses,
-                val_accuracy=self.evaluate(averaged or model, "val"),
-                lr=current_lr,
-                seconds=time.perf_counter() - start,
-            )
-            history.append(result)
+            self._restore(run, resume)
+        for epoch in range(len(run.history), self.cfg.epochs):
+            result = self._epoch(run, epoch, lr=lr, aux_weight=aux_weight)
+            run.history.append(result)
             if on_epoch is not None:
                 on_epoch(result)
-            if on_checkpoint is not None and epoch + 1 < cfg.epochs:
-                on_checkpoint(
-                    {
-                        "epoch": epoch + 1,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict(),
-                        "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(),
-                        "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-                        "averaged": averaged.state_dict() if averaged is not None else None,
-                        "ema_steps": ema.steps if ema is not None else 0,
-                        "history": [asdict(r) for r in history],
-                    }
-                )
-        return history, averaged.module if averaged is not None else model
+            if on_checkpoint is not None and epoch + 1 < self.cfg.epochs:
+                on_checkpoint(self._state(run, epoch + 1))
+        return run.history, run.averaged.module if run.averaged is not None else run.model
+
+    def _start(self, model: nn.Module, *, lr: float, weight_decay: float) -> _Fit:
+        cfg = self.cfg
+        model = self.prepare(model)
+        ema = _WarmupEMA(cfg.polyak) if cfg.polyak else None
+        return _Fit(
+            model=model,
+            optimizer=_sgd(model, self.device, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay),
+            scaler=torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16),
+            generator=torch.Generator().manual_seed(cfg.seed),
+            averaged=AveragedModel(model, multi_avg_fn=ema, use_buffers=True) if ema else None,
+            ema=ema,
+        )
+
+    def _restore(self, run: _Fit, state: TrainState) -> None:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scaler.load_state_dict(state["scaler"])
+        run.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global stream
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        if run.averaged is not None and run.ema is not None:
+            run.averaged.load_state_dict(state["averaged"])
+            run.ema.steps = int(state["ema_steps"])
+        run.history = [EpochResult(**r) for r in state["history"]]
+
+    def _state(self, run: _Fit, epoch: int) -> TrainState:
+        """What `_restore` needs to continue after `epoch` (1-based) as if never stopped."""
+        return {
+            "epoch": epoch,
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "generator": run.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "averaged": run.averaged.state_dict() if run.averaged is not None else None,
+            "ema_steps": run.ema.steps if run.ema is not None else 0,
+            "history": [asdict(r) for r in run.history],
+        }
+
+    def _epoch(self, run: _Fit, epoch: int, *, lr: float, aux_weight: float) -> EpochResult:
+        """One pass over the training split (0-based `epoch`), then validation."""
+        current_lr = lr * self._lr_factor(epoch)
+        for group in run.optimizer.param_groups:
+            group["lr"] = current_lr
+        start = time.perf_counter()
+        run.model.train()
+        train = self._splits["train"]
+        order = torch.randperm(len(train), generator=run.generator).to(self.device)
+        main_sum = torch.zeros((), device=self.device)
+        aux_sums: dict[str, torch.Tensor] = {}
+        batches = 0
+        for i in range(0, len(order), self.cfg.batch_size):
+            index = order[i : i + self.cfg.batch_size]
+            if len(index) < 2:  # batch norm needs two samples
+                continue
+            loss, aux = self._step(run, train.images[index], train.labels[index], aux_weight)
+            main_sum += loss
+            for name, value in aux.items():
+                aux_sums[name] = aux_sums.get(name, 0) + value
+            batches += 1
+        main_loss = float(main_sum) / max(batches, 1)  # the one host sync of the epoch
+        aux_losses = {k: float(v) / max(batches, 1) for k, v in aux_sums.items()}
+        for name, value in {"train_loss": main_loss, **aux_losses}.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"{name} became {value} in epoch {epoch + 1}")
+        return EpochResult(
+            epoch=epoch + 1,
+            train_loss=main_loss,
+            aux_losses=aux_losses,
+            val_accuracy=self.evaluate(run.evaluated, "val"),
+            lr=current_lr,
+            seconds=time.perf_counter() - start,
+        )
+
+    def _step(
+        self, run: _Fit, x: torch.Tensor, y: torch.Tensor, aux_weight: float
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One SGD step on a batch; returns the main and per-head aux losses, still on the device."""
+        if self.augment:
+            x = _augment(x, run.generator)
+        with self.autocast():
+            out = run.model(x)
+            logits, aux = out if isinstance(out, tuple) else (out, {})
+            loss = F.cross_entropy(logits, y)
+            aux_losses = {name: F.cross_entropy(aux_logits, y) for name, aux_logits in aux.items()}
+            total = loss
+            for aux_loss in aux_losses.values():
+                total = total + aux_weight * aux_loss
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(total).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        if run.averaged is not None and run.ema is not None:
+            run.ema.steps += 1
+            run.averaged.update_parameters(run.model)
+        return loss.detach().float(), {name: value.detach().float() for name, value in aux_losses.items()}
 
     @torch.inference_mode()
     def evaluate(self, model: nn.Module, split: str) -> float:
@@ -244,7 +296,7 @@ class Trainer:
         data = self._splits[split]
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         for i in range(0, len(data), 512):
-            with self._autocast():
+            with self.autocast():
                 logits = model(data.images[i : i + 512])
             correct += (logits.argmax(dim=1) == data.labels[i : i + 512]).sum()
         return int(correct) / len(data)

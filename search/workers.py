@@ -1,4 +1,5 @@
-"""Many workers, one study: who runs the next trial, and when the study is done.
+"""Many workers, one study: starting local workers, who runs the next trial, when the study is
+done, and what happens to the trial of a worker that died.
 
 Workers share nothing but the study's storage (SQLite, PostgreSQL, MySQL or Optuna's journal
 file), so K processes on one machine, K SLURM jobs or K machines behave alike. Each worker loops:
@@ -15,63 +16,137 @@ loss, out of memory). A trial whose worker died does not count: it is failed whe
 goes stale (RDB storages, any machine) or, at start-up, when its recorded `host:pid` is gone from
 this machine (any storage); Optuna's retry callback then queues a copy, which resumes from the
 dead trial's last checkpoint.
+
+Local workers (`search.n_workers`) are fresh processes (spawn: no CUDA state or threads
+inherited), each with its own GPU where there are several and its share of the CPU threads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import multiprocessing
 import os
 import socket
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from pathlib import Path
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
+from search.config import Config, ConfigError
+from search.data import Splits, base_genotype, load_data
+from search.objective import CATCH, Objective
+from search.results import keep_best_weights
+from search.status import Status, counts, tally
+from search.storage import heartbeat_enabled, storage_url
+from search.study import open_study
+from search.tracking import Tracker
+from search.train import Trainer, resolve_device
+
 __all__ = [
-    "SURPLUS",
     "Surplus",
     "claims_slot",
-    "counts",
-    "heartbeat_enabled",
     "recover_dead_local_trials",
+    "run_local_worker",
     "run_worker",
-    "sleep_objective",
-    "sleep_study",
-    "tally",
+    "start_workers",
+    "worker_config",
     "worker_id",
 ]
 
 log = logging.getLogger(__name__)
 
-SURPLUS = "surplus"
 _FIRST_PAUSE = 0.05
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
 
+# -- local worker processes ----------------------------------------------------------------
+def worker_config(cfg: Config, index: int, n_workers: int) -> Config:
+    """The config one of `n_workers` local workers trains with: its own GPU (round-robin over
+    the visible devices) where the device is `auto` or `cuda`, and its share of the CPU threads."""
+    train = cfg.train
+    device = train.device
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{index % torch.cuda.device_count()}"
+    threads = train.threads
+    if threads is None and n_workers > 1 and resolve_device(device).type == "cpu":
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+    return dataclasses.replace(cfg, train=dataclasses.replace(train, device=device, threads=threads))
+
+
+def run_local_worker(
+    cfg: Config,
+    name: str,
+    directory: Path,
+    index: int,
+    *,
+    opened: tuple[optuna.Study, optuna.storages.BaseStorage] | None = None,
+    data: Splits | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+) -> int:
+    """Run trials as local worker `index` of `search.n_workers` until the study holds
+    `search.n_trials` counted trials; return how many it ran. Worker 0 passes the study and data
+    it has open; a spawned worker opens its own."""
+    cfg = worker_config(cfg, index, cfg.search.n_workers)
+    data = data or load_data(cfg.data)
+    study, storage = opened or open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers + index)
+    objective = Objective(
+        cfg=cfg,
+        base=base_genotype(cfg.space.base, cfg.space.genotype, data),
+        trainer=Trainer(cfg.train, data, augment=cfg.data.augment),
+        tracker=Tracker(cfg.logger, study=name, directory=directory),
+        study_dir=directory,
+        storage=storage_url(cfg, directory),
+    )
+    return run_worker(
+        study,
+        objective,
+        cfg.search.n_trials,
+        heartbeats=heartbeat_enabled(storage),
+        catch=CATCH,
+        callbacks=[lambda study, _trial: keep_best_weights(study, directory), *callbacks],
+    )
+
+
+def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
+    """Entry point of a spawned local worker: its log goes to workers/worker-<index>.log."""
+    path = Path(directory) / "workers" / f"worker-{index}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"[%(asctime)s][worker {index}][%(name)s][%(levelname)s] - %(message)s",
+        handlers=[logging.FileHandler(path), logging.StreamHandler()],
+        force=True,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        ran = run_local_worker(cfg, name, Path(directory), index)
+    except ConfigError as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
+    log.info("worker %d ran %d trials", index, ran)
+
+
+def start_workers(cfg: Config, name: str, directory: Path) -> list[multiprocessing.process.BaseProcess]:
+    """Local workers 1..K-1 as fresh processes; this process is worker 0."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_process, args=(cfg, name, str(directory), i), name=f"worker-{i}", daemon=False)
+        for i in range(1, cfg.search.n_workers)
+    ]
+    for process in processes:
+        process.start()
+    return processes
+
+
+# -- slots and the stop rule ---------------------------------------------------------------
 class Surplus(Exception):
     """This trial lost the race for the last slot: it ends as FAIL with status "surplus"."""
-
-
-def counts(trial: FrozenTrial) -> bool:
-    """Whether a finished trial uses one of the study's `n_trials`."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("status") == "failed"
-
-
-def tally(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:
-    """(counted, running, waiting) trials."""
-    counted = sum(counts(t) for t in trials)
-    running = sum(t.state == TrialState.RUNNING for t in trials)
-    waiting = sum(t.state == TrialState.WAITING for t in trials)
-    return counted, running, waiting
-
-
-def heartbeat_enabled(study: optuna.Study) -> bool:
-    return optuna.storages._heartbeat.is_heartbeat_enabled(study._storage)
 
 
 def claims_slot(study: optuna.Study, number: int, n_trials: int) -> bool:
@@ -89,6 +164,68 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class _Claimed:
+    """The objective, run only for trials that hold a slot; each trial records its worker."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> None:
+        self.objective = objective
+        self.n_trials = n_trials
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_id())
+        if not claims_slot(trial.study, trial.number, self.n_trials):
+            trial.set_user_attr("status", Status.SURPLUS)
+            raise Surplus(f"trial {trial.number}: the study already has {self.n_trials} trials")
+        return self.objective(trial)
+
+
+def run_worker(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    *,
+    heartbeats: bool,
+    catch: tuple[type[Exception], ...] = (),
+    callbacks: Sequence[TrialCallback] = (),
+    max_pause_seconds: float = 2.0,
+) -> int:
+    """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
+
+    With `heartbeats` (the study's storage beats: `search.storage.heartbeat_enabled`), a worker
+    waits while the last slots are held by running trials, so a trial whose worker dies is
+    failed when its heartbeat goes stale and retried here. Without them (the journal storage) a
+    running trial cannot be told from a dead one, so the worker stops once every slot is taken."""
+    claimed = _Claimed(objective, n_trials)
+    ran = 0
+    pause = _FIRST_PAUSE
+    while True:
+        counted, running, waiting = tally(study.get_trials(deepcopy=False))
+        if counted >= n_trials:
+            return ran
+        if counted + running >= n_trials and not waiting:
+            if not heartbeats:
+                return ran
+            # The last slots are held by running trials: wait, backing off from 50 ms (a short
+            # tail ends at once) to `max_pause_seconds` (a long one costs a query per interval),
+            # failing stale trials so that a dead worker's trial comes back as a WAITING retry.
+            time.sleep(pause)
+            pause = min(2 * pause, max_pause_seconds)
+            _fail_stale(study)
+            continue
+        pause = _FIRST_PAUSE
+        # optimize() fails stale trials itself before asking, and beats for the trial it runs
+        try:
+            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+            if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell a FAIL trial" not in str(err):
+                raise
+            # This worker was alive but silent past the grace period (a stalled storage, say):
+            # another worker failed its trial and queued the retry. Carry on with the next one.
+            log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
+        ran += 1
+
+
+# -- dead workers --------------------------------------------------------------------------
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -119,10 +256,9 @@ def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> lis
         if owner != host or not pid.isdigit() or _alive(int(pid)):
             continue
         try:
-            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker got there first
+            study.tell(t.number, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            continue  # another worker got there first (ValueError: "Cannot tell a FAIL trial")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             frozen = next(x for x in study.get_trials(deepcopy=True) if x.number == t.number)
@@ -136,127 +272,3 @@ def _fail_stale(study: optuna.Study) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-
-
-class _Claimed:
-    """The objective, run only for trials that hold a slot."""
-
-    def __init__(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> None:
-        self.objective = objective
-        self.n_trials = n_trials
-
-    def __call__(self, trial: optuna.Trial) -> float:
-        if not claims_slot(trial.study, trial.number, self.n_trials):
-            trial.set_user_attr("status", SURPLUS)
-            raise Surplus(f"trial {trial.number}: the study already has {self.n_trials} trials")
-        return self.objective(trial)
-
-
-def run_worker(
-    study: optuna.Study,
-    objective: Callable[[optuna.Trial], float],
-    n_trials: int,
-    *,
-    catch: tuple[type[Exception], ...] = (),
-    callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (),
-    max_pause_seconds: float = 2.0,
-) -> int:
-    """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
-
-    With heartbeats, a worker waits while the last slots are held by running trials, so a trial
-    whose worker dies is failed when its heartbeat goes stale and retried here. Without
-    heartbeats (the journal storage) a running trial cannot be told from a dead one, so the
-    worker stops once every slot is taken."""
-    claimed = _Claimed(objective, n_trials)
-    beats = heartbeat_enabled(study)
-    ran = 0
-    pause = _FIRST_PAUSE
-    while True:
-        counted, running, waiting = tally(study.get_trials(deepcopy=False))
-        if counted >= n_trials:
-            return ran
-        if counted + running >= n_trials and not waiting:
-            if not beats:
-                return ran
-            # The last slots are held by running trials: wait, backing off from 50 ms (a short
-            # tail ends at once) to `max_pause_seconds` (a long one costs a query per interval),
-            # failing stale trials so that a dead worker's trial comes back as a WAITING retry.
-            time.sleep(pause)
-            pause = min(2 * pause, max_pause_seconds)
-            _fail_stale(study)
-            continue
-        pause = _FIRST_PAUSE
-        # optimize() fails stale trials itself before asking, and beats for the trial it runs
-        try:
-            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
-            if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell a FAIL trial" not in str(err):
-                raise
-            # This worker was alive but silent past the grace period (a stalled storage, say):
-            # another worker failed its trial and queued the retry. Carry on with the next one.
-            log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
-        ran += 1
-
-
-def sleep_objective(seconds: float) -> Callable[[optuna.Trial], float]:
-    """A stand-in trial that measures the machinery alone: two parameters, then a sleep."""
-
-    def objective(trial: optuna.Trial) -> float:
-        x = trial.suggest_float("x", -1.0, 1.0)
-        y = trial.suggest_int("y", 0, 8)
-        time.sleep(seconds)
-        trial.set_user_attr("status", "complete")
-        return -(x**2) + y / 8
-
-    return objective
-
-
-def sleep_study(
-    url: str,
-    name: str,
-    *,
-    n_workers: int,
-    n_trials: int,
-    seconds: float,
-    heartbeat_interval: int | None = None,
-) -> float:
-    """Create study `name` and run `n_workers` processes of sleep trials on it until it holds
-    `n_trials`; return the wall seconds from the workers' start to the last one's end (process
-    start-up and connecting to the storage excluded: each worker waits at a barrier after
-    both). For tests and `bench/workers.py`."""
-    import multiprocessing
-
-    from search.storage import open_storage
-
-    optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize")
-    context = multiprocessing.get_context("spawn")
-    ready = context.Barrier(n_workers + 1)
-    processes = [
-        context.Process(target=_barrier_then, args=(ready, url, name, n_trials, seconds, heartbeat_interval, i))
-        for i in range(n_workers)
-    ]
-    for process in processes:
-        process.start()
-    ready.wait()
-    start = time.perf_counter()
-    for process in processes:
-        process.join()
-    elapsed = time.perf_counter() - start
-    failed = [p.exitcode for p in processes if p.exitcode != 0]
-    if failed:
-        raise RuntimeError(f"{len(failed)} sleep worker(s) failed with exit codes {failed}")
-    return elapsed
-
-
-def _barrier_then(
-    ready: Any, url: str, name: str, n_trials: int, seconds: float, heartbeat_interval: int | None, seed: int
-) -> None:
-    """A sleep worker: connects to the study, waits for the others, then runs trials."""
-    from search.storage import open_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url, heartbeat_interval=heartbeat_interval)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler(seed=seed))
-    study.get_trials(deepcopy=False)  # the first query opens the connection
-    ready.wait()
-    run_worker(study, sleep_objective(seconds), n_trials)

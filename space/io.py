@@ -6,8 +6,10 @@ key. YAML is read with `yaml.safe_load` only: a genotype file can never run code
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,24 @@ import yaml
 
 from space.genotype import Genotype
 
-__all__ = ["GENOTYPE_SUFFIXES", "dump", "load", "resolve"]
+__all__ = ["GENOTYPE_SUFFIXES", "atomic_path", "dump", "load", "resolve"]
 
 _YAML = {".yaml", ".yml"}
 GENOTYPE_SUFFIXES: tuple[str, ...] = (".yaml", ".yml", ".json")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A private temporary path beside `path` (parents created), renamed over `path` when the
+    block ends without error and removed otherwise: a file is written whole or not at all, and
+    processes that write the same file at once (joined workers' reports) each write a whole one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _format(path: Path) -> str:
@@ -40,10 +56,8 @@ def dump(genotype: Genotype, path: str | Path) -> Path:
         if fmt == "yaml"
         else json.dumps(data, indent=2) + "\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 

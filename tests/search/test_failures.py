@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from search.config import Config, DataConfig, LoggerConfig, SearchConfig, SpaceConfig, TrainConfig
-from search.study import run_study
+from search.run import run_study
 from search.train import Trainer
 
 

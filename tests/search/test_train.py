@@ -5,8 +5,7 @@ import torch
 
 import space
 from search.config import Config, DataConfig, TrainConfig
-from search.data import load_data
-from search.study import base_genotype
+from search.data import base_genotype, load_data
 from search.train import Trainer, TrainingDiverged
 
 
@@ -16,7 +15,8 @@ def data():
 
 
 def _genotype(data) -> space.Genotype:
-    return base_genotype(Config(), data)
+    cfg = Config()
+    return base_genotype(cfg.space.base, cfg.space.genotype, data)
 
 
 def test_learns_and_is_deterministic(data) -> None:

@@ -14,7 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from search.storage import open_storage
-from search.workers import SURPLUS, counts, sleep_study, tally
+from bench.sleep_workers import sleep_study
+from search.status import Status, counts, tally
 from tests.search.conftest import REPO, run_search, search_env, start_search
 from tests.search.storages import STORAGES, storage_url, unique_name
 
@@ -67,7 +68,7 @@ def test_four_workers_with_a_fast_objective_stop_at_exactly_n_trials(kind: str, 
     trials = _study(url, name).get_trials()
     _assert_exactly(trials, 20)
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 20
-    assert all(t.user_attrs.get("status") == SURPLUS for t in trials if t.state == TrialState.FAIL)
+    assert all(t.user_attrs.get("status") == Status.SURPLUS for t in trials if t.state == TrialState.FAIL)
 
 
 @pytest.mark.parametrize("kind", STORAGES)
@@ -183,7 +184,7 @@ def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytes
     import torch
 
     from search.config import Config, SearchConfig, TrainConfig
-    from search.study import worker_config
+    from search.workers import worker_config
 
     cfg = Config(search=SearchConfig(n_workers=4))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -238,7 +239,7 @@ def test_a_live_worker_whose_trial_was_failed_as_stale_carries_on(tmp_path: Path
 
     from search.workers import run_worker
 
-    run_worker(study, objective, 3)
+    run_worker(study, objective, 3, heartbeats=True)
     assert tally(study.get_trials()) == (3, 0, 0) and len(calls) == 4
 
 

@@ -1,0 +1,60 @@
+"""The one vocabulary of trial outcomes, and what counts towards `search.n_trials`.
+
+Optuna's states (COMPLETE, PRUNED, FAIL, RUNNING, WAITING) say too little for a budgeted search:
+an over-budget network that was never trained and a trained one are both COMPLETE, and a trial
+whose worker died is FAIL like one whose loss diverged. The objective and the worker loop store
+the finer outcome as the user attribute "status"; `status` reads any trial back into one word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["Status", "counts", "is_trained", "status", "tally"]
+
+
+class Status(StrEnum):
+    COMPLETE = "complete"  # trained; its value is the final validation accuracy
+    PRUNED = "pruned"  # stopped early by the pruner
+    INFEASIBLE = "infeasible"  # over budget: never built, value 0.0 with its constraints stored
+    DUPLICATE = "duplicate"  # the same genotype and hyperparameters as a trained trial: its value
+    FAILED = "failed"  # a reason of its own (NaN loss, out of memory): counted, not retried
+    LOST = "lost"  # its worker died: not counted, retried from its last checkpoint
+    SURPLUS = "surplus"  # lost the race for the last slot: ended at once, not counted
+    RUNNING = "running"
+    WAITING = "waiting"  # a queued retry
+
+
+def status(trial: FrozenTrial) -> Status:
+    """The outcome of any trial, finished or not."""
+    if trial.state == TrialState.RUNNING:
+        return Status.RUNNING
+    if trial.state == TrialState.WAITING:
+        return Status.WAITING
+    stored = trial.user_attrs.get("status")
+    if trial.state == TrialState.FAIL:
+        return Status(stored) if stored in (Status.FAILED, Status.SURPLUS) else Status.LOST
+    return Status(stored) if stored in tuple(Status) else Status(trial.state.name.lower())
+
+
+def is_trained(trial: FrozenTrial) -> bool:
+    """A COMPLETE trial that really trained (not infeasible, not a duplicate), with a value."""
+    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") == Status.COMPLETE and trial.value is not None
+
+
+def counts(trial: FrozenTrial) -> bool:
+    """Whether a finished trial uses one of the study's `n_trials`."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and trial.user_attrs.get("status") == Status.FAILED
+
+
+def tally(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:
+    """(counted, running, waiting) trials."""
+    counted = sum(counts(t) for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    return counted, running, waiting
