@@ -6,12 +6,14 @@ Data, training and logging reuse the search's groups and dataclasses; an experim
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from search.config import ConfigError, DataConfig, LoggerConfig, TrainConfig, validate_common
+from search.config import SMALL_INPUT_GENOTYPE, ConfigError, DataConfig, LoggerConfig, TrainConfig, validate_common
+from space.ranges import Ranges
 
 __all__ = ["AblateConfig", "AblationSpace", "AuxOverride", "ExperimentConfig", "register_ablate", "validate_ablate"]
 
@@ -28,8 +30,10 @@ class AuxOverride:
 
 @dataclass
 class AblationSpace:
-    base: str = "googlenet-small"
-    genotype: dict[str, Any] = field(default_factory=lambda: {"aux": {"head": {"pool": "adaptive", "size": 2}}})
+    """The base genotype of the variants: a preset or genotype file, with overrides."""
+
+    base: str = Ranges().base
+    genotype: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(SMALL_INPUT_GENOTYPE))
     aux: AuxOverride = field(default_factory=AuxOverride)
 
 

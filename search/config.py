@@ -8,8 +8,12 @@ DictConfig.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import typing
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -53,28 +57,66 @@ class ConfigError(ValueError):
     """A bad value in the user's configuration; its message is one line naming field and value."""
 
 
-@dataclass
-class SpaceConfig:
-    """The search space: ranges around a base preset, plus searched training hyperparameters.
+# On small inputs aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map. The
+# default `space.genotype` of searches and ablations alike.
+SMALL_INPUT_GENOTYPE: dict[str, Any] = {"aux": {"head": {"pool": "adaptive", "size": 2}}}
+
+
+def _config_type(hint: Any) -> Any:
+    """The OmegaConf type of a `Ranges` field: tuples become lists (OmegaConf has no nested
+    tuples) and `X | None` becomes `Optional[X]`."""
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    if typing.get_origin(hint) is tuple:
+        return list[_config_type(args[0])]  # type: ignore[misc]
+    if type(None) in args:
+        return Optional[_config_type(next(a for a in args if a is not type(None)))]
+    return hint
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (tuple, list)) else value
+
+
+def _range_fields() -> list[tuple[str, Any, Any]]:
+    """One config field per field of `space.ranges.Ranges`, with its default: the space is
+    declared once, there."""
+    hints = typing.get_type_hints(Ranges)
+    fields = []
+    for f in dataclasses.fields(Ranges):
+        default = getattr(_RANGES, f.name)
+        if isinstance(default, tuple):
+            fields.append((f.name, _config_type(hints[f.name]), field(default_factory=partial(_as_lists, default))))
+        else:
+            fields.append((f.name, hints[f.name], field(default=default)))
+    return fields
+
+
+_RANGE_FIELDS = _range_fields()
+SpaceConfig = dataclasses.make_dataclass(
+    "SpaceConfig",
+    [
+        _RANGE_FIELDS[0],  # base
+        ("genotype", dict[str, Any], field(default_factory=lambda: copy.deepcopy(SMALL_INPUT_GENOTYPE))),
+        *_RANGE_FIELDS[1:],
+        ("lr", Optional[list[float]], field(default_factory=lambda: [0.01, 0.2])),
+        ("weight_decay", Optional[list[float]], field(default_factory=lambda: [1e-5, 1e-3])),
+    ],
+    namespace={
+        "__module__": __name__,
+        "__doc__": """The search space: the fields of `space.ranges.Ranges` (the ranges around a base
+    preset; see there), plus the base's overrides and the searched training hyperparameters.
 
     `genotype` overrides fields of the base preset (as `space.preset(base, **genotype)`);
     resolution, input channels and classes always come from the data. A `reduce_ratios` entry of
     null removes that 1x1 reduction. `lr` and `weight_decay` are [low, high] log ranges; null
     keeps `train.lr` / `train.weight_decay` fixed.
-    """
-
-    base: str = _RANGES.base
-    # On small inputs the aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map.
-    genotype: dict[str, Any] = field(default_factory=lambda: {"aux": {"head": {"pool": "adaptive", "size": 2}}})
-    modules_per_stage: list[list[int]] = field(default_factory=lambda: [list(r) for r in _RANGES.modules_per_stage])
-    width_scale: list[float] = field(default_factory=lambda: list(_RANGES.width_scale))
-    width_step: int = _RANGES.width_step
-    reduce_ratios: list[Optional[float]] = field(default_factory=lambda: list(_RANGES.reduce_ratios))
-    large_kinds: list[str] = field(default_factory=lambda: list(_RANGES.large_kinds))
-    aux_modules: list[str] = field(default_factory=lambda: list(_RANGES.aux_modules))
-    aux_weight: list[float] = field(default_factory=lambda: list(_RANGES.aux_weight))
-    lr: Optional[list[float]] = field(default_factory=lambda: [0.01, 0.2])
-    weight_decay: Optional[list[float]] = field(default_factory=lambda: [1e-5, 1e-3])
+    """,
+    },
+)
 
 
 @dataclass
@@ -247,18 +289,9 @@ def _device(name: str, value: str) -> None:
         _fail(name, value, "must be auto, cpu, cuda, cuda:<index> or mps")
 
 
-def ranges_from_config(cfg: SpaceConfig) -> Ranges:
+def ranges_from_config(cfg: Any) -> Ranges:
     """The `space.ranges.Ranges` a SpaceConfig describes (a ValueError names a bad field)."""
-    return Ranges(
-        base=cfg.base,
-        modules_per_stage=tuple(tuple(r) for r in cfg.modules_per_stage),  # type: ignore[misc]
-        width_scale=tuple(cfg.width_scale),  # type: ignore[arg-type]
-        width_step=cfg.width_step,
-        reduce_ratios=tuple(cfg.reduce_ratios),
-        large_kinds=tuple(cfg.large_kinds),
-        aux_modules=tuple(cfg.aux_modules),
-        aux_weight=tuple(cfg.aux_weight),  # type: ignore[arg-type]
-    )
+    return Ranges(**{f.name: _as_tuples(getattr(cfg, f.name)) for f in dataclasses.fields(Ranges)})
 
 
 def validate(cfg: Config) -> None:

@@ -65,6 +65,9 @@ class Ranges:
     (the base stage's last module stands in for positions beyond it), snapped to `width_step`.
     A reduction is `ratio * branch width` for a ratio in `reduce_ratios`; None removes the 1x1
     reduction (the naive branch). Aux heads may sit on any existing module in `aux_modules`.
+
+    These fields, with these defaults, are also the `space.*` keys of the search's config:
+    `search.config.SpaceConfig` is derived from them, so a new searched range is declared here once.
     """
 
     base: str = "googlenet-small"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,27 @@ def test_unwritable_results_dir(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ConfigError, match="study.results_dir=.*not writable"):
         precheck([f"study.results_dir={blocker / 'results'}"])
+
+
+@pytest.mark.parametrize("config_name", ["search", "ablate", "compare"])
+def test_hydra_excludes_exactly_the_execution_only_training_fields(config_name: str) -> None:
+    """Multirun jobs that differ only in keys Hydra leaves out of the folder name must also be
+    one study (or share cached ablation runs): the train.* keys in `exclude_keys` are the fields
+    that study identities and run cache keys leave out, no more and no fewer."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from search.ablate_config import register_ablate
+    from search.cli import CONF_DIR
+    from search.config import EXECUTION_FIELDS, TrainConfig, training_identity
+
+    register_ablate()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        composed = compose(config_name, return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    excluded = list(composed.hydra.job.config.override_dirname.exclude_keys)
+    train_keys = {key.removeprefix("train.") for key in excluded if key.startswith("train.")}
+    assert train_keys == set(EXECUTION_FIELDS)
+    assert set(training_identity(TrainConfig())) == {f.name for f in fields(TrainConfig)} - train_keys
+    assert "train" not in excluded  # the training setup itself defines a study
