@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from space.genotype import Genotype
-from space.layers import AdaptiveAvgPool, Conv, Layer, Linear, network_layers
+from space.layers import AvgPool, Conv, Layer, Linear, network_layers
 
 __all__ = ["BlockCost", "Cost", "cost"]
 
@@ -118,7 +118,7 @@ def _layer_cost(layer: Layer) -> BlockCost:
             return BlockCost(weights * pixels, weights + bias_or_affine, norm_elements=norm)
         case Linear():
             return BlockCost(layer.c_in * layer.c_out, layer.c_in * layer.c_out + layer.c_out)
-        case AdaptiveAvgPool():
+        case AvgPool(window=None):  # adaptive: fvcore counts one flop per input element
             return BlockCost(0, 0, pool_elements=layer.channels * layer.in_size * layer.in_size)
     return _ZERO
 

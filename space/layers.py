@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from space.genotype import AuxHead, Genotype, InceptionModule, MaxPool
 
 __all__ = [
-    "AdaptiveAvgPool",
     "AuxLayers",
     "AvgPool",
     "Conv",
@@ -57,19 +56,13 @@ class Pool:
 
 @dataclass(frozen=True)
 class AvgPool:
-    """A fixed-window average pool (the paper's aux heads: 5x5/3)."""
-
-    kernel: int
-    stride: int
-
-
-@dataclass(frozen=True)
-class AdaptiveAvgPool:
-    """An average pool to `out_size` x `out_size` over `channels` maps of `in_size` x `in_size`."""
+    """An average pool of `channels` maps from `in_size` to `out_size` on a side: over a fixed
+    `window` (kernel, stride), as the paper's aux heads pool 5x5/3, or adaptive (window None)."""
 
     channels: int
     in_size: int
     out_size: int
+    window: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +71,7 @@ class Linear:
     c_out: int
 
 
-Layer = Conv | Pool | AvgPool | AdaptiveAvgPool | Linear
+Layer = Conv | Pool | AvgPool | Linear
 
 
 @dataclass(frozen=True)
@@ -99,7 +92,7 @@ class InceptionLayers:
 class AuxLayers:
     """Pool, 1x1 conv, a hidden linear layer (ReLU, dropout), the classifier (paper section 5)."""
 
-    pool: AvgPool | AdaptiveAvgPool
+    pool: AvgPool
     conv: Conv
     fc: Linear
     dropout: float
@@ -113,7 +106,7 @@ class AuxLayers:
 class HeadLayers:
     """Global average pool, dropout, the classifier."""
 
-    pool: AdaptiveAvgPool
+    pool: AvgPool
     dropout: float
     fc: Linear
 
@@ -169,11 +162,8 @@ def inception_layers(m: InceptionModule, c_in: int, size: int, *, batch_norm: bo
 
 def aux_layers(head: AuxHead, c_in: int, size: int, num_classes: int, *, batch_norm: bool) -> AuxLayers:
     out = head.out_size(size)
-    pool = (
-        AvgPool(head.PAPER_KERNEL, head.PAPER_STRIDE)
-        if head.pool == "paper"
-        else AdaptiveAvgPool(c_in, size, head.size)
-    )
+    window = (head.PAPER_KERNEL, head.PAPER_STRIDE) if head.pool == "paper" else None
+    pool = AvgPool(c_in, size, out, window)
     return AuxLayers(
         pool=pool,
         conv=Conv(c_in, head.conv, 1, out, batch_norm=batch_norm),
@@ -185,7 +175,7 @@ def aux_layers(head: AuxHead, c_in: int, size: int, num_classes: int, *, batch_n
 
 def head_layers(g: Genotype) -> HeadLayers:
     return HeadLayers(
-        pool=AdaptiveAvgPool(g.out_channels, g.final_size, 1),
+        pool=AvgPool(g.out_channels, g.final_size, 1),
         dropout=g.dropout,
         fc=Linear(g.out_channels, g.num_classes),
     )

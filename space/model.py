@@ -43,9 +43,9 @@ def build_layer(layer: L.Layer) -> nn.Module:
             return nn.Identity()
         case L.Pool(pool=p):
             return nn.MaxPool2d(p.kernel, p.stride, p.padding, ceil_mode=p.ceil_mode)
+        case L.AvgPool(window=(kernel, stride)):
+            return nn.AvgPool2d(kernel, stride=stride)
         case L.AvgPool():
-            return nn.AvgPool2d(layer.kernel, stride=layer.stride)
-        case L.AdaptiveAvgPool():
             return nn.AdaptiveAvgPool2d(layer.out_size)
         case L.Linear():
             return nn.Linear(layer.c_in, layer.c_out)

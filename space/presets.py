@@ -102,16 +102,12 @@ def googlenet_small() -> Genotype:
     stage 5 (the paper's 28/14/7 ladder, shifted); batch norm, since small data trains better
     with it; aux heads on 4a and 4d as in the paper.
     """
-    body = googlenet()
-    small = Genotype(
+    small = googlenet().replace(
         stem=Stem(kind="small", conv1=64, reduce=64, conv3=192, pool1=None, pool2=_PAPER_POOL),
-        stages=body.stages,
         resolution=32,
-        in_channels=3,
         num_classes=10,
         norm="batch",
         dropout=0.2,
-        aux=_PAPER_AUX,
     )
     return scale_widths(small, 0.25, divisor=4)
 
