@@ -1,6 +1,6 @@
 """Per-trial overhead outside training, as a fraction of a default trial.
 
-    python bench/overhead.py [--trials 8]
+    python bench/overhead.py [--trials 8] [--epochs 12]
 
 Runs the default main job's configuration (digits, TPE, SQLite storage, W&B offline) without
 pruning so every feasible trial trains its full epochs, then splits each trained trial's wall
@@ -20,16 +20,17 @@ from pathlib import Path
 
 import optuna
 
-from search.config import Config, SearchConfig
+from search.config import Config, SearchConfig, TrainConfig
 from search.run import run_study
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="per trial (default: the main job's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Config(search=SearchConfig(n_trials=args.trials, pruner="none"), progress=False)
+        cfg = Config(search=SearchConfig(n_trials=args.trials, pruner="none"), train=TrainConfig(epochs=args.epochs), progress=False)
         cfg.budget.macs = 10**9  # every trial trains: we measure trained trials
         start = time.perf_counter()
         result = run_study(cfg, "overhead", Path(tmp))

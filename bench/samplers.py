@@ -17,6 +17,7 @@ from pathlib import Path
 
 from search.config import Config, LoggerConfig, SearchConfig, TrainConfig
 from search.run import run_study
+from search.status import Status, status
 
 
 def main() -> None:
@@ -38,7 +39,7 @@ def main() -> None:
                 start = time.perf_counter()
                 result = run_study(cfg, f"{sampler}-{seed}", Path(tmp) / f"{sampler}-{seed}")
                 trials = result.study.get_trials()
-                over = sum(t.user_attrs.get("status") == "infeasible" for t in trials) / len(trials)
+                over = sum(status(t) == Status.INFEASIBLE for t in trials) / len(trials)
                 best = result.best_trial.value if result.best_trial else float("nan")
                 test = result.test_accuracy if result.test_accuracy is not None else float("nan")
                 summary.setdefault(sampler, []).append((best, test, over))

@@ -73,6 +73,33 @@ def _first_difference(stored: Any, current: Any, path: str) -> tuple[str, Any, A
     return None if stored == current else (path, stored, current)
 
 
+def _connect(cfg: Config, url: str) -> tuple[optuna.storages.BaseStorage, set[str]]:
+    """The storage at `url` and the names of its studies (the first query, so a storage that
+    cannot be reached fails here, as one ConfigError line)."""
+    try:
+        storage = open_storage(
+            url,
+            heartbeat_interval=cfg.search.heartbeat_interval,
+            grace_period=cfg.search.grace_period,
+            max_retry=cfg.search.max_retry,
+        )
+        names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    except Exception as err:
+        reason = mask_credentials(str(err).strip().splitlines()[0]) if str(err).strip() else ""
+        raise ConfigError(
+            f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__}: {reason[:160]})"
+        ) from None
+    return storage, names
+
+
+def _check_identity(stored: dict[str, Any] | None, cfg: Config, where: str) -> None:
+    """A resumed study must have been run with this config's space, budget, data and training."""
+    diff = _first_difference(stored, _identity(cfg), "") if stored is not None else None
+    if diff is not None:
+        field, old, new = diff
+        raise ConfigError(f"{field}={new!r}: {where} was run with {old!r}; use a new study.name or the same setting")
+
+
 def open_study(
     cfg: Config, name: str, directory: Path, *, worker: int = 0
 ) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
@@ -81,32 +108,12 @@ def open_study(
     workers) offsets the sampler's seed."""
     url = storage_url(cfg, directory)
     directory.mkdir(parents=True, exist_ok=True)
-    try:
-        storage = open_storage(
-            url,
-            heartbeat_interval=cfg.search.heartbeat_interval,
-            grace_period=cfg.search.grace_period,
-            max_retry=cfg.search.max_retry,
-        )
-        existing = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-    except Exception as err:
-        reason = mask_credentials(str(err).strip().splitlines()[0]) if str(err).strip() else ""
-        raise ConfigError(
-            f"search.storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__}: {reason[:160]})"
-        ) from None
+    storage, existing = _connect(cfg, url)
     n_existing = 0
     if name in existing:
         loaded = optuna.load_study(study_name=name, storage=storage)
         n_existing = len(loaded.get_trials(deepcopy=False))
-        stored = loaded.user_attrs.get("identity")
-        if stored is not None:
-            diff = _first_difference(stored, _identity(cfg), "")
-            if diff is not None:
-                field, old, new = diff
-                raise ConfigError(
-                    f"{field}={new!r}: study {name!r} in {mask_credentials(url)} was run with {old!r}; "
-                    "use a new study.name or the same setting"
-                )
+        _check_identity(loaded.user_attrs.get("identity"), cfg, f"study {name!r} in {mask_credentials(url)}")
     study = optuna.create_study(
         study_name=name,
         storage=storage,
