@@ -16,7 +16,7 @@ what is counted is what is built; the tests check both against fvcore and `numel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -104,23 +104,28 @@ class Cost:
         return total.macs + _NORM_FLOPS_TRAIN * total.norm_elements + total.pool_elements
 
 
-def _layer_cost(layer: Layer) -> BlockCost:
-    """One layer's cost by formula. Max and fixed-window average pools cost nothing in this unit
-    (fvcore does not count them either)."""
-    match layer:
-        case Conv():
+def _block_cost(layers: Iterable[Layer]) -> BlockCost:
+    """One block's cost by formula, layer by layer. Max and fixed-window average pools cost
+    nothing in this unit (fvcore does not count them either)."""
+    macs = params = norm = pool = 0
+    for layer in layers:
+        kind = type(layer)
+        if kind is Conv:
             weights = layer.kernel * layer.kernel * layer.c_in // layer.groups * layer.c_out
             pixels = layer.size * layer.size
-            if layer.bare:
-                return BlockCost(weights * pixels, weights)
-            bias_or_affine = 2 * layer.c_out if layer.batch_norm else layer.c_out
-            norm = layer.c_out * pixels if layer.batch_norm else 0
-            return BlockCost(weights * pixels, weights + bias_or_affine, norm_elements=norm)
-        case Linear():
-            return BlockCost(layer.c_in * layer.c_out, layer.c_in * layer.c_out + layer.c_out)
-        case AvgPool(window=None):  # adaptive: fvcore counts one flop per input element
-            return BlockCost(0, 0, pool_elements=layer.channels * layer.in_size * layer.in_size)
-    return _ZERO
+            macs += weights * pixels
+            params += weights
+            if layer.bare:  # no bias, no norm
+                continue
+            params += 2 * layer.c_out if layer.batch_norm else layer.c_out  # the norm's affine, or the bias
+            if layer.batch_norm:
+                norm += layer.c_out * pixels
+        elif kind is Linear:
+            macs += layer.c_in * layer.c_out
+            params += layer.c_in * layer.c_out + layer.c_out
+        elif kind is AvgPool and layer.window is None:  # adaptive: fvcore counts its inputs
+            pool += layer.channels * layer.in_size * layer.in_size
+    return BlockCost(macs, params, norm, pool)
 
 
 def cost(genotype: Genotype) -> Cost:
@@ -129,6 +134,6 @@ def cost(genotype: Genotype) -> Cost:
     `per_module` holds "stem", each Inception module by name ("3a", ...), "head", and one
     "aux_<module>" per auxiliary head, in forward order.
     """
-    blocks = {name: sum(map(_layer_cost, layers), _ZERO) for name, layers in network_layers(genotype).items()}
+    blocks = {name: _block_cost(layers) for name, layers in network_layers(genotype).items()}
     aux_names = tuple(name for name in blocks if name.startswith("aux_"))
     return Cost(MappingProxyType(blocks), aux_names)
