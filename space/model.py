@@ -63,7 +63,11 @@ class Inception(nn.Module):
         super().__init__()
         self.branch1 = build_layer(spec.branch1)
         self.branch3 = _sequential(spec.branch3)
-        self.branch5 = _sequential(spec.branch5)
+        # The large convs are created before their 1x1 reduction, as in the first version of this
+        # builder: the same draws from torch's seeded generator, so every seeded result stays.
+        large = [build_layer(layer) for layer in spec.branch5 if layer.kernel > 1]  # type: ignore[union-attr]
+        reduce = [build_layer(layer) for layer in spec.branch5 if layer.kernel == 1]  # type: ignore[union-attr]
+        self.branch5 = nn.Sequential(*reduce, *large)
         self.branch_pool = _sequential(spec.branch_pool)
 
     def forward(self, x: Tensor) -> Tensor:
