@@ -43,7 +43,7 @@ __all__ = [
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 PRUNERS = ("none", "median", "hyperband")
 BUDGET_MODES = ("constraint", "prune", "project")
-DATASETS = ("digits", "synthetic", "cifar10", "npz")
+DATASETS = ("fashion-mnist", "digits", "synthetic", "cifar10", "npz")
 SCHEDULES = ("paper", "cosine")
 LOGGERS = ("wandb", "none")
 WANDB_MODES = ("offline", "online", "disabled")
@@ -137,12 +137,27 @@ class BudgetConfig:
 
 @dataclass
 class SearchConfig:
+    """How the space is searched. `n_trials` counts trained networks (complete, pruned or
+    failed); over-budget draws and duplicates are told to the sampler but cost only
+    milliseconds, and `max_untrained_in_row` of them in a row stop the search with advice.
+
+    `warm_start` enqueues the hand-designed base, projected onto the budget, as the first trial,
+    so a search never ends below the design it started from. `prescreen` names a zero-cost
+    proxy (search/proxies.py): `prescreen_candidates` random genotypes are scored by it on one
+    minibatch, and the best `prescreen_trials` of them are trained first, as the sampler's
+    warm-up."""
+
     sampler: str = "tpe"
     pruner: str = "median"
     n_trials: int = 30
     seed: int = 0
     storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
     n_startup_trials: int = 8
+    max_untrained_in_row: int = 500
+    warm_start: bool = True
+    prescreen: Optional[str] = None  # a proxy of search.proxies.PROXIES ("-name": lower is better), or null: off
+    prescreen_candidates: int = 200
+    prescreen_trials: int = 4
     # Scale-out (search/workers.py): local worker processes; this process's index among
     # separately started ones (seeds its sampler apart; a multirun over it joins one study).
     n_workers: int = 1
@@ -167,7 +182,9 @@ class StudyConfig:
 @dataclass
 class DataConfig:
     """Where images come from. `resolution` null keeps the data's own size; otherwise images are
-    resized (bilinear) once at load time. Splits are fixed by `seed`."""
+    resized (bilinear) once at load time. Splits are fixed by `seed`. `subset` keeps a seeded,
+    class-balanced sample of that many images (of the official training set, where the data has
+    an official test set) before validation is carved out: fast runs on large data sets."""
 
     name: str = "digits"
     path: Optional[str] = None
@@ -177,6 +194,7 @@ class DataConfig:
     seed: int = 0
     augment: bool = False
     limit: Optional[int] = None  # use only the first N images (quick runs)
+    subset: Optional[int] = None  # a seeded class-balanced sample of N images (see above)
     # synthetic data only
     n_samples: int = 1024
     n_classes: int = 4
@@ -227,6 +245,7 @@ class LoggerConfig:
     project: str = "inception-nas"
     entity: Optional[str] = None
     dir: Optional[str] = None  # default: <study dir>
+    group: Optional[str] = None  # W&B group of the runs; default: the study (a benchmark sets its name)
 
 
 @dataclass
@@ -322,6 +341,16 @@ def validate(cfg: Config) -> None:
     _one_of("search.sampler", cfg.search.sampler, SAMPLERS)
     _one_of("search.pruner", cfg.search.pruner, PRUNERS)
     _positive("search.n_trials", cfg.search.n_trials)
+    _positive("search.max_untrained_in_row", cfg.search.max_untrained_in_row)
+    if cfg.search.prescreen is not None:
+        from search.proxies import PROXIES
+
+        choices = (*PROXIES, *(f"-{name}" for name in PROXIES))
+        _one_of("search.prescreen", cfg.search.prescreen, choices)
+        _positive("search.prescreen_candidates", cfg.search.prescreen_candidates)
+        _positive("search.prescreen_trials", cfg.search.prescreen_trials)
+        if cfg.search.prescreen_trials > cfg.search.prescreen_candidates:
+            _fail("search.prescreen_trials", cfg.search.prescreen_trials, f"exceeds search.prescreen_candidates={cfg.search.prescreen_candidates}")
     if not cfg.study.name or "/" in cfg.study.name:
         _fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
     if cfg.search.n_startup_trials < 0:
@@ -369,6 +398,8 @@ def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfi
         _fail("data.test_fraction", d.test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
     if d.limit is not None:
         _positive("data.limit", d.limit)
+    if d.subset is not None and d.subset < 10:
+        _fail("data.subset", d.subset, "must be >= 10 (or null: all images)")
     t = train
     _positive("train.epochs", t.epochs)
     if not 0 <= t.momentum < 1:

@@ -1,9 +1,11 @@
 """Image classification data held in memory as tensors, with fixed train/val/test splits.
 
-Sources: scikit-learn's digits (real, shipped with the package: the default, no download),
-synthetic class templates plus noise (fast tests), CIFAR-10 from a local folder in its standard
-python format, and any `.npz` of images and labels. The search only ever sees `train` and `val`;
-`test` is for the single final measurement of the best trial.
+Sources: Fashion-MNIST and any MNIST-family IDX folder (the main job's benchmark), scikit-learn's
+digits (shipped with the package, no download; saturated, so only for tiny runs), synthetic class
+templates plus noise (fast tests), CIFAR-10 from a local folder in its standard python format,
+and any `.npz` of images and labels. Where a data set has an official test split, that is the
+test split and validation is carved from the official training set. The search only ever sees
+`train` and `val`; `test` is for the single final measurement of the best trial.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import torch
 import torch.nn.functional as F
 
 from search.config import ConfigError, DataConfig
+from search.idx import FASHION_MNIST_DIR, read_idx_split
 from space.genotype import Genotype
 from space.io import resolve
 
-__all__ = ["Split", "Splits", "base_genotype", "load_data"]
+__all__ = ["Split", "Splits", "balanced_subset", "base_genotype", "load_data"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,33 @@ def _existing(path: str | None, *, folder: bool) -> Path:
     return p
 
 
+def _fashion_mnist(path: str | None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    folder = Path(path or FASHION_MNIST_DIR).expanduser()
+    return read_idx_split(folder, "train"), read_idx_split(folder, "test")
+
+
+def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of `n` examples, as many of each class as the classes allow (the remainder to
+    the classes drawn first), in a seeded random order: fast runs keep the class balance."""
+    rng = np.random.default_rng(seed)
+    classes, sizes = np.unique(labels, return_counts=True)
+    if n >= len(labels):
+        return rng.permutation(len(labels))
+    share = np.zeros(len(classes), dtype=np.int64)
+    left = n
+    while left:  # water-filling: small classes give all they have, the rest share what remains
+        open_ = np.flatnonzero(share < sizes)
+        each = max(1, left // len(open_))
+        for i in rng.permutation(open_):
+            take = min(each, sizes[i] - share[i], left)
+            share[i] += take
+            left -= take
+            if not left:
+                break
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, share)]
+    return rng.permutation(np.concatenate(picked))
+
+
 def _split_indices(n: int, cfg: DataConfig, *, with_test: bool) -> tuple[np.ndarray, ...]:
     order = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, round(cfg.val_fraction * n))
@@ -164,7 +194,9 @@ def _resize(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
 def load_data(cfg: DataConfig) -> Splits:
     """Load, split by `cfg.seed`, resize, and normalise with the train split's channel stats."""
     official_test: tuple[np.ndarray, np.ndarray] | None = None
-    if cfg.name == "digits":
+    if cfg.name == "fashion-mnist":
+        (images, labels), official_test = _fashion_mnist(cfg.path)
+    elif cfg.name == "digits":
         images, labels = _digits()
     elif cfg.name == "synthetic":
         images, labels = _synthetic(cfg)
@@ -174,6 +206,9 @@ def load_data(cfg: DataConfig) -> Splits:
         images, labels = _npz(_existing(cfg.path, folder=False))
     if cfg.limit is not None:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
+    if cfg.subset is not None:
+        keep = balanced_subset(labels, cfg.subset, cfg.seed)
+        images, labels = images[keep], labels[keep]
     if len(labels) < 10:
         raise ConfigError(f"data.name={cfg.name!r}: only {len(labels)} images, need at least 10")
     train_idx, val_idx, test_idx = _split_indices(len(labels), cfg, with_test=official_test is None)

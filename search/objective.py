@@ -20,6 +20,7 @@ import torch
 from search.budget import constraints, project
 from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
+from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.sample import Hyperparameters, TrialDraw, sample_trial
 from search.status import Status, is_trained
@@ -108,10 +109,15 @@ class Objective:
 
     # -- before training -------------------------------------------------------------------
     def _sample(self, trial: optuna.Trial) -> tuple[Genotype, Hyperparameters, Cost]:
-        genotype, hp = sample_trial(
-            TrialDraw(trial), ranges=self.ranges, base=self.base, space=self.cfg.space, train=self.cfg.train
-        )
-        if self.cfg.budget.mode == "project":
+        if trial.user_attrs.get("warm_start"):  # the hand design, queued by search/first_trials.py
+            warm = warm_start_genotype(self.cfg, self.base)
+            genotype = warm if warm is not None else self.base
+            hp = Hyperparameters(lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+        else:
+            genotype, hp = sample_trial(
+                TrialDraw(trial), ranges=self.ranges, base=self.base, space=self.cfg.space, train=self.cfg.train
+            )
+        if self.cfg.budget.mode == "project" and not trial.user_attrs.get("warm_start"):
             projected = project(genotype, self.cfg.budget, divisor=self.ranges.width_step)
             if projected is not None:
                 genotype, multiplier = projected

@@ -201,6 +201,24 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str
     return "\n".join(lines)
 
 
+def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[str]:
+    """What the search bought: the best trial beside the hand design projected onto the same
+    budget (the warm-start trial), both on the validation split."""
+    warm = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
+    if warm is None:
+        return ["- hand design: not trained in this study (search.warm_start=false)"]
+    if status(warm) != Status.COMPLETE:
+        return [f"- hand design (trial #{warm.number}, the base projected onto the budget): {status(warm)}"]
+    a = warm.user_attrs
+    line = (f"- hand design (trial #{warm.number}, the base projected onto the budget): `{a['key']}`, {a['macs']:,} MACs, "
+            f"validation accuracy {warm.value:.4f}")
+    if best is not None and best.number != warm.number:
+        line += f"; the best trial is {100 * (best.value - warm.value):+.2f} points above it"  # type: ignore[operator]
+    elif best is not None:
+        line += "; no searched trial beat it"
+    return [line]
+
+
 def write_results(
     study: optuna.Study,
     directory: Path,
@@ -242,6 +260,7 @@ def write_results(
             f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
+    lines += _against_hand_design(study, best)
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
     troubled = [r for r in rows if r["state"] in (Status.FAILED, Status.LOST) or "retry of" in r["note"]]
     if troubled:

@@ -16,6 +16,7 @@ from search.budget import check_reachable
 from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.data import Splits, base_genotype, load_data
+from search.first_trials import enqueue_first_trials
 from search.report import write_results
 from search.results import best_trial, drop_orphan_checkpoints, keep_best_weights, trial_file, weights_dir
 from search.status import Status, status, tally
@@ -71,6 +72,7 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     check_reachable(cfg.budget, ranges_from_config(cfg.space), base)  # before any worker starts
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
+    enqueue_first_trials(study, cfg, base, data)
     counted, running, _ = tally(study.get_trials(deepcopy=False))
     url = mask_credentials(storage_url(cfg, directory))
     log.info(

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["Status", "counts", "is_trained", "status", "tally"]
+__all__ = ["COUNTED", "UNTRAINED", "Status", "counts", "is_trained", "status", "tally"]
 
 
 class Status(StrEnum):
@@ -45,11 +45,15 @@ def is_trained(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") == Status.COMPLETE and trial.value is not None
 
 
+# The outcomes that spent training compute: only these use up `search.n_trials`. Over-budget
+# draws and duplicates cost milliseconds, so `search.n_trials=4` means four networks trained.
+COUNTED = (Status.COMPLETE, Status.PRUNED, Status.FAILED)
+UNTRAINED = (Status.INFEASIBLE, Status.DUPLICATE)
+
+
 def counts(trial: FrozenTrial) -> bool:
-    """Whether a finished trial uses one of the study's `n_trials`."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("status") == Status.FAILED
+    """Whether a finished trial uses one of the study's `n_trials`: it trained (or began to)."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL) and status(trial) in COUNTED
 
 
 def tally(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:

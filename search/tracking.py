@@ -83,7 +83,7 @@ class Tracker:
             return wandb.init(
                 project=self.cfg.project,
                 entity=self.cfg.entity,
-                group=self.study,
+                group=self.cfg.group or self.study,
                 name=name,
                 job_type="trial",
                 config=config,

@@ -30,6 +30,7 @@ import os
 import socket
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from search.config import Config, ConfigError
 from search.data import Splits, base_genotype, load_data
 from search.objective import CATCH, Objective
 from search.results import keep_best_weights
-from search.status import Status, counts, tally
+from search.status import UNTRAINED, Status, counts, status, tally
 from search.storage import heartbeat_enabled, storage_url
 from search.study import open_study
 from search.tracking import Tracker
@@ -109,6 +110,7 @@ def run_local_worker(
         cfg.search.n_trials,
         heartbeats=heartbeat_enabled(storage),
         catch=CATCH,
+        max_untrained_in_row=cfg.search.max_untrained_in_row,
         callbacks=[lambda study, _trial: keep_best_weights(study, directory), *callbacks],
     )
 
@@ -179,6 +181,32 @@ class _Claimed:
         return self.objective(trial)
 
 
+class _UntrainedInRow:
+    """Counts this worker's consecutive over-budget or duplicate draws; too many stop the search."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.in_row = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        outcome = status(trial)
+        if outcome == Status.SURPLUS:
+            return
+        self.in_row = self.in_row + 1 if outcome in UNTRAINED else 0
+        if self.limit is not None and self.in_row >= self.limit:
+            raise ConfigError(
+                f"search.max_untrained_in_row={self.limit}: the last {self.in_row} draws were all over budget or "
+                f"duplicates, none trained ({counts_line(study)}); use budget.mode=project (every draw scaled into "
+                "the budget), a larger budget.macs, or a narrower space (space.width_scale, space.modules_per_stage)"
+            )
+
+
+def counts_line(study: optuna.Study) -> str:
+    """`12 trained, 480 infeasible, 3 duplicate`: a study's outcomes in one phrase."""
+    by = Counter(status(t) for t in study.get_trials(deepcopy=False))
+    return ", ".join(f"{n} {s}" for s, n in by.most_common())
+
+
 def run_worker(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], float],
@@ -188,14 +216,19 @@ def run_worker(
     catch: tuple[type[Exception], ...] = (),
     callbacks: Sequence[TrialCallback] = (),
     max_pause_seconds: float = 2.0,
+    max_untrained_in_row: int | None = None,
 ) -> int:
     """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
 
     With `heartbeats` (the study's storage beats: `search.storage.heartbeat_enabled`), a worker
     waits while the last slots are held by running trials, so a trial whose worker dies is
     failed when its heartbeat goes stale and retried here. Without them (the journal storage) a
-    running trial cannot be told from a dead one, so the worker stops once every slot is taken."""
+    running trial cannot be told from a dead one, so the worker stops once every slot is taken.
+
+    Over-budget draws and duplicates do not count; `max_untrained_in_row` of them in a row from
+    this worker end the search with a ConfigError that says how to widen the feasible region."""
     claimed = _Claimed(objective, n_trials)
+    untrained = _UntrainedInRow(max_untrained_in_row)
     ran = 0
     pause = _FIRST_PAUSE
     while True:
@@ -215,7 +248,7 @@ def run_worker(
         pause = _FIRST_PAUSE
         # optimize() fails stale trials itself before asking, and beats for the trial it runs
         try:
-            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=list(callbacks), gc_after_trial=False)
+            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
             if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell a FAIL trial" not in str(err):
                 raise

@@ -15,6 +15,7 @@ TINY = {
     "budget.py": (["--trials", "6", "--seeds", "1"], "over-budget"),
     "cost.py": (["--n", "2"], "fvcore"),
     "overhead.py": (["--trials", "2", "--epochs", "1"], "per-trial overhead"),
+    "proxies.py": (["--data", "synthetic", "--n", "6", "--epochs", "1", "--out", "proxies.csv"], "kendall tau"),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
     "train.py": (["--epochs", "1", "--repeats", "1"], "img/s"),
     "workers.py": (["--seconds", "0.05", "--trials", "4", "--workers", "1", "2", "--storages", "sqlite", "journal"], "journal"),

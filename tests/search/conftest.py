@@ -9,6 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The tests run the CLI on digits (in memory, seconds per trial) with the settings the main job
+# had on digits; each test's own overrides come after these, and the later value wins. The
+# main job's Fashion-MNIST settings are tested where they are the subject.
+DIGITS = ["data=digits", "data.subset=null", "budget.mode=constraint", "search.n_trials=30", "search.n_workers=1", "train.epochs=12"]
+
 
 def search_env(extra_path: Path | None = None, **variables: str) -> dict[str, str]:
     path = [str(extra_path)] if extra_path else []
@@ -18,7 +23,7 @@ def search_env(extra_path: Path | None = None, **variables: str) -> dict[str, st
 def start_search(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The CLI as a background process (for tests that kill it)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "search", *args],
+        [sys.executable, "-m", "search", *DIGITS, *args],
         cwd=cwd,
         env=env or search_env(),
         stdout=subprocess.PIPE,
@@ -32,7 +37,7 @@ def run_search(
 ) -> subprocess.CompletedProcess:
     """Run the CLI exactly as a user would, in `cwd` (results land in cwd/results)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
+        [sys.executable, "-m", "search", *DIGITS, *args], cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"search failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import space
-from tests.search.conftest import REPO, search_env
+from tests.search.conftest import DIGITS, REPO, search_env
 
 DOC = REPO / "docs" / "bad-inputs.md"
 SECRET = "s3cret-pw"
@@ -82,7 +82,7 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 def _run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search", *STUDY, *case.overrides(tmp)],
+        [sys.executable, "-m", "search", *DIGITS, *STUDY, *case.overrides(tmp)],
         cwd=tmp,
         env=search_env(),
         capture_output=True,
@@ -93,7 +93,7 @@ def _run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
 
 def run_matrix(tmp: Path) -> tuple[dict[str, str], list[tuple[Case, subprocess.CompletedProcess]]]:
     """Store a study, then try every bad input next to it (two at a time)."""
-    stored = subprocess.run([sys.executable, "-m", "search", *STUDY], cwd=tmp, env=search_env(), capture_output=True, text=True)
+    stored = subprocess.run([sys.executable, "-m", "search", *DIGITS, *STUDY], cwd=tmp, env=search_env(), capture_output=True, text=True)
     assert stored.returncode == 0, stored.stderr
     before = _snapshot(tmp / "results")
     with ThreadPoolExecutor(2) as pool:

@@ -36,8 +36,10 @@ def test_configs_compose_into_the_schema(overrides: list[str]) -> None:
 
 def test_defaults_are_the_main_job() -> None:
     cfg = precheck([])
-    assert cfg.data.name == "digits" and cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
-    assert cfg.search.sampler == "tpe" and cfg.budget.mode == "constraint" and cfg.train.schedule == "paper"
+    assert cfg.data.name == "fashion-mnist" and cfg.data.subset == 6000 and cfg.study.name == "fashion-mnist"
+    assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
+    assert cfg.search.sampler == "tpe" and cfg.search.warm_start and cfg.budget.mode == "project" and cfg.train.schedule == "paper"
+    assert precheck(["data=digits"]).study.name == "digits"  # the study is named after its data
 
 
 BAD = [

@@ -16,7 +16,7 @@ from search.train import Trainer
 def _cfg(**space_changes) -> Config:
     return Config(
         space=SpaceConfig(**space_changes),
-        search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2),
+        search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2, warm_start=False),
         data=DataConfig(name="synthetic", n_samples=256),
         train=TrainConfig(epochs=1, batch_size=32),
         logger=LoggerConfig(name="none"),
