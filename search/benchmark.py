@@ -39,7 +39,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from search.benchmark_config import BenchmarkConfig, MethodConfig, register_benchmark, validate_benchmark
+from search.benchmark_config import BenchmarkConfig, MethodConfig, method_configs, register_benchmark, validate_benchmark
 from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
 from search.config import Config, ConfigError, DataConfig, StudyConfig, TrainConfig, ranges_from_config, register, training_identity
 from search.data import Splits, base_genotype, load_data
@@ -114,9 +114,11 @@ def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna
     """Every (method, repeat) search to its end (finished ones only reload); the studies."""
     configs = {
         method: [search_config(cfg, method, m, r, directory) for r in range(cfg.benchmark.repeats)]
-        for method, m in cfg.benchmark.methods.items()
+        for method, m in method_configs(cfg.benchmark).items()
     }
-    jobs = [(c, str(directory / "searches" / c.study.name)) for cs in configs.values() for c in cs]
+    # Repeat by repeat, every method in each round: whatever else loads the machine meanwhile
+    # slows all methods alike, so the anytime curves' seconds stay comparable.
+    jobs = [(cs[r], str(directory / "searches" / cs[r].study.name)) for r in range(cfg.benchmark.repeats) for cs in configs.values()]
     with _pool(cfg.benchmark.jobs) as pool:
         for i, line in enumerate(pool.map(_run_search, jobs), 1):
             print(f"[{i}/{len(jobs)}] {line}", flush=True)

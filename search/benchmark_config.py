@@ -3,14 +3,14 @@ data, training, logging: one pipeline for every method) plus what the protocol a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
 from search.config import PRUNERS, SAMPLERS, Config, ConfigError, validate
 
-__all__ = ["BenchmarkConfig", "MethodConfig", "ProtocolConfig", "register_benchmark", "validate_benchmark"]
+__all__ = ["BenchmarkConfig", "MethodConfig", "ProtocolConfig", "method_configs", "register_benchmark", "validate_benchmark"]
 
 
 @dataclass
@@ -23,13 +23,33 @@ class MethodConfig:
     prescreen: Optional[str] = None
 
 
-def _default_methods() -> dict[str, MethodConfig]:
+def _default_methods() -> dict[str, Any]:
     return {
-        "random": MethodConfig(sampler="random", pruner="none", warm_start=False),
-        "tpe": MethodConfig(sampler="tpe", pruner="median", warm_start=True),
-        "tpe-hyperband": MethodConfig(sampler="tpe", pruner="hyperband", warm_start=True),
-        "tpe-grad_norm": MethodConfig(sampler="tpe", pruner="median", warm_start=True, prescreen="-grad_norm"),
+        "random": {"sampler": "random", "pruner": "none", "warm_start": False},
+        "tpe": {"sampler": "tpe", "pruner": "median", "warm_start": True},
+        "tpe-hyperband": {"sampler": "tpe", "pruner": "hyperband", "warm_start": True},
+        "tpe-grad_norm": {"sampler": "tpe", "pruner": "median", "warm_start": True, "prescreen": "-grad_norm"},
     }
+
+
+def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
+    """`benchmark.methods` as MethodConfigs. The mapping is untyped in the schema because
+    OmegaConf cannot add a dataclass-typed entry from the command line
+    (`+benchmark.methods.mine.sampler=gp` fails inside OmegaConf), so the keys and types
+    are checked here instead, with the same one-line errors."""
+    known = {f.name: f for f in fields(MethodConfig)}
+    methods = {}
+    for name, entry in b.methods.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"benchmark.methods.{name}={entry!r}: must be a mapping of {', '.join(known)}")
+        for key, value in entry.items():
+            if key not in known:
+                raise ConfigError(f"benchmark.methods.{name}.{key}: unknown key (one of {', '.join(known)})")
+            want = {"warm_start": (bool,), "prescreen": (str, type(None))}.get(key, (str,))
+            if not isinstance(value, want):
+                raise ConfigError(f"benchmark.methods.{name}.{key}={value!r}: must be a {' or '.join(t.__name__ for t in want)}")
+        methods[name] = MethodConfig(**entry)
+    return methods
 
 
 @dataclass
@@ -42,7 +62,7 @@ class ProtocolConfig:
     threads. `baseline` is the method the others are also compared with (random search)."""
 
     name: str = "fashion-mnist"
-    methods: dict[str, MethodConfig] = field(default_factory=_default_methods)
+    methods: dict[str, Any] = field(default_factory=_default_methods)  # name -> MethodConfig fields
     baseline: str = "random"
     repeats: int = 3
     n_trials: int = 10
@@ -68,7 +88,7 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
         raise ConfigError(f"benchmark.name={b.name!r}: must be a non-empty name without '/'")
     if not b.methods:
         raise ConfigError("benchmark.methods={}: needs at least one method")
-    for name, m in b.methods.items():
+    for name, m in method_configs(b).items():
         if m.sampler not in SAMPLERS:
             raise ConfigError(f"benchmark.methods.{name}.sampler={m.sampler!r}: must be one of {', '.join(SAMPLERS)}")
         if m.pruner not in PRUNERS:

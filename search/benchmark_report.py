@@ -176,7 +176,7 @@ def write_benchmark_report(
         f"- task: data={cfg.data.name} (subset {cfg.data.subset or 'all'}, val fraction {cfg.data.val_fraction}), "
         f"budget {cfg.budget.macs:,} MACs ({cfg.budget.mode}), base {cfg.space.base}",
         f"- searches: {b.repeats} per method x {b.n_trials} trained networks, {cfg.train.epochs} epochs each; "
-        f"methods: {', '.join(f'{n} ({m.sampler}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen})' for n, m in b.methods.items())}",
+        f"methods: {', '.join(f'{n} ({m.sampler}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen})' for n, m in method_configs(b).items())}",
         f"- retraining: {b.seeds} seeds x {b.retrain_epochs} epochs on {b.retrain_subset or 'all'} training images, "
         "each arm width-matched to the budget, tested once on the official test set",
         "",

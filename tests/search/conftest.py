@@ -20,10 +20,17 @@ def search_env(extra_path: Path | None = None, **variables: str) -> dict[str, st
     return {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": os.pathsep.join([*path, str(REPO)]), **variables}
 
 
+def _argv(args: list[str]) -> list[str]:
+    """`python -m search` with the digits defaults: Hydra's flags (`-m`) first, since its
+    argument parser takes the overrides as one positional list that a flag may not split."""
+    flags = [a for a in args if a in ("-m", "--multirun")]
+    return [sys.executable, "-m", "search", *flags, *DIGITS, *(a for a in args if a not in flags)]
+
+
 def start_search(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """The CLI as a background process (for tests that kill it)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "search", *DIGITS, *args],
+        _argv(args),
         cwd=cwd,
         env=env or search_env(),
         stdout=subprocess.PIPE,
@@ -37,7 +44,7 @@ def run_search(
 ) -> subprocess.CompletedProcess:
     """Run the CLI exactly as a user would, in `cwd` (results land in cwd/results)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "search", *DIGITS, *args], cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
+        _argv(args), cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"search failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

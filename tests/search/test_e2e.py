@@ -10,6 +10,7 @@ import optuna
 import pytest
 
 import space
+from search.status import counts, tally
 from tests.search.conftest import run_search
 from tests.search.wandb_records import OfflineRun, read_runs
 
@@ -91,7 +92,9 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
 
 def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
     trials = runs.study.get_trials()
-    assert len(trials) == 10
+    assert tally(runs.first) == (8, 0, 0)  # n_trials counts trained networks, not over-budget draws
+    assert tally(trials) == (10, 0, 0)
+    assert counts(trials[-1])  # the search stops on the trial that fills n_trials
     for before, after in zip(runs.first, trials):
         assert (after.number, after.state, after.value, after.params) == (before.number, before.state, before.value, before.params)
     # The third run found 10 finished trials: it trained nothing and logged no new run.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 import space
+from space.accounting import _block_cost
+from space.layers import stem_layers
 
 # Table 1's "ops" column in millions, for the rows the paper's own widths reproduce.
 TABLE_1_OPS = {"3a": 128, "3b": 304, "4b": 88, "4c": 100, "4d": 119, "4e": 170, "5b": 71, "head": 1}
@@ -21,15 +23,21 @@ def test_googlenet_reproduces_table_1_ops() -> None:
 
 
 def test_stem_rows_of_table_1() -> None:
-    dense = space.cost(space.preset("googlenet")).per_module["stem"]
-    separable = space.cost(space.preset("googlenet", stem="separable")).per_module["stem"]
-    conv3x3_row = 56 * 56 * (64 * 64 + 9 * 64 * 192)  # the "conv 3x3/1" row: 360M
+    """Each stem row of Table 1 from the layers the model is built from, as the counter counts them."""
+    dense, separable = space.preset("googlenet"), space.preset("googlenet", stem="separable")
+    dense_layers, separable_layers = stem_layers(dense), stem_layers(separable)
+    conv3x3_row = _block_cost(dense_layers[-3:]).macs  # the 1x1 reduce + 3x3 of "conv 3x3/1"
     assert round(conv3x3_row / 1e6) == 360
-    assert round((separable.macs - conv3x3_row) / 1e6) == 34  # 7x7/2 separable: 34M
-    assert round((dense.macs - conv3x3_row) / 1e6) == 118  # 7x7/2 dense: 118M
-    # 2.7K weights in the separable 7x7 (depthwise 3x8x49 + 1x1 24->64), without the conv bias.
-    separable_weights = 3 * 8 * 49 + 24 * 64
-    assert round(separable_weights / 1000, 1) == 2.7
+    assert _block_cost(separable_layers[-3:]).macs == conv3x3_row  # the two stems differ only in their first conv
+    assert round(_block_cost(dense_layers[:1]).macs / 1e6) == 118  # 7x7/2 dense: 118M
+    assert round(_block_cost(separable_layers[:2]).macs / 1e6) == 34  # 7x7/2 separable: 34M
+    # and the counter's stem block is exactly those rows
+    assert space.cost(dense).per_module["stem"].macs == _block_cost(dense_layers).macs
+    assert space.cost(separable).per_module["stem"].macs - conv3x3_row == _block_cost(separable_layers[:2]).macs
+    # 2.7K weights in the separable 7x7 (depthwise 3x8x49 + 1x1 24->64), without the conv's bias or norm
+    depthwise, pointwise = separable_layers[:2]
+    weights = _block_cost([depthwise]).params + _block_cost([pointwise._replace(bare=True)]).params
+    assert round(weights / 1000, 1) == 2.7
 
 
 def test_paper_budget_of_one_and_a_half_billion() -> None:
