@@ -8,7 +8,8 @@
 gone), scored by every proxy in search/proxies.py on one fixed minibatch, then trained with the
 main job's pipeline (fixed lr and weight decay: the proxies judge architectures) on Fashion-MNIST
 (`--data digits` where its files are missing). Prints the correlations of each proxy, and of
-plain params and MACs, with final validation accuracy; writes every row to `--out` (CSV).
+plain params, MACs and depth (modules), with final validation accuracy, and each proxy's tau
+within networks of equal depth (what it knows beyond depth); writes every row to `--out` (CSV).
 Trainings run in `--jobs` processes of one thread each.
 """
 
@@ -68,6 +69,20 @@ def _train(job: tuple[Genotype, argparse.Namespace]) -> tuple[float, float]:
     return history[-1].val_accuracy, time.perf_counter() - start
 
 
+def _tau_at_equal_depth(values: list[float], accuracy: list[float], depth: list[float]) -> float:
+    """Kendall's tau within each group of networks with the same number of modules (groups of
+    three or more), averaged with the groups' sizes as weights. At a fixed budget, depth alone
+    ranks this space about as well as the best proxies do, so a proxy that is only a depth
+    counter shows its tau here fall to about zero; nan where no group is large enough."""
+    groups: dict[float, list[int]] = {}
+    for i, d in enumerate(depth):
+        groups.setdefault(d, []).append(i)
+    taus = [(len(idx), kendalltau([values[i] for i in idx], [accuracy[i] for i in idx]).statistic)
+            for idx in groups.values() if len(idx) >= 3]
+    taus = [(n, t) for n, t in taus if t == t]  # constant groups give nan
+    return sum(n * t for n, t in taus) / sum(n for n, _ in taus) if taus else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50)
@@ -99,12 +114,14 @@ def main() -> None:
           f"{args.epochs} epochs: val accuracy {min(accuracy):.4f}..{max(accuracy):.4f}")
     print(f"proxies: {proxy_seconds / len(genotypes) * 1e3:.0f} ms per genotype (all of them); "
           f"training: {sum(s for _, s in trained) / len(trained):.1f} s per genotype")
-    print(f"{'proxy':<10} {'kendall tau':>12} {'spearman rho':>13}")
+    depth = [sc["modules"] for sc in scores]
+    print(f"{'proxy':<10} {'kendall tau':>12} {'spearman rho':>13} {'tau at equal depth':>19} {'tau with depth':>15}")
     for name in scores[0]:
         values = [sc[name] for sc in scores]
         tau = kendalltau(values, accuracy).statistic
         rho = spearmanr(values, accuracy).statistic
-        print(f"{name:<10} {tau:>12.3f} {rho:>13.3f}")
+        print(f"{name:<10} {tau:>12.3f} {rho:>13.3f} {_tau_at_equal_depth(values, accuracy, depth):>19.3f} "
+              f"{kendalltau(values, depth).statistic:>15.3f}")
     print(f"rows: {args.out}")
 
 

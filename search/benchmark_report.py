@@ -20,7 +20,7 @@ import optuna
 
 from search.ablate_report import paired_difference
 from search.benchmark import HAND_DESIGN
-from search.benchmark_config import BenchmarkConfig
+from search.benchmark_config import BenchmarkConfig, method_configs
 from search.status import Status, counts, is_trained
 from space.io import atomic_path
 
@@ -205,10 +205,16 @@ def write_benchmark_report(
         met = fraction is not None and fraction <= 0.6
         lines.append(f"- TPE's median anytime curve reaches {b.baseline}'s median final best in <= 60% of its seconds: "
                      f"**{'met' if met else 'missed'}** ({shown})")
+    baseline_done = b.baseline in curves and all(curves[b.baseline])
     for method, cs in curves.items():
         finals = [c[-1][1] for c in cs if c]
-        if finals:
-            lines.append(f"- {method}: final best validation accuracy per repeat {', '.join(f'{v:.4f}' for v in finals)}")
+        if not finals:
+            continue
+        line = f"- {method}: final best validation accuracy per repeat {', '.join(f'{v:.4f}' for v in finals)}"
+        if method != b.baseline and baseline_done:
+            fraction = reach_fraction(cs, curves[b.baseline])
+            line += f"; reaches {b.baseline}'s median final best " + ("never" if fraction is None else f"at {fraction:.0%} of its seconds")
+        lines.append(line)
     lines += ["", *[f"![{p}]({p})" for p in plots]]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
