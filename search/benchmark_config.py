@@ -29,6 +29,7 @@ def _default_methods() -> dict[str, Any]:
         "tpe": {"sampler": "tpe", "pruner": "median", "warm_start": True},
         "tpe-hyperband": {"sampler": "tpe", "pruner": "hyperband", "warm_start": True},
         "tpe-grad_norm": {"sampler": "tpe", "pruner": "median", "warm_start": True, "prescreen": "-grad_norm"},
+        "tpe-nopruner": {"sampler": "tpe", "pruner": "none", "warm_start": True},  # what the pruners save
     }
 
 

@@ -28,7 +28,7 @@ def test_quick_benchmark_end_to_end_and_cached(tmp_path: Path) -> None:
     out = tmp_path / "results" / "benchmark-quick"
     assert {"report.md", "summary.csv", "anytime.png", "test_accuracy.png"} <= {p.name for p in out.iterdir()}
     rows = {r["arm"]: r for r in csv.DictReader((out / "summary.csv").open())}
-    assert set(rows) == {"hand design", "random", "tpe", "tpe-hyperband", "tpe-grad_norm"}
+    assert set(rows) == {"hand design", "random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner"}
     macs = [int(r["macs"]) for r in rows.values()]
     assert max(macs) <= 2_000_000 and min(macs) >= 0.99 * 2_000_000  # matched MACs, never above
     assert all(int(r["seeds"]) == 2 for r in rows.values())
@@ -36,12 +36,14 @@ def test_quick_benchmark_end_to_end_and_cached(tmp_path: Path) -> None:
     assert int(rows["tpe"]["search_trained_trials"]) == 2 * 3  # repeats x n_trials, all trained
     assert float(rows["tpe-grad_norm"]["prescreen_seconds"]) > 0
     searches = sorted(p.name for p in (out / "searches").iterdir())
-    assert searches == sorted(f"{m}-r{r}" for m in ("random", "tpe", "tpe-hyperband", "tpe-grad_norm") for r in (0, 1))
+    assert searches == sorted(f"{m}-r{r}" for m in ("random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner") for r in (0, 1))
     report = (out / "report.md").read_text()
-    assert "TPE's best beats the hand design" in report and "reaches random's median final best" in report
+    for method in ("tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner"):
+        assert f"- {method}: best beats the hand design by >= 1.0 point" in report
+    assert report.count("median anytime curve reaches random's median final best") == 4
     again = _benchmark(QUICK, tmp_path)  # nothing left to train
     assert again.returncode == 0, again.stderr
-    assert "retraining: 10 of 10 runs cached" in again.stdout and "retrain hand design seed" not in again.stdout
+    assert "retraining: 12 of 12 runs cached" in again.stdout and "retrain hand design seed" not in again.stdout
 
 
 @pytest.mark.parametrize(
