@@ -148,7 +148,7 @@ def _plots(cfg: BenchmarkConfig, curves: dict[str, list[list[tuple[float, float]
                 yerr=[r["test_std"] or 0 for r in rows if r["test_mean"] != ""], fmt="o", capsize=4)
     if hand is not None and hand["test_mean"] != "":
         ax.axhline(hand["test_mean"], color="grey", linestyle="--", linewidth=1)
-    ax.set_xticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
     ax.set_ylabel("test accuracy (mean +- std over seeds)")
     ax.set_title("retrained from scratch at matched MACs, tested once")
     ax.grid(alpha=0.3)
