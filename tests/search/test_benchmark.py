@@ -69,3 +69,19 @@ def test_median_curve_never_falls_and_reach_fraction() -> None:
     # baseline [a, b]: median final 0.675 over a median 3.5 s; method [c, c] gets there at 5 s
     assert reach_fraction([c, c], [a, b]) == pytest.approx(5.0 / 3.5)
     assert reach_fraction([b, b], [a, c]) is None  # 0.65 never reaches the median final 0.8
+
+
+def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp_path: Path) -> None:
+    """`+benchmark.methods.<name>={...}` passes the checks (the run then stops on the next bad value);
+    an unknown key or a wrong type in it fails in one line."""
+    added = "+benchmark.methods.gp={sampler: gp, pruner: none}"
+    proc = _benchmark([*QUICK, added, "benchmark.repeats=0"], tmp_path)
+    assert proc.returncode == 2 and "benchmark.repeats=0: must be >= 1" in proc.stderr, proc.stderr
+    for override, message in [
+        ("+benchmark.methods.gp={sampler: gp, prune: none}", "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen)"),
+        ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
+    ]:
+        proc = _benchmark([*QUICK, override], tmp_path)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()
