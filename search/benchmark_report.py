@@ -127,7 +127,7 @@ def _plots(cfg: BenchmarkConfig, curves: dict[str, list[list[tuple[float, float]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
     for method, cs in curves.items():
         xs, median, q25, q75 = median_curve(cs)
         if len(xs):
@@ -137,7 +137,7 @@ def _plots(cfg: BenchmarkConfig, curves: dict[str, list[list[tuple[float, float]
     ax.set_xlabel("cumulative training seconds of the search")
     ax.set_ylabel("best validation accuracy so far")
     ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs, {cfg.benchmark.n_trials} trained trials per search")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # beside the curves, never over them
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(directory / "anytime.png", dpi=120)
