@@ -33,12 +33,17 @@ def _default_methods() -> dict[str, Any]:
     }
 
 
+_METHOD_TYPES: dict[str, tuple[type, ...]] = {
+    "sampler": (str,), "pruner": (str,), "warm_start": (bool,), "prescreen": (str, type(None))
+}  # MethodConfig's field types, as isinstance checks (tests/search/test_benchmark.py holds them together)
+
+
 def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
     """`benchmark.methods` as MethodConfigs. The mapping is untyped in the schema because
     OmegaConf cannot add a dataclass-typed entry from the command line
     (`+benchmark.methods.mine.sampler=gp` fails inside OmegaConf), so the keys and types
     are checked here instead, with the same one-line errors."""
-    known = {f.name: f for f in fields(MethodConfig)}
+    known = [f.name for f in fields(MethodConfig)]
     methods = {}
     for name, entry in b.methods.items():
         if not isinstance(entry, dict):
@@ -46,7 +51,7 @@ def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
         for key, value in entry.items():
             if key not in known:
                 raise ConfigError(f"benchmark.methods.{name}.{key}: unknown key (one of {', '.join(known)})")
-            want = {"warm_start": (bool,), "prescreen": (str, type(None))}.get(key, (str,))
+            want = _METHOD_TYPES[key]
             if not isinstance(value, want):
                 raise ConfigError(f"benchmark.methods.{name}.{key}={value!r}: must be a {' or '.join(t.__name__ for t in want)}")
         methods[name] = MethodConfig(**entry)

@@ -85,3 +85,11 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_method_type_checks_cover_every_method_field() -> None:
+    from dataclasses import fields
+
+    from search.benchmark_config import _METHOD_TYPES, MethodConfig
+
+    assert list(_METHOD_TYPES) == [f.name for f in fields(MethodConfig)]
