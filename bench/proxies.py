@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -79,7 +80,7 @@ def _tau_at_equal_depth(values: list[float], accuracy: list[float], depth: list[
         groups.setdefault(d, []).append(i)
     taus = [(len(idx), kendalltau([values[i] for i in idx], [accuracy[i] for i in idx]).statistic)
             for idx in groups.values() if len(idx) >= 3]
-    taus = [(n, t) for n, t in taus if t == t]  # constant groups give nan
+    taus = [(n, t) for n, t in taus if not math.isnan(t)]  # a group constant in either gives nan
     return sum(n * t for n, t in taus) / sum(n for n, _ in taus) if taus else float("nan")
 
 

@@ -39,7 +39,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from search.benchmark_config import BenchmarkConfig, MethodConfig, method_configs, register_benchmark, validate_benchmark
+from search.benchmark_config import HAND_DESIGN, BenchmarkConfig, MethodConfig, method_configs, register_benchmark, validate_benchmark
+from search.benchmark_report import write_benchmark_report
 from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
 from search.config import Config, ConfigError, DataConfig, StudyConfig, TrainConfig, ranges_from_config, register, training_identity
 from search.data import Splits, base_genotype, load_data
@@ -58,7 +59,6 @@ __all__ = ["HAND_DESIGN", "Arm", "main", "run_benchmark", "search_config"]
 
 log = logging.getLogger(__name__)
 
-HAND_DESIGN = "hand design"
 _DATA: dict[str, Splits] = {}  # per process: data sets loaded once, by their config
 
 
@@ -220,8 +220,6 @@ def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> l
 
 def run_benchmark(cfg: BenchmarkConfig, directory: Path) -> dict[str, Any]:
     """The whole protocol; returns what the report states (also written to report.md)."""
-    from search.benchmark_report import write_benchmark_report
-
     directory.mkdir(parents=True, exist_ok=True)
     data = load_data(cfg.data)  # fail here, once, on a bad data path
     base = base_genotype(cfg.space.base, cfg.space.genotype, data)

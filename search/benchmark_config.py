@@ -10,7 +10,9 @@ from hydra.core.config_store import ConfigStore
 
 from search.config import PRUNERS, SAMPLERS, Config, ConfigError, validate
 
-__all__ = ["BenchmarkConfig", "MethodConfig", "ProtocolConfig", "method_configs", "register_benchmark", "validate_benchmark"]
+HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
+
+__all__ = ["HAND_DESIGN", "BenchmarkConfig", "MethodConfig", "ProtocolConfig", "method_configs", "register_benchmark", "validate_benchmark"]
 
 
 @dataclass

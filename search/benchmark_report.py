@@ -19,8 +19,7 @@ import numpy as np
 import optuna
 
 from search.ablate_report import paired_difference
-from search.benchmark import HAND_DESIGN
-from search.benchmark_config import BenchmarkConfig, method_configs
+from search.benchmark_config import HAND_DESIGN, BenchmarkConfig, method_configs
 from search.status import Status, counts, is_trained
 from space.io import atomic_path
 
