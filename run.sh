@@ -19,7 +19,9 @@ PY="$VIRTUAL_ENV/bin/python"
 
 stamp="$VIRTUAL_ENV/.inception-nas-installed"
 want="$(cat pyproject.toml | sha256sum | cut -c1-16)"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c "import space, search" 2>/dev/null; then
+# (Reinstalled too when `search` imports from another checkout: an editable install is per folder.)
+here="from pathlib import Path; import search, space; assert Path(search.__file__).resolve().parent == Path('search').resolve()"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c "$here" 2>/dev/null; then
     "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     if ! "$PY" -c "import torch" 2>/dev/null; then
         "$PY" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"

@@ -33,7 +33,8 @@ from search.train import EpochResult, Trainer, TrainingDiverged
 from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
-from space.io import atomic_path
+from space.io import GENOTYPE_SUFFIXES, atomic_path
+from space.presets import PRESETS
 from space.model import build_model
 
 __all__ = ["latency_ms", "main", "run_experiment", "variants"]
@@ -49,6 +50,11 @@ def _base(spec: str, cfg: AblateConfig, data: Splits | None) -> Genotype:
         if not path.is_file():
             raise ConfigError(f"architecture={spec!r}: a folder without best.yaml (not a study's results)")
         spec = str(path)
+    elif spec not in PRESETS and path.suffix.lower() not in GENOTYPE_SUFFIXES:
+        raise ConfigError(
+            f"architecture={spec!r}: neither a preset ({', '.join(PRESETS)}), a {'/'.join(GENOTYPE_SUFFIXES)} "
+            f"genotype file, nor a study's results folder holding best.yaml (no such folder {path.resolve()})"
+        )
     overrides: dict[str, Any] = dict(cfg.space.genotype)
     aux = {k: v for k, v in dataclasses.asdict(cfg.space.aux).items() if v is not None}
     if aux:

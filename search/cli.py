@@ -17,7 +17,17 @@ from search.config import ConfigError
 
 __all__ = ["CONF_DIR", "check_outputs", "check_writable", "checked_config", "compose_checked", "error", "run_checked", "to_config"]
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def _conf_dir() -> Path:
+    """The Hydra configs: `search/conf` in an installed wheel (pyproject maps conf/ there), else
+    the checkout's top-level `conf/` (source tree, editable install)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "conf"
+    return packaged if (packaged / "search.yaml").is_file() else here.parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 
 
 def error(message: str, code: int = 2) -> None:
@@ -47,7 +57,35 @@ def checked_config(composed: DictConfig, validate: Callable[[Any], None]) -> Any
     return cfg
 
 
-def _hydra_message(err: Exception) -> str:
+# The command each primary config of conf/ runs as (console scripts of pyproject.toml).
+COMMANDS = {"search": "inception-search", "ablate": "inception-ablate", "compare": "inception-compare", "benchmark": "inception-benchmark"}
+
+
+def config_groups(config_name: str) -> list[str]:
+    """The config groups `conf/<config_name>.yaml` takes (its defaults list, followed through
+    the primary configs it extends)."""
+    import yaml
+
+    groups: list[str] = []
+    for entry in yaml.safe_load((CONF_DIR / f"{config_name}.yaml").read_text()).get("defaults", []):
+        if isinstance(entry, str) and (CONF_DIR / f"{entry}.yaml").is_file():
+            groups += config_groups(entry)
+        elif isinstance(entry, dict):
+            groups += [k.removeprefix("override ") for k in entry]
+    return sorted(set(groups) - {"hydra"})
+
+
+def _not_a_group(group: str, config_name: str) -> str:
+    """Why `group=...` is refused here, and which command takes it."""
+    owners = [cmd for name, cmd in COMMANDS.items() if group in config_groups(name)]
+    here = f"{COMMANDS.get(config_name, config_name)} takes {', '.join(config_groups(config_name))}"
+    if not owners:
+        return f"{group}: no such config group ({here})"
+    options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    return f"{group}: not a group of {COMMANDS.get(config_name, config_name)} ({here}); {group} belongs to {' and '.join(owners)}, e.g. `{owners[0]} {group}={options[0]}`"
+
+
+def _hydra_message(err: Exception, config_name: str, config_dirs: list[str]) -> str:
     """Hydra/OmegaConf errors in one line: the message's first line and the full key."""
     text = str(err).strip()
     cause = err.__cause__ or err.__context__
@@ -58,8 +96,11 @@ def _hydra_message(err: Exception) -> str:
     first = lines[0] if lines else err.__class__.__name__
     missing = re.search(r"Could not find '([\w/]+)/([^'/]+)'", first)
     if missing and (CONF_DIR / missing[1]).is_dir():  # a config group option that does not exist
-        options = sorted(p.stem for p in (CONF_DIR / missing[1]).glob("*.yaml"))
+        options = sorted({p.stem for d in (CONF_DIR, *map(Path, config_dirs)) for p in (d / missing[1]).glob("*.yaml")})
         return f"{missing[1]}={missing[2]}: no such option (one of {', '.join(options)})"
+    foreign = re.search(r"Could not override '([\w/]+)'\. No match in the defaults list", first)
+    if foreign and (CONF_DIR / foreign[1]).is_dir():
+        return _not_a_group(foreign[1], config_name)
     return f"{key}: {first}" if key and key not in first else first
 
 
@@ -73,6 +114,24 @@ def to_config(cfg: DictConfig) -> Any:
         raise ConfigError(f"{key}=???: must be set (e.g. {key}=<value> on the command line)") from None
 
 
+def _config_dirs(args: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra's `--config-dir DIR` / `-cd DIR` / `--config-dir=DIR` taken out of the arguments."""
+    rest: list[str] = []
+    dirs: list[str] = []
+    it = iter(args)
+    for arg in it:
+        if arg in ("--config-dir", "-cd"):
+            dirs.append(next(it, ""))
+        elif arg.startswith("--config-dir="):
+            dirs.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise ConfigError(f"--config-dir={d!r}: no such folder")
+    return rest, dirs
+
+
 def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None:
     """Compose `conf/<config_name>.yaml` with the first value of each sweep, as Hydra will run
     it; any Hydra/OmegaConf error becomes one ConfigError line. None for --help and friends."""
@@ -80,7 +139,7 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    args = [a for a in overrides if a not in ("-m", "--multirun")]
+    args, config_dirs = _config_dirs([a for a in overrides if a not in ("-m", "--multirun")])
     if any(a.startswith("-") for a in args):
         return None  # --help, --cfg and friends: leave them to Hydra
     try:
@@ -94,11 +153,13 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None
                 first.append(f"{o.get_key_element()}={value}")
             else:
                 first.append(o.input_line)
+        if config_dirs:  # the user's --config-dir, searched before ours as Hydra does
+            first.append(f"hydra.searchpath=[{','.join('file://' + str(Path(d).resolve()) for d in config_dirs)}]")
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name, overrides=first)
     except Exception as err:
-        raise ConfigError(_hydra_message(err)) from None
+        raise ConfigError(_hydra_message(err, config_name, config_dirs)) from None
     finally:
         GlobalHydra.instance().clear()
 

@@ -5,7 +5,14 @@ The same app as `search.ablate` with `experiment=compare` as its default (see co
 
 from __future__ import annotations
 
-from search.ablate import main
+from search.ablate import main as _ablate_main
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    _ablate_main("compare")
+
 
 if __name__ == "__main__":
-    main("compare")
+    main()

@@ -124,7 +124,7 @@ class BudgetConfig:
     """A hard cap on inference multiply-adds (and parameters when `params` is set).
 
     mode=constraint: over-budget trials are never trained; they are recorded with
-    `trial.set_constraint` so the sampler learns the feasible region. mode=prune: the naive
+    their constraint values so the sampler learns the feasible region. mode=prune: the naive
     baseline, over-budget trials are pruned without telling the sampler why. mode=project: every
     sampled network is width-scaled into [min_fraction * macs, macs].
     """

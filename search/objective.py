@@ -60,6 +60,15 @@ def _failure_reason(err: BaseException) -> str | None:
     return None
 
 
+def record_constraints(trial: optuna.Trial, values: dict[str, float]) -> None:
+    """Store the constraint values as the list system attribute `constraints`, the one format
+    every reader understands: Optuna 5's samplers and plots read it as `trial.constraints`
+    (keys "0", "1", ... in the order of `search.budget.constraints`), and optuna-dashboard 0.21
+    reads only it, not the `constraints:<name>` keys `trial.set_constraint` writes. Written
+    both ways, samplers would count each constraint twice."""
+    trial.storage.set_trial_system_attr(trial._trial_id, "constraints", [float(v) for v in values.values()])
+
+
 def _cost_attrs(c: Cost) -> dict[str, int]:
     return {"macs": c.macs, "params": c.params, "train_macs": c.train_macs, "train_params": c.train_params}
 
@@ -133,8 +142,7 @@ class Objective:
     def _over_budget(self, trial: optuna.Trial, c: Cost) -> bool:
         values = constraints(c, self.cfg.budget)
         if self.cfg.budget.mode != "prune":  # "prune" is the baseline that hides why
-            for name, value in values.items():
-                trial.set_constraint(name, value)
+            record_constraints(trial, values)
         return any(v > 0 for v in values.values())
 
     def _duplicate_of(self, trial: optuna.Trial, key: str, hp: Hyperparameters) -> optuna.trial.FrozenTrial | None:

@@ -66,11 +66,11 @@ def test_infeasible_trials_are_recorded_but_never_trained(runs: Runs) -> None:
     run_names = {r.name for r in runs.runs}
     for t in infeasible:
         assert t.user_attrs["macs"] > BUDGET
-        assert t.constraints["macs"] > 0  # what TPE learns the feasible region from
+        assert t.constraints["0"] > 0  # what TPE learns the feasible region from
         assert "train_seconds" not in t.user_attrs and not t.intermediate_values
         assert not any(name.startswith(f"trial-{t.number:04d}-") for name in run_names)
     for t in trained:
-        assert t.user_attrs["macs"] <= BUDGET and t.constraints["macs"] <= 0
+        assert t.user_attrs["macs"] <= BUDGET and t.constraints["0"] <= 0
 
 
 def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> None:
@@ -140,3 +140,35 @@ def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
 def test_only_the_best_trials_weights_are_kept(runs: Runs) -> None:
     best = max((t for t in runs.study.get_trials() if _status(t) == "complete"), key=lambda t: t.value)
     assert [p.name for p in (runs.directory / "weights").iterdir()] == [f"trial-{best.number:04d}.pt"]
+
+
+def _dashboard_get(app, path: str) -> dict:
+    """One GET through optuna-dashboard's WSGI app: what its web page reads."""
+    import io
+    import json
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO()}
+    setup_testing_defaults(environ)
+    status: list[str] = []
+    body = b"".join(app(environ, lambda s, headers, exc_info=None: status.append(s)))
+    assert status[0].startswith("200"), (path, status, body[:200])
+    return json.loads(body)
+
+
+def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> None:
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    app = optuna_dashboard.wsgi(f"sqlite:///{runs.directory / 'study.db'}")
+    (summary,) = _dashboard_get(app, "/api/studies")["study_summaries"]
+    detail = _dashboard_get(app, f"/api/studies/{summary['study_id']}")
+    shown = {t["number"]: t for t in detail["trials"]}
+    ours = {t.number: _status(t) for t in runs.study.get_trials()}
+    assert set(shown) == set(ours)
+    infeasible = [n for n, s in ours.items() if s == "infeasible"]
+    assert infeasible
+    for number, status in ours.items():
+        constraints = shown[number]["constraints"]
+        if status == "infeasible":
+            assert constraints and max(constraints) > 0, (number, constraints)
+        elif status in ("complete", "pruned"):
+            assert constraints and max(constraints) <= 0, (number, constraints)
