@@ -27,6 +27,7 @@ from search.ablate_config import AblateConfig, register_ablate, validate_ablate
 from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
 from search.config import ConfigError, register, training_identity
 from search.data import Splits, base_genotype, load_data
+from search.predict import model_card
 from search.status import Status
 from search.tracking import Tracker
 from search.train import EpochResult, Trainer, TrainingDiverged
@@ -111,7 +112,9 @@ def latency_ms(model: torch.nn.Module, genotype: Genotype, trainer: Trainer, bat
     return statistics.median(times)
 
 
-def _train_one(name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data: Splits, tracker: Tracker) -> dict[str, Any]:
+def _train_one(
+    name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data: Splits, tracker: Tracker, weights: Path | None
+) -> dict[str, Any]:
     train_cfg = dataclasses.replace(cfg.train, seed=seed)
     trainer = Trainer(train_cfg, data, augment=cfg.data.augment)
     torch.manual_seed(seed)
@@ -138,6 +141,12 @@ def _train_one(name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data
         "test_accuracy": trainer.evaluate(evaluated, "test"),
         "train_seconds": time.perf_counter() - start,
     }
+    if weights is not None:
+        state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
+        weights.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(weights) as tmp:
+            torch.save({"variant": name, "seed": seed, "key": genotype.key, "genotype": genotype.to_dict(), "state_dict": state,
+                        "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"], **model_card(data)}, tmp)
     if cfg.experiment.kind == "compare":
         reps = cfg.experiment.latency_repeats
         result["latency_b1_ms"] = latency_ms(evaluated, genotype, trainer, 1, reps)
@@ -170,11 +179,12 @@ def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
         for seed in seeds:
             path = runs_dir / f"{name}--s{seed}--{_run_key(genotype, cfg, seed)}.json"
             done += 1
-            if path.is_file():
+            weights = directory / "weights" / f"{path.stem}.pt" if cfg.keep_weights else None
+            if path.is_file() and (weights is None or weights.is_file()):
                 records.append(json.loads(path.read_text()))
                 print(f"[{done}/{total}] {name} seed {seed}: cached", flush=True)
                 continue
-            result = _train_one(name, genotype, seed, cfg, data, tracker)
+            result = _train_one(name, genotype, seed, cfg, data, tracker, weights)
             record = {**base_record, "seed": seed, **result}
             with atomic_path(path) as tmp:
                 tmp.write_text(json.dumps(record, indent=1))

@@ -66,6 +66,10 @@ class AblateConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     results_dir: str = "results"
+    # Save each run's trained network as weights/<variant>--s<seed>--<run key>.pt (beside its runs/
+    # record; with its model card, as a
+    # search's best: search/predict.py loads it). Runs cached without weights are trained again.
+    keep_weights: bool = False
 
 
 def register_ablate() -> None:

@@ -46,6 +46,12 @@ class Splits:
     num_classes: int
     channels: int
     resolution: int
+    # What a trained model needs beside its weights (kept in its checkpoint, search/predict.py):
+    # class names by label, and the train split's channel statistics that inputs in [0, 1] are
+    # normalised with.
+    class_names: tuple[str, ...] = ()
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
 
 
 def base_genotype(spec: str, overrides: Mapping[str, Any], data: Splits | None) -> Genotype:
@@ -233,4 +239,34 @@ def load_data(cfg: DataConfig) -> Splits:
         num_classes=num_classes,
         channels=train.images.shape[1],
         resolution=train.images.shape[-1],
+        class_names=class_names(cfg, num_classes),
+        mean=tuple(mean.flatten().tolist()),
+        std=tuple(std.flatten().tolist()),
     )
+
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def class_names(cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
+    """Names by label: the data set's own where it has them (CIFAR-10's batches.meta, an
+    .npz's `class_names` array), the published ones for Fashion-MNIST, else the label."""
+    names: list[str] = []
+    if cfg.name == "fashion-mnist":
+        names = list(FASHION_MNIST_CLASSES)
+    elif cfg.name == "cifar10":
+        root = Path(cfg.path or "").expanduser()
+        meta = next((p for p in (root / "cifar-10-batches-py" / "batches.meta", root / "batches.meta") if p.is_file()), None)
+        try:
+            raw = _ArrayUnpickler(io.BytesIO(meta.read_bytes()), encoding="bytes").load()[b"label_names"] if meta else CIFAR10_CLASSES
+            names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
+        except Exception:  # a damaged meta file costs the names, not the run
+            names = list(CIFAR10_CLASSES)
+    elif cfg.name == "npz":
+        with np.load(Path(cfg.path or "").expanduser(), allow_pickle=False) as archive:
+            if "class_names" in archive.files:
+                names = [str(n) for n in archive["class_names"].tolist()]
+    if len(names) != num_classes:
+        names = [str(i) for i in range(num_classes)]
+    return tuple(names)

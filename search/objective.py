@@ -22,6 +22,7 @@ from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
+from search.predict import model_card
 from search.sample import Hyperparameters, TrialDraw, sample_trial
 from search.status import Status, is_trained
 from search.tracking import Tracker, TrialRun
@@ -211,7 +212,7 @@ class Objective:
         value = t.history[-1].val_accuracy
         if value > self._best_so_far(trial):
             state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
-            save_trial_file(self.weights_dir, trial.number, genotype, val_accuracy=value, state_dict=state)
+            save_trial_file(self.weights_dir, trial.number, genotype, val_accuracy=value, state_dict=state, **model_card(self.trainer.data))
         self._end(t, Status.COMPLETE)
         return value
 

@@ -25,6 +25,7 @@ from search.study import open_study
 from search.train import Trainer
 from search.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
 from space.genotype import Genotype
+from space.io import atomic_path
 from space.model import build_model
 
 __all__ = ["StudyResult", "run_study"]
@@ -139,4 +140,6 @@ def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Tra
     model.load_state_dict(checkpoint["state_dict"])
     accuracy = trainer.evaluate(trainer.prepare(model), "test")
     study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
+    with atomic_path(path) as tmp:  # the weights file carries its test accuracy too
+        torch.save({**checkpoint, "test_accuracy": accuracy}, tmp)
     return accuracy
