@@ -23,9 +23,9 @@ from pathlib import Path
 
 import optuna
 
-from search.config import BudgetConfig, Config, DataConfig, LoggerConfig, SearchConfig
+from search.config import BudgetConfig, Config, data_config, LoggerConfig, SearchConfig
 from search.objective import Objective
-from search.data import base_genotype, load_data
+from search.data import Splits, base_genotype, load_data
 from search.study import open_study
 from search.train import EpochResult
 from search.tracking import Tracker
@@ -36,8 +36,9 @@ class StandInTrainer:
     """Replaces `Trainer`: no training, an accuracy that grows with MACs, and a ledger of what
     it was asked to train."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, data: Splits) -> None:
         self.budget = budget
+        self.data = data  # what the saved weights' model card reads
         self.trained_macs: list[int] = []
 
     def fit(self, model, *, lr, weight_decay, aux_weight, on_epoch=None, on_checkpoint=None, resume=None):
@@ -54,13 +55,13 @@ def run(mode: str, sampler: str, trials: int, seed: int, budget: int, directory:
     cfg = Config(
         budget=BudgetConfig(macs=budget, mode=mode, min_fraction=0.7),
         search=SearchConfig(sampler=sampler, pruner="none", n_trials=trials, seed=seed, n_startup_trials=10),
-        data=DataConfig(name="digits"),
+        data=data_config("digits"),
         logger=LoggerConfig(name="none"),
         progress=False,
     )
     data = load_data(cfg.data)
     study, _ = open_study(cfg, f"{mode}-{sampler}-{seed}", directory)
-    trainer = StandInTrainer(budget)
+    trainer = StandInTrainer(budget, data)
     objective = Objective(
         cfg=cfg, base=base_genotype(cfg.space.base, cfg.space.genotype, data), trainer=trainer,  # type: ignore[arg-type]
         tracker=Tracker(cfg.logger, study="bench", directory=directory), study_dir=directory,

@@ -28,7 +28,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from search.budget import project
-from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig
+from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, data_config, TrainConfig
 from search.data import Splits, base_genotype, load_data
 from search.proxies import proxy_scores
 from search.train import Trainer
@@ -41,8 +41,8 @@ _DATA: dict[str, Splits] = {}
 
 def _data_config(args: argparse.Namespace) -> DataConfig:
     if args.data == "synthetic":
-        return DataConfig(name="synthetic", n_samples=256, n_classes=4, channels=1, size=12)
-    return DataConfig(name=args.data, subset=args.subset)
+        return data_config("synthetic", n_samples=256, n_classes=4, channels=1, size=12)
+    return data_config(args.data, subset=args.subset)
 
 
 def _genotypes(args: argparse.Namespace, data: Splits) -> list[Genotype]:

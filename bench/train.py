@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import space
-from search.config import Config, DataConfig, TrainConfig
+from search.config import Config, data_config, TrainConfig
 from search.data import Splits, base_genotype, load_data
 from search.train import Trainer
 
@@ -75,9 +75,9 @@ def main() -> None:
     torch.set_num_threads(2)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     settings = {
-        "digits 8x8 (the default job)": DataConfig(name="digits"),
-        "digits at 16x16": DataConfig(name="digits", resolution=16),
-        "synthetic 3x32x32": DataConfig(name="synthetic", n_samples=2048, size=32),
+        "digits 8x8 (the default job)": data_config("digits"),
+        "digits at 16x16": data_config("digits", resolution=16),
+        "synthetic 3x32x32": data_config("synthetic", n_samples=2048, size=32),
     }
     for label, data_cfg in settings.items():
         data = load_data(data_cfg)

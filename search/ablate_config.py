@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from search.config import SMALL_INPUT_GENOTYPE, ConfigError, DataConfig, LoggerConfig, TrainConfig, validate_common
+from search.config import SMALL_INPUT_GENOTYPE, ConfigError, DataConfig, DigitsData, LoggerConfig, TrainConfig, schema, validate_common
 from space.ranges import Ranges
 
 __all__ = ["AblateConfig", "AblationSpace", "AuxOverride", "ExperimentConfig", "register_ablate", "validate_ablate"]
@@ -62,7 +62,7 @@ class ExperimentConfig:
 class AblateConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     space: AblationSpace = field(default_factory=AblationSpace)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=DigitsData)
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     results_dir: str = "results"
@@ -73,7 +73,7 @@ class AblateConfig:
 
 
 def register_ablate() -> None:
-    ConfigStore.instance().store(name="ablate_schema", node=AblateConfig)
+    ConfigStore.instance().store(name="ablate_schema", node=schema(AblateConfig))
 
 
 def validate_ablate(cfg: AblateConfig) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from search.config import PRUNERS, SAMPLERS, Config, ConfigError, validate
+from search.config import PRUNERS, SAMPLERS, Config, ConfigError, schema, validate
 
 HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
 
@@ -86,7 +86,7 @@ class BenchmarkConfig(Config):
 
 
 def register_benchmark() -> None:
-    ConfigStore.instance().store(name="benchmark_schema", node=BenchmarkConfig)
+    ConfigStore.instance().store(name="benchmark_schema", node=schema(BenchmarkConfig))
 
 
 def validate_benchmark(cfg: BenchmarkConfig) -> None:

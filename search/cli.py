@@ -101,7 +101,32 @@ def _hydra_message(err: Exception, config_name: str, config_dirs: list[str]) -> 
     foreign = re.search(r"Could not override '([\w/]+)'\. No match in the defaults list", first)
     if foreign and (CONF_DIR / foreign[1]).is_dir():
         return _not_a_group(foreign[1], config_name)
+    unknown = re.search(r"Key '(\w+)' not in '(\w+)'", first)
+    if unknown and key:
+        return _no_such_key(key, unknown[2])
     return f"{key}: {first}" if key and key not in first else first
+
+
+def _no_such_key(key: str, schema: str) -> str:
+    """A key the schema lacks: name the fields it has (and, for a data source, which sources
+    have the key)."""
+    import dataclasses
+
+    import search.config as config
+    import search.ablate_config as ablate_config
+    import search.benchmark_config as benchmark_config
+
+    classes = {c.__name__: c for m in (config, ablate_config, benchmark_config) for c in vars(m).values()
+               if isinstance(c, type) and dataclasses.is_dataclass(c)}
+    fields = [f.name for f in dataclasses.fields(classes[schema])] if schema in classes else []
+    where = f" ({schema} has {', '.join(fields)})" if fields else ""
+    source = next((name for name, cls in config.DATA_CONFIGS.items() if cls.__name__ == schema), None)
+    if source is not None:
+        field = key.rsplit(".", 1)[-1]
+        others = [name for name, cls in config.DATA_CONFIGS.items() if field in {f.name for f in dataclasses.fields(cls)}]
+        also = f"; data={' / data='.join(others)} take it" if others else ""
+        return f"{key}: not a field of data={source} (its fields: {', '.join(fields)}){also}"
+    return f"{key}: no such key{where}"
 
 
 def to_config(cfg: DictConfig) -> Any:

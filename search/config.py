@@ -28,6 +28,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataConfig",
+    "DATA_CONFIGS",
+    "data_config",
     "LoggerConfig",
     "SearchConfig",
     "SpaceConfig",
@@ -35,6 +37,7 @@ __all__ = [
     "TrainConfig",
     "EXECUTION_FIELDS",
     "register",
+    "schema",
     "training_identity",
     "validate",
     "validate_common",
@@ -43,7 +46,6 @@ __all__ = [
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
 PRUNERS = ("none", "median", "hyperband")
 BUDGET_MODES = ("constraint", "prune", "project")
-DATASETS = ("fashion-mnist", "digits", "synthetic", "cifar10", "npz")
 SCHEDULES = ("paper", "cosine")
 LOGGERS = ("wandb", "none")
 WANDB_MODES = ("offline", "online", "disabled")
@@ -171,6 +173,9 @@ class SearchConfig:
     grace_period: Optional[int] = None
     max_retry: int = 3
     checkpoint_seconds: Optional[float] = 60.0
+    # Logs: one line per finished trial always; a trial that has trained `log_epochs_after`
+    # seconds also logs a line per epoch (0: every epoch of every trial; null: never).
+    log_epochs_after: Optional[float] = 10.0
 
 
 @dataclass
@@ -181,25 +186,83 @@ class StudyConfig:
 
 @dataclass
 class DataConfig:
-    """Where images come from. `resolution` null keeps the data's own size; otherwise images are
-    resized (bilinear) once at load time. Splits are fixed by `seed`. `subset` keeps a seeded,
-    class-balanced sample of that many images (of the official training set, where the data has
-    an official test set) before validation is carved out: fast runs on large data sets."""
+    """Where images come from: the fields every source shares; each source's dataclass below
+    adds its own, so a config shows only what its source reads. `resolution` null keeps the
+    data's own size; otherwise images are resized (bilinear) once at load time. Splits are fixed
+    by `seed`. `subset` keeps a seeded, class-balanced sample of that many images (of the official
+    training set, where the data has an official test set) before validation is carved out: fast
+    runs on large data sets."""
 
     name: str = "digits"
-    path: Optional[str] = None
     resolution: Optional[int] = None
     val_fraction: float = 0.2
-    test_fraction: float = 0.2
     seed: int = 0
     augment: bool = False
     limit: Optional[int] = None  # use only the first N images (quick runs)
     subset: Optional[int] = None  # a seeded class-balanced sample of N images (see above)
-    # synthetic data only
+
+
+@dataclass
+class DigitsData(DataConfig):
+    """scikit-learn's digits; the test split is carved out too (`test_fraction`)."""
+
+    name: str = "digits"
+    test_fraction: float = 0.2
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    """One random smooth template per class plus noise: learnable in an epoch (fast tests)."""
+
+    name: str = "synthetic"
+    test_fraction: float = 0.2
     n_samples: int = 1024
     n_classes: int = 4
     channels: int = 3
     size: int = 8
+
+
+@dataclass
+class FashionMnistData(DataConfig):
+    """Fashion-MNIST or any MNIST-family IDX folder (`path`; null: Debian's package folder);
+    its official test set is the test split."""
+
+    name: str = "fashion-mnist"
+    path: Optional[str] = None
+
+
+@dataclass
+class Cifar10Data(DataConfig):
+    """CIFAR-10 in its python format (`path`: the folder); its test batch is the test split."""
+
+    name: str = "cifar10"
+    path: Optional[str] = None
+
+
+@dataclass
+class NpzData(DataConfig):
+    """An .npz of `images` and `labels` (`path`: the file); the test split is carved out."""
+
+    name: str = "npz"
+    path: Optional[str] = None
+    test_fraction: float = 0.2
+
+
+# data=<name> picks the dataclass: each conf/data/<name>.yaml extends `<name>_schema`.
+DATA_CONFIGS: dict[str, type[DataConfig]] = {
+    "fashion-mnist": FashionMnistData,
+    "digits": DigitsData,
+    "synthetic": SyntheticData,
+    "cifar10": Cifar10Data,
+    "npz": NpzData,
+}
+
+
+def data_config(name: str, **fields: Any) -> DataConfig:
+    """The config of data source `name` (the API's way to say `data=<name> data.<field>=...`)."""
+    if name not in DATA_CONFIGS:
+        _fail("data", name, f"must be one of {', '.join(DATA_CONFIGS)}")
+    return DATA_CONFIGS[name](**fields)
 
 
 @dataclass
@@ -254,10 +317,21 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=DigitsData)
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     progress: bool = True
+
+
+def schema(cls: type) -> Any:
+    """`cls` as the node a primary config extends: its `data` is the shared base, which the data
+    group's own dataclass (conf/data/<name>.yaml extends `<name>_schema`) then replaces; a
+    source's fields are accepted only where that source is chosen."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(cls)
+    node.data = DataConfig()
+    return node
 
 
 def register() -> None:
@@ -269,7 +343,9 @@ def register() -> None:
     if not OmegaConf.has_resolver("or"):
         OmegaConf.register_new_resolver("or", lambda first, second: first if first not in (None, "") else second)
     cs = ConfigStore.instance()
-    cs.store(name="search_schema", node=Config)
+    cs.store(name="search_schema", node=schema(Config))
+    for name, node in DATA_CONFIGS.items():
+        cs.store(group="data", name=f"{name}_schema", node=node)
 
 
 def _fail(name: str, value: Any, why: str) -> None:
@@ -366,6 +442,8 @@ def _validate_scale_out(s: SearchConfig) -> None:
         _fail("search.worker", s.worker, "must be >= 0")
     if s.checkpoint_seconds is not None and s.checkpoint_seconds < 0:
         _fail("search.checkpoint_seconds", s.checkpoint_seconds, "must be >= 0 (0: every epoch) or null (never)")
+    if s.log_epochs_after is not None and s.log_epochs_after < 0:
+        _fail("search.log_epochs_after", s.log_epochs_after, "must be >= 0 (0: every epoch) or null (never)")
     if s.max_retry < 0:
         _fail("search.max_retry", s.max_retry, "must be >= 0")
     if s.heartbeat_interval is not None:
@@ -385,17 +463,19 @@ def _validate_scale_out(s: SearchConfig) -> None:
 def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfig) -> None:
     """The checks every entry point shares: data, training and logging."""
     d = data
-    _one_of("data.name", d.name, DATASETS)
-    if d.name in ("cifar10", "npz") and not d.path:
-        _fail("data.path", d.path, f"data={d.name} needs data.path=<{'folder' if d.name == 'cifar10' else 'file.npz'}>")
+    _one_of("data.name", d.name, tuple(DATA_CONFIGS))
+    if type(d) is not DATA_CONFIGS[d.name]:
+        _fail("data.name", d.name, f"choose the source with data={d.name} (the group; data.name alone keeps the fields of {type(d).__name__})")
+    if d.name in ("cifar10", "npz") and not getattr(d, "path", None):
+        _fail("data.path", None, f"data={d.name} needs data.path=<{'folder' if d.name == 'cifar10' else 'file.npz'}>")
     if d.resolution is not None:
         _positive("data.resolution", d.resolution)
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(d, name)
-        if not 0 < value < 1:
+    test_fraction = getattr(d, "test_fraction", None)  # sources without an official test split
+    for name, value in (("val_fraction", d.val_fraction), ("test_fraction", test_fraction)):
+        if value is not None and not 0 < value < 1:
             _fail(f"data.{name}", value, "must be in (0, 1)")
-    if d.val_fraction + d.test_fraction >= 1:
-        _fail("data.test_fraction", d.test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
+    if test_fraction is not None and d.val_fraction + test_fraction >= 1:
+        _fail("data.test_fraction", test_fraction, f"leaves no training data beside data.val_fraction={d.val_fraction}")
     if d.limit is not None:
         _positive("data.limit", d.limit)
     if d.subset is not None and d.subset < 10:

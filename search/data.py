@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search.config import ConfigError, DataConfig
+from search.config import ConfigError, DataConfig, SyntheticData
 from search.idx import FASHION_MNIST_DIR, read_idx_split
 from space.genotype import Genotype
 from space.io import resolve
@@ -71,7 +71,7 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target.astype(np.int64)
 
 
-def _synthetic(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
+def _synthetic(cfg: SyntheticData) -> tuple[np.ndarray, np.ndarray]:
     """One random smooth template per class, plus noise: learnable in an epoch or two."""
     rng = np.random.default_rng(cfg.seed)
     coarse = rng.normal(size=(cfg.n_classes, cfg.channels, 4, 4)).astype(np.float32)
@@ -186,7 +186,7 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def _split_indices(n: int, cfg: DataConfig, *, with_test: bool) -> tuple[np.ndarray, ...]:
     order = np.random.default_rng(cfg.seed).permutation(n)
     n_val = max(1, round(cfg.val_fraction * n))
-    n_test = max(1, round(cfg.test_fraction * n)) if with_test else 0
+    n_test = max(1, round(cfg.test_fraction * n)) if with_test else 0  # type: ignore[attr-defined]
     return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
 
 

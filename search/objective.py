@@ -218,6 +218,12 @@ class Objective:
 
     def _on_epoch(self, t: _Training, result: EpochResult) -> None:
         t.history.append(result)
+        after = self.cfg.search.log_epochs_after
+        if after is not None and time.perf_counter() - t.start >= after:  # long trials: a line per epoch
+            log.info(
+                "trial %d epoch %d/%d: loss %.4f, val %.4f, %.1f s",
+                t.trial.number, result.epoch, self.cfg.train.epochs, result.train_loss, result.val_accuracy, result.seconds,
+            )
         t.run.log(result.metrics(), step=result.epoch)
         t.trial.report(result.val_accuracy, result.epoch)
         if t.trial.should_prune():

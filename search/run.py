@@ -6,11 +6,13 @@ test the best trial once on the held-out split and write the reports.
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from search.budget import check_reachable
 from search.config import Config, ranges_from_config
@@ -41,23 +43,56 @@ class StudyResult:
     test_accuracy: float | None
 
 
-class _Progress:
-    """Trials counted/total (all workers), best so far and ETA, on stderr (tqdm comes with Optuna)."""
+def trial_line(trial: optuna.trial.FrozenTrial) -> str:
+    """One finished trial as a log line: outcome, cost, accuracy, seconds."""
+    outcome = status(trial)
+    parts = [f"trial {trial.number} {outcome}", f"{trial.user_attrs.get('macs', 0) / 1e6:.2f} MMACs"]
+    epochs = trial.user_attrs.get("epochs")
+    if outcome == Status.COMPLETE:
+        parts.append(f"val {trial.value:.4f} after {epochs} epochs")
+    elif outcome == Status.PRUNED and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        parts.append(f"val {trial.intermediate_values[step]:.4f} when pruned after epoch {step}")
+    elif outcome == Status.INFEASIBLE:
+        parts.append("over budget, not trained")
+    elif outcome == Status.DUPLICATE:
+        parts.append(f"same network and hyperparameters as trial {trial.user_attrs.get('duplicate_of')}, not trained")
+    elif outcome == Status.FAILED:
+        parts.append(str(trial.user_attrs.get("fail_reason", "failed")))
+    seconds = trial.user_attrs.get("train_seconds")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    return ", ".join(parts)
 
-    def __init__(self, total: int, done: int, enabled: bool) -> None:
+
+class _Progress:
+    """One log line per finished trial, from every worker (the log file and the console), and a
+    progress bar of counted trials with the best so far on stderr when it is a terminal (tqdm
+    comes with Optuna); a log file or pipe never receives the bar's carriage-return frames."""
+
+    def __init__(self, study: optuna.Study, total: int, done: int, enabled: bool) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, desc="trials", unit="trial", disable=not enabled, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, initial=done, desc="trials", unit="trial", dynamic_ncols=True,
+            disable=not (enabled and sys.stderr.isatty()),
+        )
+        # Trials finished before this run (a resumed study) were logged by the run that had them.
+        self.logged = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
 
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        counted, _, _ = tally(study.get_trials(deepcopy=False))
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """Optuna's callback after each trial of this process; called once more at the end for
+        what the spawned workers finished last."""
+        trials = study.get_trials(deepcopy=False)
+        for t in sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number):
+            if t.number not in self.logged:
+                self.logged.add(t.number)
+                with logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=type(self.bar)):
+                    log.info("%s", trial_line(t))
+        counted, _, _ = tally(trials)
         self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         best = best_trial(study)
-        self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -", refresh=False)
-        if not self.bar.disable:
-            outcome = status(trial)
-            value = f", val {trial.value:.4f}" if outcome == Status.COMPLETE else ""
-            self.bar.write(f"trial {trial.number}: {outcome}, {trial.user_attrs.get('macs', 0) / 1e6:.2f} MMACs{value}")
+        self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -")
 
     def close(self) -> None:
         self.bar.close()
@@ -104,7 +139,7 @@ def _run_workers(
 ) -> list[str]:
     """This process as worker 0 and the spawned ones beside it, to the end; the names of the
     spawned workers that failed."""
-    progress = _Progress(cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
+    progress = _Progress(opened[0], cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
     processes = start_workers(cfg, name, directory) if counted < cfg.search.n_trials else []
     try:
         run_local_worker(cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress])
@@ -115,6 +150,7 @@ def _run_workers(
     finally:
         for process in processes:
             process.join()
+        progress(opened[0])
         progress.close()
     failed = [p.name for p in processes if p.exitcode != 0]
     if failed:

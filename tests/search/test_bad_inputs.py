@@ -57,6 +57,7 @@ CASES = [
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
     Case("unknown data set", lambda t: ["data=imagenet"], "data=imagenet"),
+    Case("a field of another data source", lambda t: ["data=digits", "data.path=digits.npz"], "data.path"),
     Case("conflicting options: grace period without heartbeats", lambda t: ["search.heartbeat_interval=null", "search.grace_period=60"], "search.grace_period=60"),
     Case("conflicting options: no training data left", lambda t: ["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
     Case("zero workers", lambda t: ["search.n_workers=0"], "search.n_workers=0"),
@@ -81,8 +82,12 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 def _run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
+    overrides = case.overrides(tmp)
+    study = STUDY
+    if any(o.startswith("data=") for o in overrides):  # another source: synthetic's own fields go
+        study = [a for a in STUDY if not a.startswith("data.n_samples")]
     return subprocess.run(
-        [sys.executable, "-m", "search", *DIGITS, *STUDY, *case.overrides(tmp)],
+        [sys.executable, "-m", "search", *DIGITS, *study, *overrides],
         cwd=tmp,
         env=search_env(),
         capture_output=True,

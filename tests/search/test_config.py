@@ -58,7 +58,9 @@ BAD = [
     (["space.base=resnet50"], "space.base='resnet50'"),
     (["space.lr=[0.1,0.01]"], "space.lr=[0.1, 0.01]"),
     (["space.large_kinds=[7x7]"], "space.large_kinds=['7x7']: choose from 5x5, 3x3x2, 3x3"),
-    (["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
+    (["data=digits", "data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
+    (["data.test_fraction=0.5"], "data.test_fraction: not a field of data=fashion-mnist"),
+    (["data.name=npz"], "data.name='npz': choose the source with data=npz"),
     (["train.device=tpu"], "train.device='tpu'"),
     (["study.name=a/b"], "study.name='a/b'"),
 ]

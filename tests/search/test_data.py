@@ -7,30 +7,30 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import ConfigError, DataConfig
+from search.config import ConfigError, data_config
 from search.data import load_data
 
 
 def test_digits_are_real_and_split_by_seed() -> None:
-    d = load_data(DataConfig(name="digits"))
+    d = load_data(data_config("digits"))
     assert (d.num_classes, d.channels, d.resolution) == (10, 1, 8)
     assert len(d.train) + len(d.val) + len(d.test) == 1797
     assert len(d.test) == round(0.2 * 1797) and len(d.val) == round(0.2 * 1797)
-    again = load_data(DataConfig(name="digits"))
+    again = load_data(data_config("digits"))
     assert torch.equal(d.val.images, again.val.images)
-    other = load_data(DataConfig(name="digits", seed=1))
+    other = load_data(data_config("digits", seed=1))
     assert not torch.equal(d.val.labels, other.val.labels)
     assert abs(float(d.train.images.mean())) < 1e-4  # normalised with train statistics
 
 
 def test_splits_are_disjoint() -> None:
-    d = load_data(DataConfig(name="digits"))
+    d = load_data(data_config("digits"))
     rows = lambda s: {tuple(x.flatten().tolist()) for x in s.images}  # noqa: E731
     assert not rows(d.test) & rows(d.val)
 
 
 def test_resolution_resizes() -> None:
-    d = load_data(DataConfig(name="digits", resolution=16))
+    d = load_data(data_config("digits", resolution=16))
     assert d.train.images.shape[1:] == (1, 16, 16) and d.resolution == 16
 
 
@@ -45,18 +45,18 @@ def _cifar_folder(root: Path, n: int = 20) -> Path:
 
 
 def test_cifar10_standard_folder(tmp_path: Path) -> None:
-    d = load_data(DataConfig(name="cifar10", path=str(_cifar_folder(tmp_path)), val_fraction=0.1))
+    d = load_data(data_config("cifar10", path=str(_cifar_folder(tmp_path)), val_fraction=0.1))
     assert d.channels == 3 and d.resolution == 32
     assert len(d.test) == 20 and len(d.train) + len(d.val) == 100  # the official test batch is the test split
 
 
 def test_cifar10_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such folder"):
-        load_data(DataConfig(name="cifar10", path=str(tmp_path / "nope")))
+        load_data(data_config("cifar10", path=str(tmp_path / "nope")))
     root = _cifar_folder(tmp_path)
     (root / "cifar-10-batches-py" / "data_batch_3").unlink()
     with pytest.raises(ConfigError, match="missing data_batch_3"):
-        load_data(DataConfig(name="cifar10", path=str(root)))
+        load_data(data_config("cifar10", path=str(root)))
 
 
 def test_cifar10_batches_cannot_run_code(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_cifar10_batches_cannot_run_code(tmp_path: Path) -> None:
 
     (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(pickle.dumps({b"data": Evil()}))
     with pytest.raises(ConfigError, match="forbidden global builtins.print"):
-        load_data(DataConfig(name="cifar10", path=str(root)))
+        load_data(data_config("cifar10", path=str(root)))
 
 
 @pytest.mark.parametrize("layout", ["NHW", "NHWC", "NCHW"])
@@ -76,7 +76,7 @@ def test_npz_layouts(tmp_path: Path, layout: str) -> None:
     shape = {"NHW": (50, 12, 12), "NHWC": (50, 12, 12, 3), "NCHW": (50, 3, 12, 12)}[layout]
     images = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
     np.savez(tmp_path / "d.npz", images=images, labels=np.arange(50) % 5)
-    d = load_data(DataConfig(name="npz", path=str(tmp_path / "d.npz")))
+    d = load_data(data_config("npz", path=str(tmp_path / "d.npz")))
     assert d.resolution == 12 and d.num_classes == 5 and d.channels == (1 if layout == "NHW" else 3)
 
 
@@ -93,5 +93,5 @@ def test_npz_layouts(tmp_path: Path, layout: str) -> None:
 def test_npz_errors(tmp_path: Path, arrays: dict, message: str) -> None:
     np.savez(tmp_path / "d.npz", **arrays)
     with pytest.raises(ConfigError) as err:
-        load_data(DataConfig(name="npz", path=str(tmp_path / "d.npz")))
+        load_data(data_config("npz", path=str(tmp_path / "d.npz")))
     assert message in str(err.value) and "\n" not in str(err.value)

@@ -8,7 +8,7 @@ import optuna
 import pytest
 import torch
 
-from search.config import Config, DataConfig, LoggerConfig, SearchConfig, SpaceConfig, TrainConfig
+from search.config import Config, data_config, LoggerConfig, SearchConfig, SpaceConfig, TrainConfig
 from search.run import run_study
 from search.train import Trainer
 
@@ -17,7 +17,7 @@ def _cfg(**space_changes) -> Config:
     return Config(
         space=SpaceConfig(**space_changes),
         search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2, warm_start=False),
-        data=DataConfig(name="synthetic", n_samples=256),
+        data=data_config("synthetic", n_samples=256),
         train=TrainConfig(epochs=1, batch_size=32),
         logger=LoggerConfig(name="none"),
         progress=False,

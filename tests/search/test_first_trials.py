@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.config import BudgetConfig, Config, ConfigError, DataConfig, LoggerConfig, SearchConfig, TrainConfig, validate
+from search.config import BudgetConfig, Config, ConfigError, data_config, LoggerConfig, SearchConfig, TrainConfig, validate
 from search.data import base_genotype, load_data
 from search.first_trials import warm_start_genotype
 from search.run import run_study
@@ -20,7 +20,7 @@ from space.accounting import cost
 def _cfg(**search: object) -> Config:
     return Config(
         search=SearchConfig(**{"n_trials": 3, "pruner": "none", "n_startup_trials": 2, **search}),  # type: ignore[arg-type]
-        data=DataConfig(name="synthetic", n_samples=128, channels=1),
+        data=data_config("synthetic", n_samples=128, channels=1),
         train=TrainConfig(epochs=1, batch_size=32),
         budget=BudgetConfig(macs=2_000_000, mode="project"),
         logger=LoggerConfig(name="none"),
@@ -49,7 +49,7 @@ def test_over_budget_draws_do_not_use_up_n_trials(tmp_path: Path) -> None:
     # constraint mode with a budget that most draws exceed: n_trials still means trained networks
     cfg = _cfg(n_trials=2, warm_start=False, sampler="random")
     cfg.budget = BudgetConfig(macs=2_500_000, mode="constraint")
-    cfg.data = DataConfig(name="synthetic", n_samples=128, channels=1, size=8)
+    cfg.data = data_config("synthetic", n_samples=128, channels=1, size=8)
     trials = run_study(cfg, "tight", tmp_path).study.trials
     outcomes = [status(t) for t in trials]
     assert outcomes.count(Status.INFEASIBLE) >= 1, outcomes
@@ -60,7 +60,7 @@ def test_over_budget_draws_do_not_use_up_n_trials(tmp_path: Path) -> None:
 def test_too_many_untrained_draws_in_a_row_stop_with_advice(tmp_path: Path) -> None:
     cfg = _cfg(n_trials=2, warm_start=False, sampler="random", max_untrained_in_row=3)
     cfg.budget = BudgetConfig(macs=2_500_000, mode="constraint")
-    cfg.data = DataConfig(name="synthetic", n_samples=128, channels=1, size=8)
+    cfg.data = data_config("synthetic", n_samples=128, channels=1, size=8)
     cfg.space.width_scale = [1.5, 2.0]  # nothing of this space fits: every draw is over budget
     cfg.space.modules_per_stage = [[2, 2], [5, 5], [2, 2]]
     with pytest.raises(ConfigError, match=r"search.max_untrained_in_row=3: the last 3 draws .* budget.mode=project"):

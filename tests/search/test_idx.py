@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import ConfigError, DataConfig
+from search.config import ConfigError, data_config
 from search.data import balanced_subset, load_data
 from search.idx import FASHION_MNIST_DIR, FASHION_MNIST_HINT, idx_files, read_idx
 
@@ -40,7 +40,7 @@ def _folder(root: Path, n_train: int = 60, n_test: int = 20, *, gz: bool = True,
 
 @pytest.mark.parametrize("gz,sep", [(True, "-"), (False, "-"), (False, ".")])
 def test_idx_folder_official_splits(tmp_path: Path, gz: bool, sep: str) -> None:
-    d = load_data(DataConfig(name="fashion-mnist", path=str(_folder(tmp_path, gz=gz, sep=sep)), val_fraction=0.2))
+    d = load_data(data_config("fashion-mnist", path=str(_folder(tmp_path, gz=gz, sep=sep)), val_fraction=0.2))
     assert (d.channels, d.resolution, d.num_classes) == (1, 6, 10)
     assert len(d.test) == 20 and len(d.val) == 12 and len(d.train) == 48  # val carved from the training files
 
@@ -69,7 +69,7 @@ def test_idx_counts_must_agree(tmp_path: Path) -> None:
     root = _folder(tmp_path)
     (root / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(np.arange(19) % 10)))
     with pytest.raises(ConfigError, match="holds 20 images but t10k-labels-idx1-ubyte.gz 19 labels"):
-        load_data(DataConfig(name="fashion-mnist", path=str(root)))
+        load_data(data_config("fashion-mnist", path=str(root)))
 
 
 def test_missing_files_name_them_and_the_fix(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_balanced_subset() -> None:
 
 @needs_fashion_mnist
 def test_fashion_mnist_real_files() -> None:
-    d = load_data(DataConfig(name="fashion-mnist", subset=1000, val_fraction=0.2))
+    d = load_data(data_config("fashion-mnist", subset=1000, val_fraction=0.2))
     assert (d.channels, d.resolution, d.num_classes) == (1, 28, 10)
     assert len(d.test) == 10_000 and len(d.train) == 800 and len(d.val) == 200
     assert torch.bincount(d.test.labels).tolist() == [1000] * 10  # the official test set

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import DataConfig
+from search.config import data_config
 from search.data import _split_indices, load_data
 from search.export import export, main as export_main
 from search.predict import load_trained, weights_file
@@ -55,7 +55,7 @@ def test_weights_file_carries_its_model_card(study: Path) -> None:
 def test_raw_images_are_prepared_as_training_saw_them(study: Path) -> None:
     trained = load_trained(study)
     assert trained.input_shape == (3, 16, 16) and trained.class_names == tuple(CLASSES)
-    cfg = DataConfig(name="npz", path=str(study.parents[1] / "pets.npz"), resolution=16)
+    cfg = data_config("npz", path=str(study.parents[1] / "pets.npz"), resolution=16)
     splits = load_data(cfg)
     raw = np.load(cfg.path)["images"]
     *_, test_idx = _split_indices(len(raw), cfg, with_test=True)

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 import space
-from search.config import Config, DataConfig, TrainConfig
+from search.config import Config, data_config, TrainConfig
 from search.data import base_genotype, load_data
 from search.train import Trainer, TrainingDiverged
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_data(DataConfig(name="synthetic", n_samples=1024))
+    return load_data(data_config("synthetic", n_samples=1024))
 
 
 def _genotype(data) -> space.Genotype:
