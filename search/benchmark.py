@@ -181,7 +181,7 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
         name=f"{arm.name.replace(' ', '-')}-s{seed}",
         config={"arm": arm.name, "seed": seed, "genotype": arm.genotype.to_dict(), "genotype_key": arm.genotype.key,
-                "lr": arm.lr, "weight_decay": arm.weight_decay, "train": dataclasses.asdict(train), "macs": c.macs},
+                "train": dataclasses.asdict(dataclasses.replace(train, lr=arm.lr, weight_decay=arm.weight_decay)), "macs": c.macs},
     )
     record: dict[str, Any] = {"arm": arm.name, "seed": seed, "key": arm.genotype.key, "macs": c.macs, "params": c.params,
                               "lr": arm.lr, "weight_decay": arm.weight_decay, "source": arm.source}

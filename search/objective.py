@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.predict import model_card
-from search.sample import Hyperparameters, TrialDraw, sample_trial
+from search.sample import Hyperparameters, TrialDraw, sample_trial, searched_hyperparameters
 from search.status import Status, is_trained
 from search.tracking import Tracker, TrialRun
 from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
@@ -175,8 +175,9 @@ class Objective:
             "trial": trial.number,
             "genotype": genotype.to_dict(),
             "genotype_key": genotype.key,
-            **asdict(hp),
-            "train": asdict(self.cfg.train),
+            # The values this trial trains with; the ranges the searched ones were drawn from.
+            "train": asdict(replace(self.cfg.train, lr=hp.lr, weight_decay=hp.weight_decay)),
+            "searched": searched_hyperparameters(self.cfg.space) if not trial.user_attrs.get("warm_start") else {},
             "budget": asdict(self.cfg.budget),
             "data": asdict(self.cfg.data),
             "storage": self.storage,

@@ -219,6 +219,25 @@ def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[
     return [line]
 
 
+def _hyperparameter_lines(study: optuna.Study) -> list[str]:
+    """Which training hyperparameters were searched (and in what range) and which were fixed:
+    the report never shows a default no trial trained with."""
+    identity = study.user_attrs.get("identity") or {}
+    space, train = identity.get("space", {}), identity.get("train", {})
+    searched = {name: space[name] for name in ("lr", "weight_decay") if space.get(name)}
+    fixed = [f"train.{name}={train[name]:g}" for name in ("lr", "weight_decay") if name not in searched and name in train]
+    lines = []
+    if searched:
+        ranges = ", ".join(f"train.{name} log-uniform in [{low:g}, {high:g}]" for name, (low, high) in searched.items())
+        hand = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
+        used = (hand.user_attrs.get("hyperparameters") or {}) if hand is not None else {}
+        own = ", ".join(f"train.{name}={used[name]:g}" for name in searched if name in used)
+        lines.append(f"- searched hyperparameters: {ranges}" + (f" (the hand design, trial #{hand.number}, trains with its recipe's {own})" if own else ""))
+    if fixed:
+        lines.append(f"- fixed hyperparameters: {', '.join(fixed)} in every trial")
+    return lines
+
+
 def write_results(
     study: optuna.Study,
     directory: Path,
@@ -260,6 +279,7 @@ def write_results(
             f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
+    lines += _hyperparameter_lines(study)
     lines += _against_hand_design(study, best)
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
     troubled = [r for r in rows if r["state"] in (Status.FAILED, Status.LOST) or "retry of" in r["note"]]
@@ -268,6 +288,48 @@ def write_results(
     lines += [f"![{p}]({p})" for p in plots]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+STUDY_COLUMNS = ("study", "trained", "infeasible", "best_trial", "key", "macs", "params", "val_accuracy",
+                 "test_accuracy", "hand_val_accuracy", "gain_points")
+
+
+def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
+    """One table over a search multirun (`-m budget.macs=1e6,2e6`): one row per job folder's
+    study, with its best trial, its test accuracy and the hand design it started from. Written
+    as `studies.csv` and `report.md` in `directory`; each job's own files are rebuilt too."""
+    rows = []
+    for db in sorted(directory.glob("*/study.db")):
+        url = f"sqlite:///{db.resolve()}"
+        for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
+            study = optuna.load_study(study_name=summary.study_name, storage=url)
+            trials = study.get_trials(deepcopy=False)
+            best = best_trial(study)
+            test = study.user_attrs.get("test", {})
+            hand = next((t for t in trials if t.user_attrs.get("warm_start") and status(t) == Status.COMPLETE), None)
+            row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
+            row.update(study=db.parent.name, trained=sum(status(t) in (Status.COMPLETE, Status.PRUNED) for t in trials),
+                       infeasible=sum(status(t) == Status.INFEASIBLE for t in trials))
+            if best is not None:
+                a = best.user_attrs
+                row.update(best_trial=best.number, key=a["key"], macs=a["macs"], params=a["params"], val_accuracy=round(best.value, 4))
+                if test.get("trial") == best.number:
+                    row["test_accuracy"] = round(float(test["accuracy"]), 4)
+            if hand is not None:
+                row["hand_val_accuracy"] = round(hand.value, 4)  # type: ignore[arg-type]
+                if best is not None:
+                    row["gain_points"] = round(100 * (best.value - hand.value), 2)  # type: ignore[operator]
+            rows.append(row)
+    with atomic_path(directory / "studies.csv") as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=STUDY_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"# Multirun `{directory.name}`", "", f"- {len(rows)} studies from {directory}/*/study.db; each job's own report.md is in its folder",
+             "- val: the best trial's validation accuracy; test: measured once on the held-out split; gain: points over the hand design", "",
+             _markdown_table(rows, STUDY_COLUMNS), ""]
+    with atomic_path(directory / "report.md") as tmp:
+        tmp.write_text("\n".join(lines))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,9 +356,17 @@ def main(argv: list[str] | None = None) -> int:
             rows = aggregate_multirun(args.directory)
             print(f"aggregated {len(rows)} rows into {args.directory / 'summary.csv'}")
             return 0
+        if not (args.directory / "study.db").is_file() and list(args.directory.glob("*/study.db")):
+            rows = aggregate_studies(args.directory)
+            print(f"aggregated {len(rows)} studies into {args.directory / 'studies.csv'} and {args.directory / 'report.md'}")
+            return 0
     url = args.storage or f"sqlite:///{(args.directory / 'study.db').resolve()}"
     if not args.storage and not (args.directory / "study.db").is_file():
-        print(f"error: directory={str(args.directory)!r}: no study.db there (pass --storage)", file=sys.stderr)
+        print(
+            f"error: directory={str(args.directory)!r}: neither a study's folder (study.db), an ablation's (runs/), nor a "
+            "multirun folder of either (*/study.db, */summary.csv); for a study stored elsewhere pass --storage URL",
+            file=sys.stderr,
+        )
         return 2
     try:
         names = [s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)]

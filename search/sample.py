@@ -17,7 +17,7 @@ from search.config import SpaceConfig, TrainConfig
 from space.genotype import Genotype
 from space.ranges import Draw, Ranges, sample
 
-__all__ = ["Hyperparameters", "TrialDraw", "sample_trial"]
+__all__ = ["Hyperparameters", "TrialDraw", "sample_trial", "searched_hyperparameters"]
 
 T = TypeVar("T")
 
@@ -48,6 +48,13 @@ def sample_hyperparameters(draw: Draw, space: SpaceConfig, train: TrainConfig) -
     lr = draw.float("train.lr", *space.lr, log=True) if space.lr else train.lr
     wd = draw.float("train.weight_decay", *space.weight_decay, log=True) if space.weight_decay else train.weight_decay
     return Hyperparameters(lr=lr, weight_decay=wd)
+
+
+def searched_hyperparameters(space: SpaceConfig) -> dict[str, list[float]]:
+    """The training hyperparameters a study samples, by parameter name, with their log ranges;
+    the others keep their `train.*` value in every trial."""
+    ranges = {"train.lr": space.lr, "train.weight_decay": space.weight_decay}
+    return {name: list(bounds) for name, bounds in ranges.items() if bounds}
 
 
 def sample_trial(

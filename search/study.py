@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from search.config import Config, ConfigError, training_identity
+from search.sample import searched_hyperparameters
 from search.credentials import mask_credentials
 from search.storage import open_storage, storage_url
 
@@ -54,6 +55,9 @@ def _pruner(cfg: Config) -> optuna.pruners.BasePruner:
 def _identity(cfg: Config) -> dict[str, Any]:
     identity = {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
     identity["train"] = training_identity(cfg.train)
+    if not cfg.search.warm_start:  # a searched train.* value then trains no trial: not part of the study
+        for name in searched_hyperparameters(cfg.space):
+            identity["train"].pop(name.removeprefix("train."))
     return identity
 
 

@@ -88,6 +88,13 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
             assert {"train/loss", "val/accuracy", "lr", "epoch_seconds"} <= set(row)
         assert [row["val/accuracy"] for row in run.history] == [t.intermediate_values[e] for e in epochs]
         assert run.summary["state"] == _status(t) and run.summary["macs"] == t.user_attrs["macs"]
+        # the learning rate and weight decay this trial trained with, never train.*'s unused default
+        assert {k: run.config["train"][k] for k in ("lr", "weight_decay")} == t.user_attrs["hyperparameters"]
+        if t.user_attrs.get("warm_start"):  # the hand design trains with its recipe's values
+            assert run.config["train"]["lr"] == 0.05 and run.config["searched"] == {}
+        else:
+            assert run.config["train"]["lr"] == t.params["train.lr"]
+            assert run.config["searched"] == {"train.lr": [0.01, 0.2], "train.weight_decay": [1e-5, 1e-3]}
 
 
 def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
@@ -172,3 +179,9 @@ def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> 
             assert constraints and max(constraints) > 0, (number, constraints)
         elif status in ("complete", "pruned"):
             assert constraints and max(constraints) <= 0, (number, constraints)
+
+
+def test_report_says_which_hyperparameters_were_searched(runs: Runs) -> None:
+    report = (runs.directory / "report.md").read_text()
+    assert "- searched hyperparameters: train.lr log-uniform in [0.01, 0.2], train.weight_decay log-uniform in [1e-05, 0.001]" in report
+    assert "(the hand design, trial #0, trains with its recipe's train.lr=0.05, train.weight_decay=0.0001)" in report

@@ -85,3 +85,14 @@ def test_prescreen_config_is_checked() -> None:
         cfg = _cfg(**{"prescreen": "naswot", field: value})
         with pytest.raises(ConfigError, match=f"search.{field}={value!r}: {message}"):
             validate(cfg)
+
+
+def test_a_searched_default_that_trains_no_trial_is_not_part_of_the_study() -> None:
+    from search.study import _identity
+
+    cfg = Config()
+    assert _identity(cfg)["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it
+    cfg.search.warm_start = False
+    assert "lr" not in _identity(cfg)["train"] and "weight_decay" not in _identity(cfg)["train"]
+    cfg.space.lr = None  # not searched: every trial trains with train.lr
+    assert _identity(cfg)["train"]["lr"] == cfg.train.lr
