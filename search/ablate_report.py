@@ -2,7 +2,8 @@
 
 summary.csv (one row per variant: cost, accuracy mean +- std over seeds, and for comparisons
 latency and the paired difference to the baseline with a 95% t-interval over seeds), report.md,
-accuracy_vs_macs.png (error bars) and cost.png (inference and training MACs per variant).
+accuracy.png (per variant: accuracy with error bars, the paired difference to the baseline and
+latency where measured, MACs) and cost.png (inference and training MACs per variant).
 """
 
 from __future__ import annotations
@@ -86,7 +87,27 @@ def _fmt(value: Any, column: str) -> str:
     return str(value)
 
 
+def _panels(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[float], list[Any] | None]]:
+    """The per-variant panels of accuracy.png: (title, colour, values, error bars) for accuracy,
+    the paired difference to the baseline and latency where measured, and inference MACs."""
+    panels: list[tuple[str, str, list[float], list[Any] | None]] = [
+        ("test accuracy (mean +- std over seeds)", "C0", [r["test_mean"] for r in rows], [r["test_std"] or 0.0 for r in rows]),
+    ]
+    if any(r.get("diff_ci_low") not in ("", None) for r in rows):  # a comparison: the baseline sits at 0
+        measured = [r.get("diff_ci_low") not in ("", None) for r in rows]
+        diffs = [100 * r["diff_mean"] if m else 0.0 for r, m in zip(rows, measured)]
+        low = [100 * (r["diff_mean"] - r["diff_ci_low"]) if m else 0.0 for r, m in zip(rows, measured)]
+        high = [100 * (r["diff_ci_high"] - r["diff_mean"]) if m else 0.0 for r, m in zip(rows, measured)]
+        panels.append(("vs baseline, points (95% CI)", "C2", diffs, [low, high]))
+    if all(r.get("latency_b1_ms") not in ("", None) for r in rows):
+        panels.append(("latency, batch 1 (ms, median)", "C1", [r["latency_b1_ms"] for r in rows], None))
+    panels.append(("inference MMACs", "C7", [r["macs"] / 1e6 for r in rows], None))
+    return panels
+
+
 def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
+    """accuracy.png: one row per variant, its panels side by side (readable however close or far
+    apart the costs are, unlike one scatter of labelled points); cost.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,17 +116,26 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     made = []
     trained = [r for r in rows if r["test_mean"] != ""]
     if trained:
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        for r in trained:
-            ax.errorbar(r["macs"] / 1e6, r["test_mean"], yerr=r["test_std"], fmt="o", capsize=3)
-            ax.annotate(r["variant"], (r["macs"] / 1e6, r["test_mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
-        ax.set(xscale="log", xlabel="inference MMACs (log)", ylabel="test accuracy (mean +- std over seeds)",
-               title="Accuracy vs multiply-adds")
+        panels = _panels(trained)
+        names = [r["variant"] for r in trained]
+        y = list(range(len(trained)))[::-1]
+        fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels) + 1.6, 0.42 * len(trained) + 1.3), sharey=True, squeeze=False)
+        for ax, (title, colour, values, errors) in zip(axes[0], panels):
+            if errors is not None:
+                ax.errorbar(values, y, xerr=errors, fmt="o", color=colour, capsize=3)
+                if title.startswith("vs baseline"):
+                    ax.axvline(0.0, color="grey", linewidth=0.8)
+            else:
+                ax.barh(y, values, color=colour, height=0.6)
+                for yi, v in zip(y, values):
+                    ax.annotate(f"{v:.4g}", (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+                ax.set_xlim(0, max(values) * 1.25 or 1)
+            ax.set_title(title, fontsize=9)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.grid(axis="x", alpha=0.3)
+        axes[0][0].set_yticks(y, names, fontsize=8)
         fig.tight_layout()
-        with atomic_path(directory / "accuracy_vs_macs.png") as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        made.append("accuracy_vs_macs.png")
+        made.append(_save(fig, directory / "accuracy.png"))
     fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1.4))
     names = [r["variant"] for r in rows][::-1]
     ax.barh(names, [r["train_macs"] / 1e6 for r in rows][::-1], color="C1", label="training (aux heads)")
@@ -113,11 +143,17 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     ax.set(xlabel="MMACs", title="Cost per variant")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(directory / "cost.png") as tmp:
+    made.append(_save(fig, directory / "cost.png"))
+    return made
+
+
+def _save(fig: Any, path: Path) -> str:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    made.append("cost.png")
-    return made
+    return path.name
 
 
 def module_table(records: list[dict[str, Any]]) -> list[str]:

@@ -129,20 +129,30 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == Status.INFEASIBLE])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
     made.append(_save(fig, directory / "history.png"))
-    # accuracy vs MACs with the Pareto front and the budget line
+    # accuracy vs cost with the Pareto front: against MACs (with the budget line) where trials
+    # spread over the budget; against parameters where all sit at it (budget.mode=project),
+    # since a MACs axis would stack every point on one vertical line
     fig, ax = plt.subplots(figsize=(6, 4))
+    macs = [r["macs"] for r in trained]
+    by_macs = not trained or max(macs) - min(macs) >= 0.1 * budget_macs
+    cost_of = (lambda r: r["macs"] / 1e6) if by_macs else (lambda r: r["params"] / 1e6)
     if trained:
-        pts = [(r["macs"] / 1e6, r["val_accuracy"]) for r in trained]
+        pts = [(cost_of(r), r["val_accuracy"]) for r in trained]
         ax.scatter(*zip(*pts), s=18, label="trained")
         front = pareto_front(pts)
         ax.step(*zip(*front), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
-    _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == Status.INFEASIBLE and r["macs"] != ""])
-    ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
-    xs = [r["macs"] / 1e6 for r in rows if r["state"] in (Status.COMPLETE, Status.INFEASIBLE) and r["macs"] != ""]
-    xs.append(budget_macs / 1e6)
-    ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
-    ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
-    made.append(_save(fig, directory / "accuracy_vs_macs.png"))
+    if by_macs:
+        _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == Status.INFEASIBLE and r["macs"] != ""])
+        ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
+        xs = [r["macs"] / 1e6 for r in rows if r["state"] in (Status.COMPLETE, Status.INFEASIBLE) and r["macs"] != ""]
+        xs.append(budget_macs / 1e6)
+        ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
+        ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
+    else:
+        ax.set(xlabel="parameters (millions)", ylabel="validation accuracy",
+               title=f"Accuracy vs parameters (all trained trials at {min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} MMACs)")
+        ax.title.set_fontsize(9)
+    made.append(_save(fig, directory / "accuracy_vs_cost.png"))
     # hyperparameter importances
     importances = _importances(study)
     if importances:

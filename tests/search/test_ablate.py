@@ -59,7 +59,7 @@ def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
     assert int(rows["naive"]["macs"]) == space.cost(naive).macs
     assert int(rows["base"]["macs"]) == space.cost(base).macs
     assert len(list((directory / "runs").glob("*.json"))) == 10
-    for name in ("report.md", "accuracy_vs_macs.png", "cost.png"):
+    for name in ("report.md", "accuracy.png", "cost.png"):
         assert (directory / name).stat().st_size > 500
     assert first.stdout.count("cached") == 0
     again = _run("search.ablate", args, tmp_path)  # nothing retrained

@@ -124,7 +124,7 @@ def test_result_files_match_the_study(runs: Runs) -> None:
     report = (runs.directory / "report.md").read_text()
     assert f"best trial: #{best.number}" in report
     assert runs.study.user_attrs["test"]["trial"] == best.number
-    for plot in ("history.png", "accuracy_vs_macs.png"):
+    for plot in ("history.png", "accuracy_vs_cost.png"):
         assert (runs.directory / plot).stat().st_size > 1000
     assert list((runs.directory / ".hydra").glob("*/config.yaml"))  # each run's resolved config beside the results
     assert f"best trial #{best.number}" in runs.third_stdout
