@@ -124,8 +124,12 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         for y in ys:
             running = max(running, y)
             best.append(running)
-        ax.scatter(xs, ys, s=18, label="trial")
+        ax.scatter(xs, ys, s=18, label="complete")
         ax.step(xs, best, where="post", color="C3", label="best so far")
+    pruned = [(t.number, t.intermediate_values[max(t.intermediate_values)]) for t in study.get_trials(deepcopy=False)
+              if status(t) == Status.PRUNED and t.intermediate_values]
+    if pruned:  # where the search spent compute too; their values are at the epoch they stopped
+        ax.scatter(*zip(*pruned), s=14, marker="v", facecolors="none", edgecolors="grey", label="pruned (at its last epoch)")
     _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == Status.INFEASIBLE])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
     made.append(_save(fig, directory / "history.png"))
@@ -150,7 +154,7 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
     else:
         ax.set(xlabel="parameters (millions)", ylabel="validation accuracy",
-               title=f"Accuracy vs parameters (all trained trials at {min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} MMACs)")
+               title=f"Accuracy vs parameters (every trained trial at {min(macs) / 1e6:.3f}-{max(macs) / 1e6:.3f} MMACs)")
         ax.title.set_fontsize(9)
     made.append(_save(fig, directory / "accuracy_vs_cost.png"))
     # hyperparameter importances
@@ -168,12 +172,12 @@ def _save(fig: Any, path: Path) -> str:
     """Legend (where anything is labelled), layout, an atomic write, and the figure closed."""
     import matplotlib.pyplot as plt
 
-    for ax in fig.axes:
+    for ax in fig.axes:  # the legend below the axes: it never hides a point
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
     plt.close(fig)
     return path.name
 

@@ -5,6 +5,7 @@ test the best trial once on the held-out split and write the reports.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ class _Progress:
         )
         # Trials finished before this run (a resumed study) were logged by the run that had them.
         self.logged = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._redirect = contextlib.ExitStack()
+        if not self.bar.disable:  # every console log line (trials, epochs) printed above the bar
+            self._redirect.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm))
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
         """Optuna's callback after each trial of this process; called once more at the end for
@@ -87,14 +91,14 @@ class _Progress:
         for t in sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number):
             if t.number not in self.logged:
                 self.logged.add(t.number)
-                with logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=type(self.bar)):
-                    log.info("%s", trial_line(t))
+                log.info("%s", trial_line(t))
         counted, _, _ = tally(trials)
         self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         best = best_trial(study)
         self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -")
 
     def close(self) -> None:
+        self._redirect.close()
         self.bar.close()
 
 
