@@ -29,7 +29,7 @@ from scipy.stats import kendalltau, spearmanr
 
 from search.budget import project
 from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, data_config, TrainConfig
-from search.data import Splits, base_genotype, load_data
+from search.data import Splits, base_genotype, load_data, minibatch
 from search.proxies import proxy_scores
 from search.train import Trainer
 from space.genotype import Genotype
@@ -99,7 +99,7 @@ def main() -> None:
     genotypes = _genotypes(args, data)
     generator = torch.Generator().manual_seed(0)
     batch = torch.randperm(len(data.train), generator=generator)[: args.batch]
-    x, y = data.train.images[batch], data.train.labels[batch]
+    x, y = minibatch(data, "train", batch)
     start = time.perf_counter()
     scores = [proxy_scores(g, x, y) for g in genotypes]
     proxy_seconds = time.perf_counter() - start

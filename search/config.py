@@ -248,6 +248,38 @@ class NpzData(DataConfig):
     test_fraction: float = 0.2
 
 
+@dataclass
+class Cifar100Data(DataConfig):
+    """CIFAR-100 in its python format (`path`: the folder holding cifar-100-python/ or its
+    train/test/meta files); `labels`: fine (100 classes) or coarse (20 superclasses)."""
+
+    name: str = "cifar100"
+    path: Optional[str] = None
+    labels: str = "fine"
+    augment: bool = True
+
+
+@dataclass
+class FolderData(DataConfig):
+    """Class-per-folder images (`path`/train/<class>/*, optionally `path`/val/<class>/*, which
+    is then the test split), streamed from disk by `workers` processes (null: one per core, up to
+    8) or decoded once into a cache (`cache`; search/folder.py). `augmentation` (when `augment`):
+    paper (random crops of 8-100% of the area, aspect 3/4-4/3, flips), light (35-100%, flips) or
+    off; `photometric` adds brightness/contrast/saturation jitter. Images are converted to
+    `channels` (1: grey, 3: RGB) and cropped to `resolution`."""
+
+    name: str = "folder"
+    path: Optional[str] = None
+    resolution: Optional[int] = 224
+    test_fraction: float = 0.1
+    channels: int = 3
+    augment: bool = True
+    augmentation: str = "paper"
+    photometric: bool = False
+    cache: bool = False
+    workers: Optional[int] = None
+
+
 # data=<name> picks the dataclass: each conf/data/<name>.yaml extends `<name>_schema`.
 DATA_CONFIGS: dict[str, type[DataConfig]] = {
     "fashion-mnist": FashionMnistData,
@@ -255,6 +287,8 @@ DATA_CONFIGS: dict[str, type[DataConfig]] = {
     "synthetic": SyntheticData,
     "cifar10": Cifar10Data,
     "npz": NpzData,
+    "cifar100": Cifar100Data,
+    "folder": FolderData,
 }
 
 
@@ -466,8 +500,24 @@ def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfi
     _one_of("data.name", d.name, tuple(DATA_CONFIGS))
     if type(d) is not DATA_CONFIGS[d.name]:
         _fail("data.name", d.name, f"choose the source with data={d.name} (the group; data.name alone keeps the fields of {type(d).__name__})")
-    if d.name in ("cifar10", "npz") and not getattr(d, "path", None):
-        _fail("data.path", None, f"data={d.name} needs data.path=<{'folder' if d.name == 'cifar10' else 'file.npz'}>")
+    if d.name in ("cifar10", "cifar100", "npz", "folder") and not getattr(d, "path", None):
+        _fail("data.path", None, f"data={d.name} needs data.path=<{'file.npz' if d.name == 'npz' else 'folder'}>")
+    if isinstance(d, Cifar100Data):
+        _one_of("data.labels", d.labels, ("fine", "coarse"))
+    if isinstance(d, FolderData):
+        _one_of("data.augmentation", d.augmentation, ("paper", "light", "off"))
+        if d.channels not in (1, 3):
+            _fail("data.channels", d.channels, "must be 1 (grey) or 3 (RGB)")
+        if d.resolution is None:
+            _fail("data.resolution", None, "data=folder needs a crop size (e.g. 224, 64)")
+        if d.workers is not None and d.workers < 0:
+            _fail("data.workers", d.workers, "must be >= 0 (0: load in the training process) or null (one per core)")
+        if d.path:  # the tree itself, before anything is written (search/folder.py)
+            from pathlib import Path
+
+            from search.folder import check_tree
+
+            check_tree(Path(d.path).expanduser())
     if d.resolution is not None:
         _positive("data.resolution", d.resolution)
     test_fraction = getattr(d, "test_fraction", None)  # sources without an official test split

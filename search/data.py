@@ -21,12 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search.config import ConfigError, DataConfig, SyntheticData
+from search.config import Cifar100Data, ConfigError, DataConfig, FolderData, SyntheticData
+from search.folder import FolderSplit
 from search.idx import FASHION_MNIST_DIR, read_idx_split
 from space.genotype import Genotype
 from space.io import resolve
 
-__all__ = ["Split", "Splits", "balanced_subset", "base_genotype", "load_data"]
+__all__ = ["Split", "Splits", "balanced_subset", "base_genotype", "load_data", "minibatch"]
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,12 @@ class Split:
 
 @dataclass(frozen=True)
 class Splits:
-    train: Split
-    val: Split
-    test: Split
+    """The three splits: tensors in memory (`Split`), or class-per-folder images streamed from
+    disk or the cache (`search.folder.FolderSplit`, read by `workers` loader processes)."""
+
+    train: Split | FolderSplit
+    val: Split | FolderSplit
+    test: Split | FolderSplit
     num_classes: int
     channels: int
     resolution: int
@@ -52,6 +56,21 @@ class Splits:
     class_names: tuple[str, ...] = ()
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    workers: int = 0
+
+
+def minibatch(data: Splits, split: str, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images `index` of a split as the network takes them (normalised float) with their
+    labels, whether the split is in memory or on disk (there: undecodable images left out)."""
+    part = getattr(data, split)
+    if isinstance(part, Split):
+        return part.images[index], part.labels[index]
+    items = [part[(int(i), 0)] for i in index]
+    kept = [(x, y) for x, y in items if y >= 0]
+    x = torch.stack([x for x, _ in kept]).permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+    std = torch.tensor(data.std).view(1, -1, 1, 1)
+    return (x - mean) / std, torch.tensor([y for _, y in kept])
 
 
 def base_genotype(spec: str, overrides: Mapping[str, Any], data: Splits | None) -> Genotype:
@@ -120,6 +139,28 @@ def _cifar10(root: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarra
     train = [_cifar_batch(folder / n) for n in names[:5]]
     test = _cifar_batch(folder / "test_batch")
     return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), test
+
+
+def _cifar100(root: Path, labels: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The `train` and `test` files; fine (100) or coarse (20) labels."""
+    folder = root / "cifar-100-python" if (root / "cifar-100-python").is_dir() else root
+    missing = [n for n in ("train", "test") if not (folder / n).is_file()]
+    if missing:
+        raise ConfigError(f"data.path={str(root)!r}: not a CIFAR-100 python folder (missing {', '.join(missing)})")
+    key = b"fine_labels" if labels == "fine" else b"coarse_labels"
+    parts = []
+    for name in ("train", "test"):
+        path = folder / name
+        try:
+            batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="bytes").load()
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            ys = np.asarray(batch[key], dtype=np.int64)
+        except Exception as err:
+            raise ConfigError(f"data.path={str(path)!r}: not a CIFAR-100 python file ({err.__class__.__name__}: {err})") from None
+        if len(data) != len(ys):
+            raise ConfigError(f"data.path={str(path)!r}: {len(data)} images but {len(ys)} labels")
+        parts.append(((data / 255.0).astype(np.float32), ys))
+    return parts[0], parts[1]
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +240,12 @@ def _resize(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
 
 def load_data(cfg: DataConfig) -> Splits:
     """Load, split by `cfg.seed`, resize, and normalise with the train split's channel stats."""
+    if isinstance(cfg, FolderData):
+        return _folder(cfg)
     official_test: tuple[np.ndarray, np.ndarray] | None = None
-    if cfg.name == "fashion-mnist":
+    if isinstance(cfg, Cifar100Data):
+        (images, labels), official_test = _cifar100(_existing(cfg.path, folder=True), cfg.labels)
+    elif cfg.name == "fashion-mnist":
         (images, labels), official_test = _fashion_mnist(cfg.path)
     elif cfg.name == "digits":
         images, labels = _digits()
@@ -231,6 +276,8 @@ def load_data(cfg: DataConfig) -> Splits:
     std = parts["train"][0].std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
     splits = {k: Split(((xs - mean) / std).contiguous(), ys) for k, (xs, ys) in parts.items()}
     num_classes = int(max(int(ys.max()) for _, ys in parts.values())) + 1
+    if isinstance(cfg, Cifar100Data):  # every class, even one a subset leaves out
+        num_classes = 100 if cfg.labels == "fine" else 20
     train = splits["train"]
     return Splits(
         train=train,
@@ -242,6 +289,18 @@ def load_data(cfg: DataConfig) -> Splits:
         class_names=class_names(cfg, num_classes),
         mean=tuple(mean.flatten().tolist()),
         std=tuple(std.flatten().tolist()),
+    )
+
+
+def _folder(cfg: FolderData) -> Splits:
+    from search.folder import folder_splits
+
+    found = folder_splits(cfg, _split_indices, balanced_subset)
+    splits = found["splits"]
+    return Splits(
+        train=splits["train"], val=splits["val"], test=splits["test"], num_classes=len(found["class_names"]),
+        channels=found["channels"], resolution=found["resolution"], class_names=found["class_names"],
+        mean=found["mean"], std=found["std"], workers=found["workers"],
     )
 
 
@@ -263,6 +322,15 @@ def class_names(cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
             names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
         except Exception:  # a damaged meta file costs the names, not the run
             names = list(CIFAR10_CLASSES)
+    elif isinstance(cfg, Cifar100Data):
+        root = Path(cfg.path or "").expanduser()
+        meta = next((p for p in (root / "cifar-100-python" / "meta", root / "meta") if p.is_file()), None)
+        try:
+            if meta is not None:
+                key = b"fine_label_names" if cfg.labels == "fine" else b"coarse_label_names"
+                names = [n.decode() if isinstance(n, bytes) else str(n) for n in _ArrayUnpickler(io.BytesIO(meta.read_bytes()), encoding="bytes").load()[key]]
+        except Exception:
+            names = []
     elif cfg.name == "npz":
         with np.load(Path(cfg.path or "").expanduser(), allow_pickle=False) as archive:
             if "class_names" in archive.files:

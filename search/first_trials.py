@@ -23,7 +23,7 @@ import torch
 
 from search.budget import feasible, project
 from search.config import Config, ranges_from_config
-from search.data import Splits
+from search.data import Splits, minibatch
 from search.proxies import screen_score
 from search.sample import sample_trial
 from space.accounting import cost
@@ -70,7 +70,7 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
     start = time.perf_counter()
     ranges = ranges_from_config(cfg.space)
     batch = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(s.seed))[:PRESCREEN_BATCH]
-    x, y = data.train.images[batch], data.train.labels[batch]
+    x, y = minibatch(data, "train", batch)
     scored: list[tuple[float, dict, str]] = []
     seen: set[str] = set()
     draws = 0

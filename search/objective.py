@@ -272,6 +272,11 @@ class Objective:
         t.trial.set_user_attr("status", status)
         t.trial.set_user_attr("train_seconds", seconds)
         t.trial.set_user_attr("epochs", len(t.history))
+        skipped = sum(r.skipped_images for r in t.history)
+        if skipped:  # undecodable files in a folder data set: counted, never fatal
+            t.trial.set_user_attr("skipped_images", skipped)
+            t.summary["skipped_images"] = skipped
+            log.warning("trial %d: %d image(s) could not be decoded and were skipped", t.trial.number, skipped)
         if t.history:
             best = max(r.val_accuracy for r in t.history)
             t.trial.set_user_attr("best_val_accuracy", best)

@@ -60,6 +60,8 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
         parts.append(f"same network and hyperparameters as trial {trial.user_attrs.get('duplicate_of')}, not trained")
     elif outcome == Status.FAILED:
         parts.append(str(trial.user_attrs.get("fail_reason", "failed")))
+    if trial.user_attrs.get("skipped_images"):
+        parts.append(f"{trial.user_attrs['skipped_images']} undecodable image(s) skipped")
     seconds = trial.user_attrs.get("train_seconds")
     if seconds is not None:
         parts.append(f"{seconds:.1f} s")

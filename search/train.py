@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +22,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from search.config import TrainConfig
 from search.data import Split, Splits
+from search.folder import FolderSplit, KeyedSampler
+from search.folder import loader as folder_loader
 
 __all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device"]
 
@@ -42,6 +44,7 @@ class EpochResult:
     val_accuracy: float = 0.0
     lr: float = 0.0
     seconds: float = 0.0
+    skipped_images: int = 0  # undecodable images dropped this epoch (folder data)
 
     def metrics(self) -> dict[str, float]:
         """The epoch's metrics as every tracked run logs them (searches and ablations alike)."""
@@ -51,6 +54,7 @@ class EpochResult:
             "val/accuracy": self.val_accuracy,
             "lr": self.lr,
             "epoch_seconds": self.seconds,
+            **({"data/skipped_images": self.skipped_images} if self.skipped_images else {}),
             **{f"train/aux_loss/{name}": value for name, value in self.aux_losses.items()},
         }
 
@@ -122,8 +126,72 @@ class _Fit:
         return self.averaged if self.averaged is not None else self.model
 
 
+class _InMemory:
+    """A split held as one tensor on the device: the fast path of small data sets (no loader,
+    no host-device copies; augmentation is cheap tensor ops there)."""
+
+    def __init__(self, split: Split, device: torch.device, channels_last: bool) -> None:
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        self.images = split.images.to(device, memory_format=fmt)
+        self.labels = split.labels.to(device)
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def train_batches(self, generator: torch.Generator, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self), generator=generator).to(self.labels.device)
+        for i in range(0, len(order), batch_size):
+            index = order[i : i + batch_size]
+            x = self.images[index]
+            yield (_augment(x, generator) if augment else x), self.labels[index]
+
+    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(0, len(self), 512):
+            yield self.images[i : i + 512], self.labels[i : i + 512]
+
+
+class _Streamed:
+    """A class-per-folder split read by DataLoader worker processes (persistent, prefetching,
+    pinned memory on CUDA), normalised on the device. Each pass hands the loader (index, seed)
+    keys drawn from the fit's generator, so augmentation is seeded and resumable; images that
+    could not be decoded arrive with label -1 and are dropped and counted (`skipped`)."""
+
+    def __init__(self, split: FolderSplit, data: Splits, device: torch.device, channels_last: bool, batch_size: int) -> None:
+        self.split = split
+        self.device = device
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.sampler = KeyedSampler()
+        self.loader = folder_loader(split, self.sampler, batch_size=batch_size, workers=data.workers, pin_memory=device.type == "cuda")
+        self.mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
+        self.std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
+        self.skipped = 0
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def _batches(self, keys: list[tuple[int, int]]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        self.sampler.keys = keys
+        for x, y in self.loader:
+            keep = y >= 0
+            if not bool(keep.all()):
+                self.skipped += int((~keep).sum())
+                x, y = x[keep], y[keep]
+            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0).sub_(self.mean).div_(self.std)
+            yield x.contiguous(memory_format=self.memory_format), y.to(self.device, non_blocking=True)
+
+    def train_batches(self, generator: torch.Generator, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self), generator=generator)
+        seeds = torch.randint(0, 2**31 - 1, (len(self),), generator=generator)
+        yield from self._batches(list(zip(order.tolist(), seeds.tolist())))
+
+    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield from self._batches([(i, 0) for i in range(len(self))])
+
+
 class Trainer:
-    """Trains networks on one `Splits`, moved once to the device."""
+    """Trains networks on one `Splits`: in-memory splits moved once to the device, folder splits
+    streamed through loaders that live as long as the trainer. One training loop for both."""
 
     def __init__(self, cfg: TrainConfig, data: Splits, *, augment: bool = False) -> None:
         self.cfg = cfg
@@ -136,11 +204,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.data = data
-        self._splits = {name: self._to_device(getattr(data, name)) for name in ("train", "val", "test")}
+        self._splits = {name: self._source(getattr(data, name), batch_size=cfg.batch_size if name == "train" else 256)
+                        for name in ("train", "val", "test")}
 
-    def _to_device(self, split: Split) -> Split:
-        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return Split(split.images.to(self.device, memory_format=fmt), split.labels.to(self.device))
+    def _source(self, split: Split | FolderSplit, batch_size: int) -> _InMemory | _Streamed:
+        if isinstance(split, FolderSplit):
+            return _Streamed(split, self.data, self.device, self.channels_last, batch_size)
+        return _InMemory(split, self.device, self.channels_last)
+
+    @property
+    def skipped_images(self) -> int:
+        """Images that could not be decoded, over every pass so far (streamed splits only)."""
+        return sum(source.skipped for source in self._splits.values())
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision where `amp` is on and the device is CUDA; a no-op otherwise."""
@@ -237,17 +312,15 @@ class Trainer:
         for group in run.optimizer.param_groups:
             group["lr"] = current_lr
         start = time.perf_counter()
+        skipped_before = self.skipped_images
         run.model.train()
-        train = self._splits["train"]
-        order = torch.randperm(len(train), generator=run.generator).to(self.device)
         main_sum = torch.zeros((), device=self.device)
         aux_sums: dict[str, torch.Tensor] = {}
         batches = 0
-        for i in range(0, len(order), self.cfg.batch_size):
-            index = order[i : i + self.cfg.batch_size]
-            if len(index) < 2:  # batch norm needs two samples
+        for x, y in self._splits["train"].train_batches(run.generator, self.cfg.batch_size, self.augment):
+            if len(y) < 2:  # batch norm needs two samples
                 continue
-            loss, aux = self._step(run, train.images[index], train.labels[index], aux_weight)
+            loss, aux = self._step(run, x, y, aux_weight)
             main_sum += loss
             for name, value in aux.items():
                 aux_sums[name] = aux_sums.get(name, 0) + value
@@ -257,21 +330,21 @@ class Trainer:
         for name, value in {"train_loss": main_loss, **aux_losses}.items():
             if not math.isfinite(value):
                 raise TrainingDiverged(f"{name} became {value} in epoch {epoch + 1}")
+        val_accuracy = self.evaluate(run.evaluated, "val")
         return EpochResult(
             epoch=epoch + 1,
             train_loss=main_loss,
             aux_losses=aux_losses,
-            val_accuracy=self.evaluate(run.evaluated, "val"),
+            val_accuracy=val_accuracy,
             lr=current_lr,
             seconds=time.perf_counter() - start,
+            skipped_images=self.skipped_images - skipped_before,
         )
 
     def _step(
         self, run: _Fit, x: torch.Tensor, y: torch.Tensor, aux_weight: float
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One SGD step on a batch; returns the main and per-head aux losses, still on the device."""
-        if self.augment:
-            x = _augment(x, run.generator)
         with self.autocast():
             out = run.model(x)
             logits, aux = out if isinstance(out, tuple) else (out, {})
@@ -293,10 +366,11 @@ class Trainer:
     def evaluate(self, model: nn.Module, split: str) -> float:
         """Top-1 accuracy on "val" or "test" (aux heads dropped: eval mode)."""
         model.eval()
-        data = self._splits[split]
         correct = torch.zeros((), dtype=torch.long, device=self.device)
-        for i in range(0, len(data), 512):
+        seen = 0
+        for x, y in self._splits[split].eval_batches():
             with self.autocast():
-                logits = model(data.images[i : i + 512])
-            correct += (logits.argmax(dim=1) == data.labels[i : i + 512]).sum()
-        return int(correct) / len(data)
+                logits = model(x)
+            correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
+        return int(correct) / max(seen, 1)
