@@ -1,7 +1,7 @@
 """The folder pipeline against a plain one, and whether training waits on data.
 
-A generated tree of JPEGs (photo-sized: 400x300, noise over a per-class colour) is read at 64,
-128 and 224 pixels by (a) a plain `Dataset` that opens each file with Pillow, decodes it whole,
+A generated tree of JPEGs (`--size`, default 500x375, ImageNet's typical size; noise over a
+per-class colour) is read at 64, 128 and 224 pixels by (a) a plain `Dataset` that opens each file with Pillow, decodes it whole,
 converts it to RGB, takes the same random crop and flip, and resizes; (b) search/folder.py
 streaming from disk (JPEG draft decoding, crop and resize in one step); (c) search/folder.py
 from its cache (`data.cache=true`, built once beforehand; its build time is printed apart).
@@ -122,12 +122,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20, help="training steps timed for the waiting share")
+    parser.add_argument("--size", type=int, nargs=2, default=[500, 375], metavar=("WIDTH", "HEIGHT"), help="of the generated JPEGs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        root = make_tree(Path(tmp), args.images, classes=10, size=(400, 300))
+        root = make_tree(Path(tmp), args.images, classes=10, size=tuple(args.size))
         paths = sorted(str(p) for p in (root / "train").rglob("*.jpg"))
         files = [(Path(p), 0) for p in paths]
-        print(f"{len(paths)} JPEGs of 400x300, {args.workers} loader workers, batch 64, {torch.get_num_threads()} torch threads")
+        print(f"{len(paths)} JPEGs of {args.size[0]}x{args.size[1]}, {args.workers} loader workers, batch 64, {torch.get_num_threads()} torch threads")
         print(f"{'pixels':>6} {'plain img/s':>12} {'folder img/s':>13} {'cached img/s':>13} {'folder/plain':>13} {'cached/plain':>13} {'cache build s':>14}")
         from search.folder import FolderSplit, build_cache
 

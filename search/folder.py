@@ -121,7 +121,7 @@ def _readable(path: Path) -> bool:
 
 # -- the transform: one PIL image in, one uint8 C x H x W array out -----------------------------
 def _crop_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float]) -> tuple[float, float, float, float]:
-    """Inception-style random crop (Szegedy et al. 2015; torchvision's RandomResizedCrop): a
+    """The paper's random crop (section 6; torchvision's RandomResizedCrop draws the same): a
     region of a random share of the area and aspect ratio; the centre square if ten draws fail."""
     area = width * height
     for _ in range(10):
@@ -164,7 +164,9 @@ class Transform:
             image.draft("RGB" if self.channels == 3 else "L", wanted)
             sx, sy = image.size[0] / width, image.size[1] / height
             box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-        image = image.convert("RGB" if self.channels == 3 else "L")  # CMYK, palette, alpha, 16-bit grey
+        mode = "RGB" if self.channels == 3 else "L"
+        if image.mode != mode:  # CMYK, palette, alpha, 16-bit grey; no copy when it already is
+            image = image.convert(mode)
         image = image.resize((r, r), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
         if self.train and self.policy != "off":
             if rng.random() < 0.5:
@@ -177,7 +179,7 @@ class Transform:
 
 def _photometric(image: Image.Image, rng: np.random.Generator) -> Image.Image:
     """Random brightness, contrast and saturation (factors in [0.6, 1.4]) in random order: the
-    photometric distortions the paper cites from Howard (2013)."""
+    paper's photometric distortions (it cites Howard 2013)."""
     enhancers = [ImageEnhance.Brightness, ImageEnhance.Contrast]
     if image.mode == "RGB":
         enhancers.append(ImageEnhance.Color)
@@ -320,7 +322,9 @@ class _FullSquares(torch.utils.data.Dataset):
                     image.draft("RGB" if t.channels == 3 else "L", (math.ceil(width * t.resolution / side), math.ceil(height * t.resolution / side)))
                     sx, sy = image.size[0] / width, image.size[1] / height
                     box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-                image = image.convert("RGB" if t.channels == 3 else "L")
+                mode = "RGB" if t.channels == 3 else "L"
+                if image.mode != mode:
+                    image = image.convert(mode)
                 image = image.resize((t.resolution, t.resolution), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
                 array = np.array(image, dtype=np.uint8)  # writable: torch.from_numpy takes it as is
         except Exception:
