@@ -257,6 +257,9 @@ def loader(split: FolderSplit, sampler: KeyedSampler, *, batch_size: int, worker
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
+        # its own generator for the workers' base seed: a new iterator (a resumed fit's first
+        # pass) must not draw from the global stream that dropout draws from
+        generator=torch.Generator().manual_seed(0),
     )
 
 

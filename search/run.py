@@ -115,6 +115,8 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
     enqueue_first_trials(study, cfg, base, data)
+    if "class_names" not in study.user_attrs:  # labels by name, with the study as in every weights file
+        study.set_user_attr("class_names", list(data.class_names))
     counted, running, _ = tally(study.get_trials(deepcopy=False))
     url = mask_credentials(storage_url(cfg, directory))
     log.info(

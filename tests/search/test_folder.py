@@ -186,6 +186,7 @@ def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
 
     trained_model = load_trained(tmp_path / "results" / "tree")
     assert trained_model.class_names == tuple(CLASSES) and trained_model.input_shape == (3, 16, 16)
+    assert study.user_attrs["class_names"] == CLASSES
 
 
 def _cifar100(root: Path) -> Path:
@@ -211,3 +212,22 @@ def test_cifar100_fine_and_coarse_labels(tmp_path: Path) -> None:
     assert fine.class_names[:2] == ("fine0", "fine1") and coarse.class_names[0] == "coarse0"
     with pytest.raises(ConfigError, match="not a CIFAR-100 python folder"):
         load_data(data_config("cifar100", path=str(tmp_path)))
+
+
+def test_a_streamed_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path: Path) -> None:
+    """The loader's (index, seed) keys come from the fit's generator, which the checkpoint
+    carries: augmentation and order after a resume are what they would have been."""
+    root = make_tree(tmp_path / "tree", per_class=8, corrupt=False)
+    data = load_data(data_config("folder", path=str(root), resolution=16, workers=1, photometric=True))
+    cfg = TrainConfig(epochs=3, batch_size=8)
+    genotype = preset("googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}})
+
+    def fit(**kwargs):
+        torch.manual_seed(0)
+        return Trainer(cfg, data).fit(build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3, **kwargs)
+
+    full, full_model = fit(on_checkpoint=lambda state: torch.save(state, tmp_path / f"epoch-{state['epoch']}.pt"))
+    resumed, resumed_model = fit(resume=torch.load(tmp_path / "epoch-1.pt", weights_only=True))
+    assert [r.train_loss for r in resumed] == [r.train_loss for r in full]
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
