@@ -149,6 +149,7 @@ class Transform:
     train: bool
     policy: str = "paper"  # paper | light | off (off: the evaluation crop in training too)
     photometric: bool = False
+    centre: float = EVAL_CROP  # the evaluation crop's share of the shorter side (the cache: 1)
 
     def __call__(self, image: Image.Image, seed: int) -> np.ndarray:
         """`image` cropped and resized to resolution x resolution x channels (uint8)."""
@@ -157,7 +158,7 @@ class Transform:
         if self.train and self.policy != "off":
             box = _crop_box(width, height, rng, SCALES[self.policy])
         else:
-            box = _centre_box(width, height, EVAL_CROP)
+            box = _centre_box(width, height, self.centre)
         r = self.resolution
         if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when the crop allows
             wanted = (max(1, math.ceil(width * r / (box[2] - box[0]))), max(1, math.ceil(height * r / (box[3] - box[1]))))
@@ -275,7 +276,7 @@ def _cache_key(files: Sequence[tuple[Path, int]], side: int, channels: int) -> s
 def build_cache(files: Sequence[tuple[Path, int]], *, root: Path, resolution: int, channels: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
     """Every image decoded once: the shorter side resized to resolution x 8/7 and the centre
     square kept, as uint8 N x S x S x C, in `<root>/.inception-cache/` (memory-mapped; in memory
-    where the folder cannot be written). Returns the array and the number of unreadable files
+    where the folder cannot be written). Returns the array and which files could not be decoded
     (kept as blank squares that training and evaluation skip)."""
 
     side = math.ceil(resolution * CACHE_MARGIN)
@@ -283,10 +284,10 @@ def build_cache(files: Sequence[tuple[Path, int]], *, root: Path, resolution: in
     bad_path = path.with_suffix(".bad.npy")
     if path.is_file() and bad_path.is_file():
         return np.load(path, mmap_mode="r"), np.load(bad_path)
-    squares = FolderSplit(files, Transform(side, channels, train=False, policy="off"))
+    squares = FolderSplit(files, Transform(side, channels, train=False, centre=1.0))  # the whole shorter side
     array = np.zeros((len(files), side, side, channels), dtype=np.uint8)
     bad = np.zeros(len(files), dtype=bool)
-    decode = torch.utils.data.DataLoader(_FullSquares(squares), batch_size=64, num_workers=workers)
+    decode = torch.utils.data.DataLoader(squares, batch_size=64, num_workers=workers)
     start = 0
     for images, labels in decode:
         array[start : start + len(labels)] = images.numpy()
@@ -303,37 +304,6 @@ def build_cache(files: Sequence[tuple[Path, int]], *, root: Path, resolution: in
     except OSError as err:
         log.warning("data cache: %s cannot be written (%s); kept in memory for this run", path.parent, err.strerror or err)
         return array, bad
-
-
-class _FullSquares(torch.utils.data.Dataset):
-    """The cache's decode pass: the whole shorter side (no evaluation crop)."""
-
-    def __init__(self, split: FolderSplit) -> None:
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        t = self.split.transform
-        try:
-            with Image.open(self.split.paths[index]) as image:
-                width, height = image.size
-                box = _centre_box(width, height, 1.0)
-                if image.format == "JPEG":
-                    side = min(width, height)
-                    image.draft("RGB" if t.channels == 3 else "L", (math.ceil(width * t.resolution / side), math.ceil(height * t.resolution / side)))
-                    sx, sy = image.size[0] / width, image.size[1] / height
-                    box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-                mode = "RGB" if t.channels == 3 else "L"
-                if image.mode != mode:
-                    image = image.convert(mode)
-                image = image.resize((t.resolution, t.resolution), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0)
-                array = np.array(image, dtype=np.uint8)  # writable: torch.from_numpy takes it as is
-        except Exception:
-            return torch.zeros((t.resolution, t.resolution, t.channels), dtype=torch.uint8), -1
-        array = array[..., None] if array.ndim == 2 else array
-        return torch.from_numpy(np.ascontiguousarray(array)), int(self.split.labels[index])
 
 
 # -- the splits ---------------------------------------------------------------------------------
