@@ -57,6 +57,7 @@ CASES = [
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
     Case("unknown data set", lambda t: ["data=imagenet"], "data=imagenet"),
+    Case("image folder that is not a class-per-folder tree", lambda t: ["data=folder", f"data.path={(t / 'flat-images').mkdir(exist_ok=True) or t / 'flat-images'}"], "data.path="),
     Case("a field of another data source", lambda t: ["data=digits", "data.path=digits.npz"], "data.path"),
     Case("conflicting options: grace period without heartbeats", lambda t: ["search.heartbeat_interval=null", "search.grace_period=60"], "search.grace_period=60"),
     Case("conflicting options: no training data left", lambda t: ["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
