@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageEnhance, ImageFile
+from PIL import Image, ImageEnhance
 
 from search.config import ConfigError, FolderData
 
@@ -193,13 +193,15 @@ def _photometric(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 class FolderSplit(torch.utils.data.Dataset):
     """One split: files and labels, read from disk, or from the cache's uint8 squares. Indexed
     by (index, seed): the seed drives that sample's augmentation. Items are H x W x C uint8
-    tensors: a batch of them permuted to N x C x H x W is channels_last with no copy. A file that cannot be decoded
-    gives a blank image with label -1, which the trainer drops and counts."""
+    tensors: a batch of them permuted to N x C x H x W is channels_last with no copy. A file that
+    cannot be decoded gives a blank image with label -1, which the trainer drops and counts."""
 
     def __init__(
         self, files: Sequence[tuple[Path, int]], transform: Transform, cache: tuple[np.ndarray, np.ndarray] | None = None
     ) -> None:
-        self.paths = [str(p) for p, _ in files]
+        # one numpy array of bytes, not a list of str: forked loader workers then share it, where
+        # reference counts on a million Python strings would copy them into every worker
+        self.paths = np.array([str(p).encode() for p, _ in files], dtype=np.bytes_)
         self.labels = torch.tensor([label for _, label in files], dtype=torch.long)
         self.transform = transform
         self.cache = cache  # (uint8 squares, which files could not be decoded)
@@ -219,11 +221,14 @@ class FolderSplit(torch.utils.data.Dataset):
                 image = Image.fromarray(square[..., 0] if t.channels == 1 else square)
                 array = t(image, seed)
             else:
-                with Image.open(self.paths[index]) as image:
+                with Image.open(self.path(index)) as image:
                     array = t(image, seed)
         except Exception:  # truncated, corrupt or vanished: skipped, counted by the trainer
             return torch.zeros((t.resolution, t.resolution, t.channels), dtype=torch.uint8), -1
         return torch.from_numpy(np.ascontiguousarray(array)), int(self.labels[index])
+
+    def path(self, index: int) -> str:
+        return self.paths[index].decode()
 
     def with_transform(self, transform: Transform) -> FolderSplit:
         other = FolderSplit([], transform, self.cache)

@@ -104,7 +104,7 @@ def test_batches_do_not_depend_on_the_number_of_workers(tree: Path) -> None:
 
 def test_undecodable_images_are_skipped_and_counted(tree: Path) -> None:
     data = load_data(data_config("folder", path=str(tree), resolution=16, workers=1, val_fraction=0.25, test_fraction=0.25))
-    broken = sum(1 for p in data.train.paths if p.endswith("broken.jpg"))
+    broken = sum(1 for i in range(len(data.train)) if data.train.path(i).endswith("broken.jpg"))
     trainer = Trainer(TrainConfig(epochs=2, batch_size=8, polyak=None), data)
     genotype = preset("googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}})
     history, _ = trainer.fit(build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3)
