@@ -28,6 +28,7 @@ from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked,
 from search.config import ConfigError, register, training_identity
 from search.data import Splits, base_genotype, load_data
 from search.predict import model_card
+from search.results import save_weights_file
 from search.status import Status
 from search.tracking import Tracker
 from search.train import EpochResult, Trainer, TrainingDiverged
@@ -143,10 +144,8 @@ def _train_one(
     }
     if weights is not None:
         state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
-        weights.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(weights) as tmp:
-            torch.save({"variant": name, "seed": seed, "key": genotype.key, "genotype": genotype.to_dict(), "state_dict": state,
-                        "val_accuracy": result["val_accuracy"], "test_accuracy": result["test_accuracy"], **model_card(data)}, tmp)
+        save_weights_file(weights, genotype, variant=name, seed=seed, state_dict=state, val_accuracy=result["val_accuracy"],
+                          test_accuracy=result["test_accuracy"], **model_card(data))
     if cfg.experiment.kind == "compare":
         reps = cfg.experiment.latency_repeats
         result["latency_b1_ms"] = latency_ms(evaluated, genotype, trainer, 1, reps)

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from search.config import Cifar100Data, ConfigError, DataConfig, FolderData, SyntheticData
-from search.folder import FolderSplit
+from search.folder import FolderSplit, normalised
 from search.idx import FASHION_MNIST_DIR, read_idx_split
 from space.genotype import Genotype
 from space.io import resolve
@@ -67,10 +67,9 @@ def minibatch(data: Splits, split: str, index: torch.Tensor) -> tuple[torch.Tens
         return part.images[index], part.labels[index]
     items = [part[(int(i), 0)] for i in index]
     kept = [(x, y) for x, y in items if y >= 0]
-    x = torch.stack([x for x, _ in kept]).permute(0, 3, 1, 2).float() / 255.0
     mean = torch.tensor(data.mean).view(1, -1, 1, 1)
     std = torch.tensor(data.std).view(1, -1, 1, 1)
-    return (x - mean) / std, torch.tensor([y for _, y in kept])
+    return normalised(torch.stack([x for x, _ in kept]), mean, std), torch.tensor([y for _, y in kept])
 
 
 def base_genotype(spec: str, overrides: Mapping[str, Any], data: Splits | None) -> Genotype:
@@ -293,14 +292,25 @@ def load_data(cfg: DataConfig) -> Splits:
 
 
 def _folder(cfg: FolderData) -> Splits:
-    from search.folder import folder_splits
+    """A class-per-folder tree, split as every other source is (limit, subset, seed; its val/
+    folder, where there is one, is the official test split), read by search/folder.py."""
+    from search.folder import folder_splits, loader_workers, scan
 
-    found = folder_splits(cfg, _split_indices, balanced_subset)
-    splits = found["splits"]
+    if not cfg.path:
+        raise ConfigError("data.path=None: data=folder needs data.path=<folder holding train/<class>/...>")
+    root = Path(cfg.path).expanduser()
+    tree = scan(root)
+    files = tree.train[: cfg.limit] if cfg.limit is not None else tree.train
+    if cfg.subset is not None:
+        files = [files[i] for i in balanced_subset(np.array([label for _, label in files]), cfg.subset, cfg.seed)]
+    train_idx, val_idx, test_idx = _split_indices(len(files), cfg, with_test=tree.val is None)
+    parts = {"train": [files[i] for i in train_idx], "val": [files[i] for i in val_idx],
+             "test": tree.val if tree.val is not None else [files[i] for i in test_idx]}
+    splits, mean, std = folder_splits(cfg, root, parts)
     return Splits(
-        train=splits["train"], val=splits["val"], test=splits["test"], num_classes=len(found["class_names"]),
-        channels=found["channels"], resolution=found["resolution"], class_names=found["class_names"],
-        mean=found["mean"], std=found["std"], workers=found["workers"],
+        train=splits["train"], val=splits["val"], test=splits["test"], num_classes=len(tree.classes),
+        channels=cfg.channels, resolution=splits["train"].transform.resolution, class_names=tree.classes,
+        mean=mean, std=std, workers=loader_workers(cfg),
     )
 
 
@@ -308,29 +318,32 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
+def _meta_names(cfg: DataConfig, candidates: tuple[str, ...], key: bytes) -> list[str]:
+    """Label names from a CIFAR meta file under `data.path` (the first candidate that exists);
+    [] when there is none or it is damaged: that costs the names, not the run."""
+    root = Path(getattr(cfg, "path", None) or "").expanduser()
+    meta = next((root / c for c in candidates if (root / c).is_file()), None)
+    if meta is None:
+        return []
+    try:
+        raw = _ArrayUnpickler(io.BytesIO(meta.read_bytes()), encoding="bytes").load()[key]
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
+    except Exception:
+        return []
+
+
 def class_names(cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
-    """Names by label: the data set's own where it has them (CIFAR-10's batches.meta, an
-    .npz's `class_names` array), the published ones for Fashion-MNIST, else the label."""
+    """Names by label: the data set's own where it has them (CIFAR-10's batches.meta,
+    CIFAR-100's meta, an .npz's `class_names` array), the published ones for Fashion-MNIST,
+    else the label."""
     names: list[str] = []
     if cfg.name == "fashion-mnist":
         names = list(FASHION_MNIST_CLASSES)
     elif cfg.name == "cifar10":
-        root = Path(cfg.path or "").expanduser()
-        meta = next((p for p in (root / "cifar-10-batches-py" / "batches.meta", root / "batches.meta") if p.is_file()), None)
-        try:
-            raw = _ArrayUnpickler(io.BytesIO(meta.read_bytes()), encoding="bytes").load()[b"label_names"] if meta else CIFAR10_CLASSES
-            names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
-        except Exception:  # a damaged meta file costs the names, not the run
-            names = list(CIFAR10_CLASSES)
+        names = _meta_names(cfg, ("cifar-10-batches-py/batches.meta", "batches.meta"), b"label_names") or list(CIFAR10_CLASSES)
     elif isinstance(cfg, Cifar100Data):
-        root = Path(cfg.path or "").expanduser()
-        meta = next((p for p in (root / "cifar-100-python" / "meta", root / "meta") if p.is_file()), None)
-        try:
-            if meta is not None:
-                key = b"fine_label_names" if cfg.labels == "fine" else b"coarse_label_names"
-                names = [n.decode() if isinstance(n, bytes) else str(n) for n in _ArrayUnpickler(io.BytesIO(meta.read_bytes()), encoding="bytes").load()[key]]
-        except Exception:
-            names = []
+        key = b"fine_label_names" if cfg.labels == "fine" else b"coarse_label_names"
+        names = _meta_names(cfg, ("cifar-100-python/meta", "meta"), key)
     elif cfg.name == "npz":
         with np.load(Path(cfg.path or "").expanduser(), allow_pickle=False) as archive:
             if "class_names" in archive.files:

@@ -24,7 +24,6 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ from PIL import Image, ImageEnhance
 
 from search.config import ConfigError, FolderData
 
-__all__ = ["FolderSplit", "IMAGE_SUFFIXES", "Tree", "check_tree", "folder_splits", "scan"]
+__all__ = ["FolderSplit", "IMAGE_SUFFIXES", "Tree", "check_tree", "folder_splits", "loader_workers", "scan"]
 
 log = logging.getLogger(__name__)
 
@@ -236,6 +235,12 @@ class FolderSplit(torch.utils.data.Dataset):
         return other
 
 
+def normalised(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """A batch of items (N x H x W x C uint8) as the network takes it: N x C x H x W floats,
+    normalised with the train split's channel `mean` and `std` (shaped 1 x C x 1 x 1)."""
+    return images.permute(0, 3, 1, 2).float().div_(255.0).sub_(mean).div_(std)
+
+
 class KeyedSampler(torch.utils.data.Sampler):
     """Yields the (index, seed) keys the trainer sets before each pass."""
 
@@ -247,10 +252,6 @@ class KeyedSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return len(self.keys)
-
-
-def default_workers() -> int:
-    return max(1, min(8, (os.cpu_count() or 2)))
 
 
 def loader(split: FolderSplit, sampler: KeyedSampler, *, batch_size: int, workers: int, pin_memory: bool) -> torch.utils.data.DataLoader:
@@ -322,36 +323,27 @@ def channel_stats(split: FolderSplit, n: int = 512) -> tuple[tuple[float, ...], 
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
-def folder_splits(cfg: FolderData, split_indices: Any, balanced_subset: Any) -> dict[str, Any]:
-    """train/val/test FolderSplits, class names, channels, resolution and normalisation."""
-    root = Path(cfg.path or "").expanduser()
-    if not cfg.path:
-        raise ConfigError("data.path=None: data=folder needs data.path=<folder holding train/<class>/...>")
-    tree = scan(root)
-    files = tree.train
-    labels = np.array([label for _, label in files])
-    if cfg.limit is not None:
-        files, labels = files[: cfg.limit], labels[: cfg.limit]
-    if cfg.subset is not None:
-        keep = balanced_subset(labels, cfg.subset, cfg.seed)
-        files, labels = [files[i] for i in keep], labels[keep]
-    train_idx, val_idx, test_idx = split_indices(len(files), cfg, with_test=tree.val is None)
-    parts = {"train": [files[i] for i in train_idx], "val": [files[i] for i in val_idx]}
-    parts["test"] = tree.val if tree.val is not None else [files[i] for i in test_idx]
-    resolution = cfg.resolution or 224
-    workers = cfg.workers if cfg.workers is not None else default_workers()
-    train_t = Transform(resolution, cfg.channels, train=cfg.augment, policy=cfg.augmentation if cfg.augment else "off", photometric=cfg.photometric)
-    eval_t = Transform(resolution, cfg.channels, train=False)
+def folder_splits(cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path, int]]]) -> tuple[dict[str, FolderSplit], tuple[float, ...], tuple[float, ...]]:
+    """train/val/test FolderSplits of the files `search.data` split, each with its transform
+    (and its cache when `cfg.cache`), and the train split's channel mean and std."""
+    assert cfg.resolution is not None  # validate_common: data=folder needs a crop size
+    workers = loader_workers(cfg)
+    train_t = Transform(cfg.resolution, cfg.channels, train=cfg.augment, policy=cfg.augmentation if cfg.augment else "off", photometric=cfg.photometric)
+    eval_t = Transform(cfg.resolution, cfg.channels, train=False)
     splits: dict[str, FolderSplit] = {}
     skipped = 0
     for name, part in parts.items():
         cache = None
         if cfg.cache:
-            cache = build_cache(part, root=root, resolution=resolution, channels=cfg.channels, workers=workers)
+            cache = build_cache(part, root=root, resolution=cfg.resolution, channels=cfg.channels, workers=workers)
             skipped += int(cache[1].sum())
         splits[name] = FolderSplit(part, train_t if name == "train" else eval_t, cache)
     if skipped:
         log.warning("data cache: %d image(s) could not be decoded; training and evaluation skip them", skipped)
     mean, std = channel_stats(splits["train"].with_transform(eval_t))
-    return {"splits": splits, "class_names": tree.classes, "channels": cfg.channels, "resolution": resolution,
-            "mean": mean, "std": std, "workers": workers}
+    return splits, mean, std
+
+
+def loader_workers(cfg: FolderData) -> int:
+    """`data.workers`, or one loader process per core (up to 8)."""
+    return cfg.workers if cfg.workers is not None else max(1, min(8, os.cpu_count() or 2))

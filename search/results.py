@@ -25,6 +25,7 @@ __all__ = [
     "drop_orphan_checkpoints",
     "keep_best_weights",
     "save_trial_file",
+    "save_weights_file",
     "trial_file",
     "weights_dir",
 ]
@@ -43,13 +44,18 @@ def trial_file(directory: Path, number: int) -> Path:
     return directory / f"trial-{number:04d}.pt"
 
 
-def save_trial_file(directory: Path, number: int, genotype: Genotype, **payload: Any) -> Path:
+def save_weights_file(path: Path, genotype: Genotype, **payload: Any) -> Path:
     """Save `payload` with the genotype that makes it usable (nanoGPT-style: the network can always
     be rebuilt from the file alone), written whole or not at all."""
-    path = trial_file(directory, number)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save({"trial": number, "key": genotype.key, "genotype": genotype.to_dict(), **payload}, tmp)
+        torch.save({"key": genotype.key, "genotype": genotype.to_dict(), **payload}, tmp)
     return path
+
+
+def save_trial_file(directory: Path, number: int, genotype: Genotype, **payload: Any) -> Path:
+    """A trial's weights or checkpoint, `trial_file(directory, number)`."""
+    return save_weights_file(trial_file(directory, number), genotype, trial=number, **payload)
 
 
 def best_of(trials: list[FrozenTrial]) -> FrozenTrial | None:

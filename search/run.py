@@ -21,14 +21,13 @@ from search.credentials import mask_credentials
 from search.data import Splits, base_genotype, load_data
 from search.first_trials import enqueue_first_trials
 from search.report import write_results
-from search.results import best_trial, drop_orphan_checkpoints, keep_best_weights, trial_file, weights_dir
+from search.results import best_trial, drop_orphan_checkpoints, keep_best_weights, save_weights_file, trial_file, weights_dir
 from search.status import Status, status, tally
 from search.storage import heartbeat_enabled, storage_url
 from search.study import open_study
 from search.train import Trainer
 from search.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
 from space.genotype import Genotype
-from space.io import atomic_path
 from space.model import build_model
 
 __all__ = ["StudyResult", "run_study"]
@@ -184,6 +183,6 @@ def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Tra
     model.load_state_dict(checkpoint["state_dict"])
     accuracy = trainer.evaluate(trainer.prepare(model), "test")
     study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
-    with atomic_path(path) as tmp:  # the weights file carries its test accuracy too
-        torch.save({**checkpoint, "test_accuracy": accuracy}, tmp)
+    kept = {k: v for k, v in checkpoint.items() if k not in ("key", "genotype", "test_accuracy")}
+    save_weights_file(path, genotype, **kept, test_accuracy=accuracy)  # the weights file carries it too
     return accuracy

@@ -22,7 +22,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from search.config import TrainConfig
 from search.data import Split, Splits
-from search.folder import FolderSplit, KeyedSampler
+from search.folder import FolderSplit, KeyedSampler, normalised
 from search.folder import loader as folder_loader
 
 __all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device"]
@@ -177,7 +177,7 @@ class _Streamed:
             if not bool(keep.all()):
                 self.skipped += int((~keep).sum())
                 x, y = x[keep], y[keep]
-            x = x.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0).sub_(self.mean).div_(self.std)
+            x = normalised(x.to(self.device, non_blocking=True), self.mean, self.std)
             yield x.contiguous(memory_format=self.memory_format), y.to(self.device, non_blocking=True)
 
     def train_batches(self, generator: torch.Generator, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
