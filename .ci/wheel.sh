@@ -25,7 +25,8 @@ for cmd in inception-search inception-ablate inception-compare inception-benchma
     [[ "$out" == *"== Configuration groups =="* && "$out" != *Traceback* ]] || fail "$cmd --help: $out"
 done
 tiny=(data=synthetic data.n_samples=192 train.epochs=1 logger=wandb)
-"$bin/inception-search" "${tiny[@]}" search.n_trials=3 search.n_workers=1 study.name=tiny progress=false
+"$bin/inception-search" "${tiny[@]}" hparams_search=fashion-mnist search.n_trials=3 search.n_workers=1 study.name=tiny progress=false
+grep -q "train.momentum" results/tiny/best_hyperparameters.yaml || fail "the packaged hparams_search file was not searched"
 [[ -f results/tiny/study.db && -f results/tiny/report.md ]] || fail "no study in results/tiny"
 rm results/tiny/report.md
 "$bin/inception-report" results/tiny
@@ -39,5 +40,5 @@ ls exported/*.pt >/dev/null || fail "inception-export wrote no TorchScript file"
 [[ -f results/compare/report.md ]] || fail "no comparison report"
 "$bin/inception-cost" googlenet >/dev/null
 if "$bin/inception-search" experiment=aux 2>err.txt; then fail "inception-search took experiment=aux"; fi
-[[ "$(wc -l <err.txt)" -eq 1 ]] && grep -q "belongs to inception-ablate" err.txt || fail "experiment=aux: $(cat err.txt)"
+[[ "$(wc -l <err.txt)" -eq 1 ]] && grep -q "an experiment of inception-ablate and inception-compare" err.txt || fail "experiment=aux: $(cat err.txt)"
 echo "wheel check: $(basename "$work"/dist/*.whl) installed in a fresh venv; search, report, export, ablate, compare and cost ran from an empty folder"

@@ -15,6 +15,7 @@ after the first 20 trials at least twice random's; 100% in project mode.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import statistics
 import tempfile
@@ -40,11 +41,18 @@ class StandInTrainer:
         self.budget = budget
         self.data = data  # what the saved weights' model card reads
         self.trained_macs: list[int] = []
+        self.lr = 0.05
 
-    def fit(self, model, *, lr, weight_decay, aux_weight, on_epoch=None, on_checkpoint=None, resume=None):
+    def configured(self, cfg, data):
+        """One trial's learning rate; the ledger stays shared."""
+        trial = copy.copy(self)
+        trial.lr = cfg.lr
+        return trial
+
+    def fit(self, model, *, aux_weight, on_epoch=None, on_checkpoint=None, resume=None):
         macs = cost(model.genotype).macs
         self.trained_macs.append(macs)
-        value = 1 - math.exp(-2 * macs / self.budget) + 0.01 * math.log(lr)
+        value = 1 - math.exp(-2 * macs / self.budget) + 0.01 * math.log(self.lr)
         result = EpochResult(epoch=1, train_loss=1.0, val_accuracy=value)
         if on_epoch:
             on_epoch(result)

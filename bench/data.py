@@ -92,7 +92,7 @@ def waiting_share(root: Path, workers: int, steps: int) -> tuple[float, float]:
     train_cfg = TrainConfig(epochs=1, batch_size=64, threads=None)
     trainer = Trainer(train_cfg, data)
     genotype = preset("googlenet-small", resolution=64, in_channels=3, num_classes=data.num_classes, aux={"head": {"pool": "adaptive", "size": 2}})
-    run = trainer._start(build_model(genotype), lr=0.05, weight_decay=1e-4)
+    run = trainer._start(build_model(genotype))
     source = trainer._splits["train"]
     assert isinstance(source, _Streamed)
     waited = total = 0.0

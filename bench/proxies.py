@@ -66,7 +66,7 @@ def _train(job: tuple[Genotype, argparse.Namespace]) -> tuple[float, float]:
     trainer = Trainer(TrainConfig(epochs=args.epochs, threads=1), _DATA["data"])
     torch.manual_seed(0)
     start = time.perf_counter()
-    history, _ = trainer.fit(build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=genotype.aux.weight)
+    history, _ = trainer.fit(build_model(genotype), aux_weight=genotype.aux.weight)
     return history[-1].val_accuracy, time.perf_counter() - start
 
 

@@ -63,7 +63,7 @@ def ours(data: Splits, genotype: space.Genotype, cfg: TrainConfig) -> float:
     torch.manual_seed(0)
     trainer = Trainer(cfg, data)
     start = time.perf_counter()
-    trainer.fit(space.build_model(genotype), lr=cfg.lr, weight_decay=cfg.weight_decay, aux_weight=0.3)
+    trainer.fit(space.build_model(genotype), aux_weight=0.3)
     return time.perf_counter() - start
 
 

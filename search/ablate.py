@@ -132,7 +132,7 @@ def _train_one(
 
     start = time.perf_counter()
     try:
-        history, evaluated = trainer.fit(model, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, aux_weight=genotype.aux.weight, on_epoch=on_epoch)
+        history, evaluated = trainer.fit(model, aux_weight=genotype.aux.weight, on_epoch=on_epoch)
     except TrainingDiverged as err:
         run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
         return {"state": str(Status.FAILED), "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}

@@ -16,8 +16,8 @@ one budget:
    so nothing finished is retrained.
 4. summary.csv, report.md, anytime.png, test_accuracy.png; W&B runs grouped by the benchmark.
 
-Every method trains its networks with the hyperparameters it found (learning rate and weight
-decay are part of the searched space); the hand design keeps `train.lr` and `train.weight_decay`.
+Every method retrains its network with the settings its best trial drew (`search.params`: by
+default learning rate and weight decay); the hand design keeps its recipe, the configured values.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked,
 from search.config import Config, ConfigError, DataConfig, StudyConfig, TrainConfig, ranges_from_config, register, training_identity
 from search.data import Splits, base_genotype, load_data
 from search.first_trials import warm_start_genotype
+from search.params import apply_values, config_values, parse_params
 from search.status import Status, is_trained
 from search.storage import storage_url
 from search.tracking import Tracker
@@ -68,8 +69,7 @@ class Arm:
 
     name: str
     genotype: Genotype
-    lr: float
-    weight_decay: float
+    hyperparameters: dict[str, Any]  # the values of the searched keys it trains with ({"train.lr": ...})
     source: str  # where it came from: "<method>-r<repeat> trial <n>", or the base
 
 
@@ -134,16 +134,16 @@ def arms(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], base: Gen
     hand = warm_start_genotype(cfg, base)
     if hand is None:
         raise ConfigError(f"budget.macs={cfg.budget.macs}: the base {cfg.space.base} cannot be scaled into it")
-    found = [Arm(HAND_DESIGN, hand, cfg.train.lr, cfg.train.weight_decay, f"{cfg.space.base} projected onto the budget")]
+    recipe = config_values(cfg, parse_params(cfg))
+    found = [Arm(HAND_DESIGN, hand, recipe, f"{cfg.space.base} projected onto the budget")]
     for method, runs in studies.items():
         trained = [(t, s) for s in runs for t in s.get_trials(deepcopy=False) if is_trained(t)]
         if not trained:
             log.warning("method %s trained no network: nothing to retrain", method)
             continue
         best, study = max(trained, key=lambda ts: ts[0].value)  # type: ignore[arg-type, return-value]
-        hp = best.user_attrs["hyperparameters"]
         genotype = Genotype.from_dict(best.user_attrs["genotype"])
-        found.append(Arm(method, genotype, hp["lr"], hp["weight_decay"], f"{study.study_name} trial {best.number}"))
+        found.append(Arm(method, genotype, best.user_attrs["hyperparameters"], f"{study.study_name} trial {best.number}"))
     matched = []
     for arm in found:
         try:
@@ -162,7 +162,7 @@ def retrain_configs(cfg: BenchmarkConfig) -> tuple[TrainConfig, DataConfig]:
 
 
 def _run_key(arm: Arm, train: TrainConfig, data: DataConfig, seed: int) -> str:
-    identity = {"genotype": arm.genotype.key, "lr": arm.lr, "weight_decay": arm.weight_decay,
+    identity = {"genotype": arm.genotype.key, "hyperparameters": arm.hyperparameters,
                 "train": training_identity(train), "data": dataclasses.asdict(data), "seed": seed}
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -173,21 +173,24 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     key = json.dumps(dataclasses.asdict(data_cfg), sort_keys=True)
     if key not in _DATA:
         _DATA[key] = load_data(data_cfg)
-    train = dataclasses.replace(train, seed=seed)
-    trainer = Trainer(train, _DATA[key], augment=data_cfg.augment)
+    # The arm's searched values over the retraining recipe, whose epochs and subset stay.
+    values = {k: v for k, v in arm.hyperparameters.items() if k != "train.epochs"}
+    own = apply_values(Config(train=dataclasses.replace(train, seed=seed), data=data_cfg), values)
+    train = own.train
+    trainer = Trainer(train, _DATA[key], augment=data_cfg.augment).configured(train, own.data)
     torch.manual_seed(seed)
     model = build_model(arm.genotype)
     c = cost(arm.genotype)
     run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
         name=f"{arm.name.replace(' ', '-')}-s{seed}",
         config={"arm": arm.name, "seed": seed, "genotype": arm.genotype.to_dict(), "genotype_key": arm.genotype.key,
-                "train": dataclasses.asdict(dataclasses.replace(train, lr=arm.lr, weight_decay=arm.weight_decay)), "macs": c.macs},
+                "train": dataclasses.asdict(train), "hyperparameters": arm.hyperparameters, "macs": c.macs},
     )
     record: dict[str, Any] = {"arm": arm.name, "seed": seed, "key": arm.genotype.key, "macs": c.macs, "params": c.params,
-                              "lr": arm.lr, "weight_decay": arm.weight_decay, "source": arm.source}
+                              "hyperparameters": arm.hyperparameters, "source": arm.source}
     start = time.perf_counter()
     try:
-        history, evaluated = trainer.fit(model, lr=arm.lr, weight_decay=arm.weight_decay, aux_weight=arm.genotype.aux.weight,
+        history, evaluated = trainer.fit(model, aux_weight=arm.genotype.aux.weight,
                                          on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
     except TrainingDiverged as err:
         run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)

@@ -26,7 +26,7 @@ from space.io import atomic_path
 __all__ = ["anytime_curve", "median_curve", "reach_fraction", "write_benchmark_report"]
 
 COLUMNS = (
-    "arm", "key", "macs", "params", "lr", "weight_decay", "seeds", "test_mean", "test_std",
+    "arm", "key", "macs", "params", "hyperparameters", "seeds", "test_mean", "test_std",
     "vs_hand_mean", "vs_hand_ci_low", "vs_hand_ci_high", "vs_baseline_mean", "vs_baseline_ci_low", "vs_baseline_ci_high",
     "search_train_seconds", "search_trained_trials", "search_untrained_draws", "prescreen_seconds", "source",
 )
@@ -97,7 +97,8 @@ def _rows(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], records:
     rows = []
     for arm, rs in by_arm.items():
         values = list(test[arm].values())
-        row: dict[str, Any] = {k: rs[0][k] for k in ("key", "macs", "params", "lr", "weight_decay", "source")}
+        row: dict[str, Any] = {k: rs[0][k] for k in ("key", "macs", "params", "source")}
+        row["hyperparameters"] = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(rs[0]["hyperparameters"].items()))
         row |= {"arm": arm, "seeds": len(values),
                 "test_mean": statistics.mean(values) if values else "", "test_std": statistics.stdev(values) if len(values) > 1 else ""}
         for prefix, other in (("vs_hand", HAND_DESIGN), ("vs_baseline", cfg.benchmark.baseline)):
@@ -179,7 +180,7 @@ def write_benchmark_report(
         f"- retraining: {b.seeds} seeds x {b.retrain_epochs} epochs on {b.retrain_subset or 'all'} training images, "
         "each arm width-matched to the budget, tested once on the official test set",
         "",
-        "| arm | MACs | params | lr | test accuracy | vs hand design (points, 95% CI) | vs "
+        "| arm | MACs | params | searched settings | test accuracy | vs hand design (points, 95% CI) | vs "
         f"{b.baseline} (points, 95% CI) | search seconds | trained trials |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -187,7 +188,7 @@ def write_benchmark_report(
         test = "-" if r["test_mean"] == "" else f"{r['test_mean']:.4f} +- {r['test_std'] or 0:.4f} ({r['seeds']})"
         spent = "-" if r["arm"] == HAND_DESIGN else f"{r['search_train_seconds'] + r['prescreen_seconds']:.0f}"
         trained = "-" if r["arm"] == HAND_DESIGN else str(r["search_trained_trials"])
-        lines.append(f"| {r['arm']} | {r['macs']:,} | {r['params']:,} | {r['lr']:.3g} | {test} | "
+        lines.append(f"| {r['arm']} | {r['macs']:,} | {r['params']:,} | {r['hyperparameters'] or '-'} | {test} | "
                      f"{_points(r['vs_hand_mean'], r['vs_hand_ci_low'], r['vs_hand_ci_high'])} | "
                      f"{_points(r['vs_baseline_mean'], r['vs_baseline_ci_low'], r['vs_baseline_ci_high'])} | {spent} | {trained} |")
     lines += ["", "## Goals", "", f"Judged for every method against the hand design and {b.baseline} search "

@@ -126,6 +126,9 @@ def _no_such_key(key: str, schema: str) -> str:
         others = [name for name, cls in config.DATA_CONFIGS.items() if field in {f.name for f in dataclasses.fields(cls)}]
         also = f"; data={' / data='.join(others)} take it" if others else ""
         return f"{key}: not a field of data={source} (its fields: {', '.join(fields)}){also}"
+    moved = {"space.lr": "train.lr", "space.weight_decay": "train.weight_decay"}  # before search.params
+    if key in moved:
+        return f"{key}: no such key; a searched {moved[key]} is an entry of search.params now, e.g. search.params={{{moved[key]}:'tag(log, interval(0.01, 0.2))'}}"
     return f"{key}: no such key{where}"
 
 
@@ -178,15 +181,36 @@ def compose_checked(config_name: str, overrides: list[str]) -> DictConfig | None
                 first.append(f"{o.get_key_element()}={value}")
             else:
                 first.append(o.input_line)
+        _check_experiment_owner(config_name, first, config_dirs)
         if config_dirs:  # the user's --config-dir, searched before ours as Hydra does
             first.append(f"hydra.searchpath=[{','.join('file://' + str(Path(d).resolve()) for d in config_dirs)}]")
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name, overrides=first)
+    except ConfigError:
+        raise
     except Exception as err:
         raise ConfigError(_hydra_message(err, config_name, config_dirs)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _check_experiment_owner(config_name: str, overrides: list[str], config_dirs: list[str]) -> None:
+    """conf/experiment/ holds the experiments of three commands: an ablation's or comparison's
+    file sets `experiment.kind`, a search's sets none. One line when a file meets the wrong one."""
+    import yaml
+
+    if config_name not in COMMANDS or "experiment" not in config_groups(config_name):
+        return
+    chosen = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "experiment"), None)
+    path = next((d / "experiment" / f"{chosen}.yaml" for d in (*map(Path, config_dirs), CONF_DIR)
+                 if (d / "experiment" / f"{chosen}.yaml").is_file()), None) if chosen else None
+    if path is None:
+        return  # none chosen, or no such file: Hydra says so
+    for_search = "experiment" not in (yaml.safe_load(path.read_text()) or {})
+    if for_search != (config_name == "search"):
+        owner = "inception-search (it sets no experiment.kind)" if for_search else "inception-ablate and inception-compare (it sets experiment.kind)"
+        raise ConfigError(f"experiment={chosen}: an experiment of {owner}, not of {COMMANDS[config_name]}")
 
 
 def check_outputs(results_name: str, results_dir: str, logger: Any) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import typing
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -29,6 +28,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "DATA_CONFIGS",
+    "DEFAULT_PARAMS",
     "data_config",
     "LoggerConfig",
     "SearchConfig",
@@ -104,8 +104,6 @@ SpaceConfig = dataclasses.make_dataclass(
         _RANGE_FIELDS[0],  # base
         ("genotype", dict[str, Any], field(default_factory=lambda: copy.deepcopy(SMALL_INPUT_GENOTYPE))),
         *_RANGE_FIELDS[1:],
-        ("lr", Optional[list[float]], field(default_factory=lambda: [0.01, 0.2])),
-        ("weight_decay", Optional[list[float]], field(default_factory=lambda: [1e-5, 1e-3])),
     ],
     namespace={
         "__module__": __name__,
@@ -114,8 +112,7 @@ SpaceConfig = dataclasses.make_dataclass(
 
     `genotype` overrides fields of the base preset (as `space.preset(base, **genotype)`);
     resolution, input channels and classes always come from the data. A `reduce_ratios` entry of
-    null removes that 1x1 reduction. `lr` and `weight_decay` are [low, high] log ranges; null
-    keeps `train.lr` / `train.weight_decay` fixed.
+    null removes that 1x1 reduction. Training hyperparameters are searched by `search.params`.
     """,
     },
 )
@@ -137,6 +134,13 @@ class BudgetConfig:
     min_fraction: float = 0.7
 
 
+# What a search samples beside the architecture unless told otherwise.
+DEFAULT_PARAMS: dict[str, Optional[str]] = {
+    "train.lr": "tag(log, interval(0.01, 0.2))",
+    "train.weight_decay": "tag(log, interval(1e-5, 1e-3))",
+}
+
+
 @dataclass
 class SearchConfig:
     """How the space is searched. `n_trials` counts trained networks (complete, pruned or
@@ -147,7 +151,8 @@ class SearchConfig:
     so a search never ends below the design it started from. `prescreen` names a zero-cost
     proxy (search/proxies.py): `prescreen_candidates` random genotypes are scored by it on one
     minibatch, and the best `prescreen_trials` of them are trained first, as the sampler's
-    warm-up."""
+    warm-up. `params` maps train.* and data.* keys to Hydra sweep expressions, each drawn per
+    trial beside the architecture (search/params.py)."""
 
     sampler: str = "tpe"
     pruner: str = "median"
@@ -160,6 +165,9 @@ class SearchConfig:
     prescreen: Optional[str] = None  # a proxy of search.proxies.PROXIES ("-name": lower is better), or null: off
     prescreen_candidates: int = 200
     prescreen_trials: int = 4
+    # Training and data settings searched beside the architecture (search/params.py): config
+    # key -> Hydra sweep expression; null: not searched (the key keeps its configured value).
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     # Scale-out (search/workers.py): local worker processes; this process's index among
     # separately started ones (seeds its sampler apart; a multirun over it joins one study).
     n_workers: int = 1
@@ -396,13 +404,6 @@ def _positive(name: str, value: float) -> None:
         _fail(name, value, "must be > 0")
 
 
-def _log_range(name: str, value: Optional[list[float]]) -> None:
-    if value is None:
-        return
-    if len(value) != 2 or not 0 < value[0] <= value[1] or not all(map(math.isfinite, value)):
-        _fail(name, list(value), "must be [low, high] with 0 < low <= high, or null")
-
-
 def _device(name: str, value: str) -> None:
     import torch
 
@@ -439,8 +440,6 @@ def validate(cfg: Config) -> None:
         stages = len(preset(s.base).stages)
         if len(ranges.modules_per_stage) != stages:
             _fail("space.modules_per_stage", s.modules_per_stage, f"needs one [low, high] per stage of {s.base} ({stages})")
-    _log_range("space.lr", s.lr)
-    _log_range("space.weight_decay", s.weight_decay)
     b = cfg.budget
     _positive("budget.macs", b.macs)
     if b.params is not None:
@@ -467,6 +466,9 @@ def validate(cfg: Config) -> None:
         _fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     _validate_scale_out(cfg.search)
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
+    from search.params import parse_params  # it builds on validate_common
+
+    parse_params(cfg)
 
 
 

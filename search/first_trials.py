@@ -4,8 +4,8 @@ Both are queued once, when the study is new, before any worker asks for a trial,
 `enqueue_trial`, so every sampler and every worker sees them as ordinary trials: the sampler
 learns from their results, `n_trials` counts them, reports list them.
 
-- warm start: the base genotype projected onto the budget (`warm_start_genotype`), with the configured learning rate and
-  weight decay. It carries no searched parameters (the base need not lie on the space's grid of
+- warm start: the base genotype projected onto the budget (`warm_start_genotype`), with the
+  configured values of every searched setting (its recipe). It carries no searched parameters (the base need not lie on the space's grid of
   widths and ratios), only the user attribute `warm_start`; the objective builds it from the base.
 - pre-screen: `search.prescreen_candidates` uniform draws of the space, each projected like a
   trial, scored by a zero-cost proxy on one fixed training minibatch; the best
@@ -25,6 +25,7 @@ from search.budget import feasible, project
 from search.config import Config, ranges_from_config
 from search.data import Splits, minibatch
 from search.proxies import screen_score
+from search.params import parse_params
 from search.sample import sample_trial
 from space.accounting import cost
 from space.genotype import Genotype
@@ -69,6 +70,7 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
     s = cfg.search
     start = time.perf_counter()
     ranges = ranges_from_config(cfg.space)
+    params = parse_params(cfg)
     batch = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(s.seed))[:PRESCREEN_BATCH]
     x, y = minibatch(data, "train", batch)
     scored: list[tuple[float, dict, str]] = []
@@ -77,7 +79,7 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
     while len(scored) < s.prescreen_candidates and draws < 20 * s.prescreen_candidates:
         draw = RandomDraw(seed=1_000_003 * (s.seed + 1) + draws)
         draws += 1
-        genotype, _ = sample_trial(draw, ranges=ranges, base=base, space=cfg.space, train=cfg.train)
+        genotype, _ = sample_trial(draw, ranges=ranges, base=base, params=params)
         if cfg.budget.mode == "project":
             projected = project(genotype, cfg.budget, divisor=ranges.width_step)
             if projected is None:

@@ -31,7 +31,7 @@ from PIL import Image, ImageEnhance
 
 from search.config import ConfigError, FolderData
 
-__all__ = ["FolderSplit", "IMAGE_SUFFIXES", "Tree", "check_tree", "folder_splits", "loader_workers", "scan"]
+__all__ = ["FolderSplit", "IMAGE_SUFFIXES", "Tree", "check_tree", "folder_splits", "loader_workers", "scan", "train_transform"]
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def folder_splits(cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path,
     (and its cache when `cfg.cache`), and the train split's channel mean and std."""
     assert cfg.resolution is not None  # validate_common: data=folder needs a crop size
     workers = loader_workers(cfg)
-    train_t = Transform(cfg.resolution, cfg.channels, train=cfg.augment, policy=cfg.augmentation if cfg.augment else "off", photometric=cfg.photometric)
+    train_t = train_transform(cfg)
     eval_t = Transform(cfg.resolution, cfg.channels, train=False)
     splits: dict[str, FolderSplit] = {}
     skipped = 0
@@ -342,6 +342,14 @@ def folder_splits(cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path,
         log.warning("data cache: %d image(s) could not be decoded; training and evaluation skip them", skipped)
     mean, std = channel_stats(splits["train"].with_transform(eval_t))
     return splits, mean, std
+
+
+def train_transform(cfg: FolderData) -> Transform:
+    """The training split's crop policy: `data.augmentation` when `data.augment`, else the
+    evaluation crop."""
+    assert cfg.resolution is not None  # validate_common: data=folder needs a crop size
+    policy = cfg.augmentation if cfg.augment else "off"
+    return Transform(cfg.resolution, cfg.channels, train=cfg.augment, policy=policy, photometric=cfg.photometric)
 
 
 def loader_workers(cfg: FolderData) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.predict import model_card
-from search.sample import Hyperparameters, TrialDraw, sample_trial, searched_hyperparameters
+from search.params import apply_values, config_values, parse_params
+from search.sample import TrialDraw, sample_trial
 from search.status import Status, is_trained
 from search.tracking import Tracker, TrialRun
 from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
@@ -83,6 +84,7 @@ class _Training:
     run: TrialRun
     summary: dict[str, Any]
     retried: list[int]  # trials this one retries: their checkpoints go when it ends
+    epochs: int  # this trial's train.epochs (a searched key, perhaps)
     history: list[EpochResult] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
 
@@ -96,6 +98,7 @@ class Objective:
         self.cfg = cfg
         self.base = base
         self.ranges = ranges_from_config(cfg.space)
+        self.params = parse_params(cfg)
         self.trainer = trainer
         self.tracker = tracker
         self.weights_dir = weights_dir(study_dir)
@@ -104,29 +107,28 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         start = time.perf_counter()
-        genotype, hp, c = self._sample(trial)
+        genotype, values, c = self._sample(trial)
         if self._over_budget(trial, c):
             trial.set_user_attr("status", Status.INFEASIBLE)
             if self.cfg.budget.mode == "prune":
                 raise optuna.TrialPruned("over budget")
             return 0.0  # never trained; the constraint marks it infeasible for samplers and best_trial
-        duplicate = self._duplicate_of(trial, genotype.key, hp)
+        duplicate = self._duplicate_of(trial, genotype.key, values)
         if duplicate is not None:
             trial.set_user_attr("status", Status.DUPLICATE)
             trial.set_user_attr("duplicate_of", duplicate.number)
             return float(duplicate.value)  # type: ignore[arg-type]
-        return self._train(trial, genotype, hp, c, start)
+        return self._train(trial, genotype, values, c, start)
 
     # -- before training -------------------------------------------------------------------
-    def _sample(self, trial: optuna.Trial) -> tuple[Genotype, Hyperparameters, Cost]:
-        if trial.user_attrs.get("warm_start"):  # the hand design, queued by search/first_trials.py
+    def _sample(self, trial: optuna.Trial) -> tuple[Genotype, dict[str, Any], Cost]:
+        """The trial's genotype, the values of the searched settings ({"train.lr": ...}) and its cost."""
+        if trial.user_attrs.get("warm_start"):  # the hand design with its recipe, queued by search/first_trials.py
             warm = warm_start_genotype(self.cfg, self.base)
             genotype = warm if warm is not None else self.base
-            hp = Hyperparameters(lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+            values = config_values(self.cfg, self.params)
         else:
-            genotype, hp = sample_trial(
-                TrialDraw(trial), ranges=self.ranges, base=self.base, space=self.cfg.space, train=self.cfg.train
-            )
+            genotype, values = sample_trial(TrialDraw(trial), ranges=self.ranges, base=self.base, params=self.params)
         if self.cfg.budget.mode == "project" and not trial.user_attrs.get("warm_start"):
             projected = project(genotype, self.cfg.budget, divisor=self.ranges.width_step)
             if projected is not None:
@@ -135,10 +137,10 @@ class Objective:
         c = cost(genotype)
         trial.set_user_attr("key", genotype.key)
         trial.set_user_attr("genotype", genotype.to_dict())
-        trial.set_user_attr("hyperparameters", asdict(hp))
+        trial.set_user_attr("hyperparameters", values)
         for name, value in _cost_attrs(c).items():
             trial.set_user_attr(name, value)
-        return genotype, hp, c
+        return genotype, values, c
 
     def _over_budget(self, trial: optuna.Trial, c: Cost) -> bool:
         values = constraints(c, self.cfg.budget)
@@ -146,10 +148,9 @@ class Objective:
             record_constraints(trial, values)
         return any(v > 0 for v in values.values())
 
-    def _duplicate_of(self, trial: optuna.Trial, key: str, hp: Hyperparameters) -> optuna.trial.FrozenTrial | None:
-        wanted = asdict(hp)
+    def _duplicate_of(self, trial: optuna.Trial, key: str, values: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
         for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            if is_trained(other) and other.user_attrs.get("key") == key and other.user_attrs.get("hyperparameters") == wanted:
+            if is_trained(other) and other.user_attrs.get("key") == key and other.user_attrs.get("hyperparameters") == values:
                 return other
         return None
 
@@ -170,36 +171,37 @@ class Objective:
             return saved["state"], history
         return None, history
 
-    def _run_config(self, trial: optuna.Trial, genotype: Genotype, hp: Hyperparameters, c: Cost) -> dict[str, Any]:
+    def _run_config(self, trial: optuna.Trial, genotype: Genotype, own: Config, values: dict[str, Any], c: Cost) -> dict[str, Any]:
         return {
             "trial": trial.number,
             "genotype": genotype.to_dict(),
             "genotype_key": genotype.key,
-            # The values this trial trains with; the ranges the searched ones were drawn from.
-            "train": asdict(replace(self.cfg.train, lr=hp.lr, weight_decay=hp.weight_decay)),
-            "searched": searched_hyperparameters(self.cfg.space) if not trial.user_attrs.get("warm_start") else {},
+            # The settings this trial trains with; the searched keys' values and their sweeps.
+            "train": asdict(own.train),
+            "hyperparameters": values,
+            "searched": {} if trial.user_attrs.get("warm_start") else {p.key: p.expression for p in self.params},
             "budget": asdict(self.cfg.budget),
-            "data": asdict(self.cfg.data),
+            "data": asdict(own.data),
             "storage": self.storage,
             **{f"cost/{k}": v for k, v in _cost_attrs(c).items()},
         }
 
     # -- training --------------------------------------------------------------------------
-    def _train(self, trial: optuna.Trial, genotype: Genotype, hp: Hyperparameters, c: Cost, start: float) -> float:
-        torch.manual_seed(self.cfg.train.seed)
+    def _train(self, trial: optuna.Trial, genotype: Genotype, values: dict[str, Any], c: Cost, start: float) -> float:
+        own = apply_values(self.cfg, values)  # this trial's own config
+        trainer = self.trainer.configured(own.train, own.data)
+        torch.manual_seed(own.train.seed)
         model = build_model(genotype)
         resume, retried = self._resume_state(trial, genotype)
         trial.set_user_attr("setup_seconds", time.perf_counter() - start)
-        run = self.tracker.start(name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, hp, c))
-        t = _Training(trial, genotype, run, {**_cost_attrs(c), "genotype_key": genotype.key}, retried)
+        run = self.tracker.start(name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, own, values, c))
+        t = _Training(trial, genotype, run, {**_cost_attrs(c), "genotype_key": genotype.key}, retried, epochs=own.train.epochs)
         try:
             if resume is not None:  # the epochs done before the kill: reported again, not retrained
                 for done in resume["history"]:
                     self._on_epoch(t, EpochResult(**done))
-            _, evaluated = self.trainer.fit(
+            _, evaluated = trainer.fit(
                 model,
-                lr=hp.lr,
-                weight_decay=hp.weight_decay,
                 aux_weight=genotype.aux.weight,
                 on_epoch=lambda result: self._on_epoch(t, result),
                 on_checkpoint=self._checkpointer(t),
@@ -223,7 +225,7 @@ class Objective:
         if after is not None and time.perf_counter() - t.start >= after:  # long trials: a line per epoch
             log.info(
                 "trial %d epoch %d/%d: loss %.4f, val %.4f, %.1f s",
-                t.trial.number, result.epoch, self.cfg.train.epochs, result.train_loss, result.val_accuracy, result.seconds,
+                t.trial.number, result.epoch, t.epochs, result.train_loss, result.val_accuracy, result.seconds,
             )
         t.run.log(result.metrics(), step=result.epoch)
         t.trial.report(result.val_accuracy, result.epoch)

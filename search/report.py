@@ -34,8 +34,7 @@ COLUMNS = (
     "val_accuracy",
     "best_val_accuracy",
     "epochs",
-    "lr",
-    "weight_decay",
+    # then one column per searched key ("train.lr", ...): `searched_keys`
     "aux_weight",
     "aux_at",
     "duration_s",
@@ -63,8 +62,24 @@ def _notes(trials: list[FrozenTrial]) -> dict[int, str]:
     return notes
 
 
+def searched_keys(study: optuna.Study) -> list[str]:
+    """The keys of search.params the study samples (from its identity), else those any trial
+    recorded values of."""
+    identity = study.user_attrs.get("identity") or {}
+    if "params" in identity:
+        return sorted(identity["params"])
+    return sorted({k for t in study.get_trials(deepcopy=False) for k in t.user_attrs.get("hyperparameters", {})})
+
+
+def columns(study: optuna.Study) -> tuple[str, ...]:
+    """trials.csv's columns: the fixed ones with the searched keys after `epochs`."""
+    at = COLUMNS.index("epochs") + 1
+    return (*COLUMNS[:at], *searched_keys(study), *COLUMNS[at:])
+
+
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
     rows = []
+    keys = searched_keys(study)
     trials = study.get_trials(deepcopy=False)
     notes = _notes(trials)
     for t in trials:
@@ -86,8 +101,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) else "",
                 "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
                 "epochs": attrs.get("epochs", 0),
-                "lr": hp.get("lr", ""),
-                "weight_decay": hp.get("weight_decay", ""),
+                **{key: hp.get(key, "") for key in keys},
                 "aux_weight": aux.get("weight", "") if aux.get("at") else "",
                 "aux_at": "+".join(aux.get("at", [])),
                 "duration_s": round(duration, 3) if duration is not None else "",
@@ -163,7 +177,7 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         names = list(importances)[:15][::-1]
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
         ax.barh(names, [importances[n] for n in names])
-        ax.set(xlabel="importance (fANOVA)", title="Hyperparameter importances")
+        ax.set(xlabel="importance (PED-ANOVA)", title="Hyperparameter importances")
         made.append(_save(fig, directory / "importances.png"))
     return made
 
@@ -189,7 +203,7 @@ def _over_budget_rug(ax: Any, xs: list[float]) -> None:
 
 
 def _importances(study: optuna.Study) -> dict[str, float]:
-    """fANOVA importances over the parameters every trained trial shares; {} when too few."""
+    """Optuna's default importances (PED-ANOVA in Optuna 5) over the parameters every trained trial shares; {} when too few."""
     trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_trained(t)]
     if len(trained) < 3:
         return {}
@@ -210,7 +224,7 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str
         cells = []
         for c in columns:
             v = r[c]
-            cells.append(f"{v:.4f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and c in ("macs", "params") else str(v)))
+            cells.append((f"{v:.4f}" if "accuracy" in c else f"{v:.4g}") if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and c in ("macs", "params") else str(v)))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -233,23 +247,46 @@ def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[
     return [line]
 
 
-def _hyperparameter_lines(study: optuna.Study) -> list[str]:
-    """Which training hyperparameters were searched (and in what range) and which were fixed:
+def _hyperparameter_lines(study: optuna.Study, best: FrozenTrial | None) -> list[str]:
+    """Which settings were searched (and how), which were fixed, and what the best trial used:
     the report never shows a default no trial trained with."""
     identity = study.user_attrs.get("identity") or {}
-    space, train = identity.get("space", {}), identity.get("train", {})
-    searched = {name: space[name] for name in ("lr", "weight_decay") if space.get(name)}
-    fixed = [f"train.{name}={train[name]:g}" for name in ("lr", "weight_decay") if name not in searched and name in train]
+    searched = identity.get("params", {})
+    train = identity.get("train", {})
+    fixed = [f"train.{name}={_value(value)}" for name, value in train.items() if f"train.{name}" not in searched]
     lines = []
     if searched:
-        ranges = ", ".join(f"train.{name} log-uniform in [{low:g}, {high:g}]" for name, (low, high) in searched.items())
+        lines.append("- searched settings (search.params): " + ", ".join(f"{key}: `{expr}`" for key, expr in searched.items()))
         hand = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
-        used = (hand.user_attrs.get("hyperparameters") or {}) if hand is not None else {}
-        own = ", ".join(f"train.{name}={used[name]:g}" for name in searched if name in used)
-        lines.append(f"- searched hyperparameters: {ranges}" + (f" (the hand design, trial #{hand.number}, trains with its recipe's {own})" if own else ""))
+        if hand is not None:
+            own = _overrides(hand.user_attrs.get("hyperparameters") or {})
+            lines.append(f"- the hand design (trial #{hand.number}) trains with its recipe's `{own}`")
+        if best is not None and best.user_attrs.get("hyperparameters"):
+            lines.append(f"- the best trial's settings: `{_overrides(best.user_attrs['hyperparameters'])}` (best_hyperparameters.yaml)")
     if fixed:
-        lines.append(f"- fixed hyperparameters: {', '.join(fixed)} in every trial")
+        lines.append(f"- fixed training settings: {', '.join(fixed)} in every trial")
     return lines
+
+
+def _value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _overrides(values: dict[str, Any]) -> str:
+    """Values as the command-line overrides that set them: `train.lr=0.031 train.batch_size=64`."""
+    return " ".join(f"{key}={_value(value)}" for key, value in sorted(values.items()))
+
+
+def _write_best_hyperparameters(best: FrozenTrial, path: Path) -> None:
+    """best.yaml's companion: the values of the searched settings the best trial trained with,
+    as the dotted keys of search.params, and as overrides in its header."""
+    import yaml
+
+    values = best.user_attrs.get("hyperparameters") or {}
+    header = (f"# The settings trial #{best.number} (best.yaml) trained with; on a command line:\n"
+              f"#   {_overrides(values) or '(none searched)'}\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(header + (yaml.safe_dump(values, sort_keys=True) if values else ""))
 
 
 def write_results(
@@ -264,11 +301,12 @@ def write_results(
     directory.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
     with atomic_path(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns(study))
         writer.writeheader()
         writer.writerows(rows)
     if best is not None:
         dump(Genotype.from_dict(best.user_attrs["genotype"]), directory / "best.yaml")
+        _write_best_hyperparameters(best, directory / "best_hyperparameters.yaml")
     plots = _plots(study, rows, directory, budget_macs)
     counts: dict[str, int] = {}
     for r in rows:
@@ -293,9 +331,9 @@ def write_results(
             f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
-    lines += _hyperparameter_lines(study)
+    lines += _hyperparameter_lines(study, best)
     lines += _against_hand_design(study, best)
-    lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", "lr", "aux_at")), ""]
+    lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", *searched_keys(study), "aux_at")), ""]
     troubled = [r for r in rows if r["state"] in (Status.FAILED, Status.LOST) or "retry of" in r["note"]]
     if troubled:
         lines += ["## Failed, lost and retried trials", "", _markdown_table(troubled, ("number", "state", "epochs", "note")), ""]

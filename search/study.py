@@ -16,14 +16,14 @@ from typing import Any
 import optuna
 
 from search.config import Config, ConfigError, training_identity
-from search.sample import searched_hyperparameters
+from search.params import SearchedParam, parse_params
 from search.credentials import mask_credentials
 from search.storage import open_storage, storage_url
 
 __all__ = ["open_study"]
 
 # The parts of a config that define what a study's trials mean: a resumed study must agree.
-_IDENTITY = ("space", "budget", "data", "train")
+_IDENTITY = ("space", "budget", "data", "train")  # and search.params (`_identity`)
 
 
 def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
@@ -42,22 +42,26 @@ def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials)
 
 
-def _pruner(cfg: Config) -> optuna.pruners.BasePruner:
+def _pruner(cfg: Config, params: tuple[SearchedParam, ...]) -> optuna.pruners.BasePruner:
+    # A searched train.epochs: its largest value is the most a trial trains.
+    epochs = max([cfg.train.epochs, *(v for p in params if p.key == "train.epochs" for v in p.extremes())])
     if cfg.search.pruner == "median":
         return optuna.pruners.MedianPruner(
-            n_startup_trials=max(1, cfg.search.n_startup_trials // 2), n_warmup_steps=max(1, cfg.train.epochs // 3)
+            n_startup_trials=max(1, cfg.search.n_startup_trials // 2), n_warmup_steps=max(1, epochs // 3)
         )
     if cfg.search.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.train.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
     return optuna.pruners.NopPruner()
 
 
-def _identity(cfg: Config) -> dict[str, Any]:
+def _identity(cfg: Config, params: tuple[SearchedParam, ...]) -> dict[str, Any]:
     identity = {name: dataclasses.asdict(getattr(cfg, name)) for name in _IDENTITY}
     identity["train"] = training_identity(cfg.train)
-    if not cfg.search.warm_start:  # a searched train.* value then trains no trial: not part of the study
-        for name in searched_hyperparameters(cfg.space):
-            identity["train"].pop(name.removeprefix("train."))
+    identity["params"] = {p.key: p.expression for p in params}  # canonical: spacing never matters
+    if not cfg.search.warm_start:  # a searched key's configured value then trains no trial
+        for p in params:
+            group, name = p.key.split(".", 1)
+            identity[group].pop(name, None)
     return identity
 
 
@@ -98,9 +102,10 @@ def _connect(cfg: Config, url: str) -> tuple[optuna.storages.BaseStorage, set[st
 
 def _check_identity(stored: dict[str, Any] | None, cfg: Config, where: str) -> None:
     """A resumed study must have been run with this config's space, budget, data and training."""
-    diff = _first_difference(stored, _identity(cfg), "") if stored is not None else None
+    diff = _first_difference(stored, _identity(cfg, parse_params(cfg)), "") if stored is not None else None
     if diff is not None:
         field, old, new = diff
+        field = f"search.{field}" if field.startswith("params") else field
         raise ConfigError(f"{field}={new!r}: {where} was run with {old!r}; use a new study.name or the same setting")
 
 
@@ -122,12 +127,12 @@ def open_study(
         study_name=name,
         storage=storage,
         sampler=_sampler(cfg, n_existing + 1009 * worker),
-        pruner=_pruner(cfg),
+        pruner=_pruner(cfg, parse_params(cfg)),
         direction="maximize",
         load_if_exists=True,
     )
     if "identity" not in study.user_attrs:
-        study.set_user_attr("identity", _identity(cfg))
+        study.set_user_attr("identity", _identity(cfg, parse_params(cfg)))
         study.set_user_attr("budget_macs", cfg.budget.macs)
         study.set_user_attr("budget_params", cfg.budget.params)
     return study, storage

@@ -9,6 +9,7 @@ the end of each epoch). `bench/train.py` measures the ratio against a plain PyTo
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from search.config import TrainConfig
+from search.config import EXECUTION_FIELDS, DataConfig, FolderData, TrainConfig
 from search.data import Split, Splits
-from search.folder import FolderSplit, KeyedSampler, normalised
+from search.folder import FolderSplit, KeyedSampler, normalised, train_transform
 from search.folder import loader as folder_loader
 
 __all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device"]
@@ -207,6 +208,20 @@ class Trainer:
         self._splits = {name: self._source(getattr(data, name), batch_size=cfg.batch_size if name == "train" else 256)
                         for name in ("train", "val", "test")}
 
+    def configured(self, cfg: TrainConfig, data: DataConfig) -> Trainer:
+        """This trainer with one trial's settings (search.params): in-memory splits stay where
+        they are on the device, and a streamed training split gets a new loader only when its
+        batch size or augmentation differ. Execution settings (device, AMP, ...) never differ."""
+        assert all(getattr(cfg, k) == getattr(self.cfg, k) for k in EXECUTION_FIELDS), "execution settings are the study's"
+        trainer = copy.copy(self)
+        trainer.cfg, trainer.augment, trainer._splits = cfg, data.augment, dict(self._splits)
+        current = self._splits["train"]
+        if isinstance(current, _Streamed) and isinstance(data, FolderData):
+            split = current.split.with_transform(train_transform(data))
+            if split.transform != current.split.transform or cfg.batch_size != self.cfg.batch_size:
+                trainer._splits["train"] = _Streamed(split, self.data, self.device, self.channels_last, cfg.batch_size)
+        return trainer
+
     def _source(self, split: Split | FolderSplit, batch_size: int) -> _InMemory | _Streamed:
         if isinstance(split, FolderSplit):
             return _Streamed(split, self.data, self.device, self.channels_last, batch_size)
@@ -240,24 +255,22 @@ class Trainer:
         self,
         model: nn.Module,
         *,
-        lr: float,
-        weight_decay: float,
         aux_weight: float,
         on_epoch: Callable[[EpochResult], None] | None = None,
         on_checkpoint: Callable[[TrainState], None] | None = None,
         resume: TrainState | None = None,
     ) -> tuple[list[EpochResult], nn.Module]:
-        """Train for `cfg.epochs` epochs, calling `on_epoch` after each (it may raise to stop:
+        """Train for `cfg.epochs` epochs with `cfg`'s optimiser settings, calling `on_epoch` after each (it may raise to stop:
         pruning), then `on_checkpoint` with the state after that epoch. `resume` (such a state)
         continues from its epoch with the same weights, optimiser, Polyak average and random
         stream, so a resumed fit ends where an uninterrupted one would. Returns the history and
         the network that was evaluated: the Polyak average when `cfg.polyak` is set, else the
         trained network. Seeded: two fits of the same network and config are identical on CPU."""
-        run = self._start(model, lr=lr, weight_decay=weight_decay)
+        run = self._start(model)
         if resume is not None:
             self._restore(run, resume)
         for epoch in range(len(run.history), self.cfg.epochs):
-            result = self._epoch(run, epoch, lr=lr, aux_weight=aux_weight)
+            result = self._epoch(run, epoch, aux_weight=aux_weight)
             run.history.append(result)
             if on_epoch is not None:
                 on_epoch(result)
@@ -265,13 +278,13 @@ class Trainer:
                 on_checkpoint(self._state(run, epoch + 1))
         return run.history, run.averaged.module if run.averaged is not None else run.model
 
-    def _start(self, model: nn.Module, *, lr: float, weight_decay: float) -> _Fit:
+    def _start(self, model: nn.Module) -> _Fit:
         cfg = self.cfg
         model = self.prepare(model)
         ema = _WarmupEMA(cfg.polyak) if cfg.polyak else None
         return _Fit(
             model=model,
-            optimizer=_sgd(model, self.device, lr=lr, momentum=cfg.momentum, weight_decay=weight_decay),
+            optimizer=_sgd(model, self.device, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
             scaler=torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16),
             generator=torch.Generator().manual_seed(cfg.seed),
             averaged=AveragedModel(model, multi_avg_fn=ema, use_buffers=True) if ema else None,
@@ -306,9 +319,9 @@ class Trainer:
             "history": [asdict(r) for r in run.history],
         }
 
-    def _epoch(self, run: _Fit, epoch: int, *, lr: float, aux_weight: float) -> EpochResult:
+    def _epoch(self, run: _Fit, epoch: int, *, aux_weight: float) -> EpochResult:
         """One pass over the training split (0-based `epoch`), then validation."""
-        current_lr = lr * self._lr_factor(epoch)
+        current_lr = self.cfg.lr * self._lr_factor(epoch)
         for group in run.optimizer.param_groups:
             group["lr"] = current_lr
         start = time.perf_counter()

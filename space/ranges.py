@@ -27,7 +27,7 @@ T = TypeVar("T")
 class Draw(Protocol):
     """Where the values of a sample come from: a seeded RNG or an Optuna trial."""
 
-    def int(self, name: str, low: int, high: int, step: int) -> int: ...
+    def int(self, name: str, low: int, high: int, step: int, *, log: bool = False) -> int: ...
 
     def float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
 
@@ -41,8 +41,11 @@ class RandomDraw:
         self._rng = random.Random(seed)
         self.params: dict[str, Any] = {}
 
-    def int(self, name: str, low: int, high: int, step: int) -> int:
-        value = self._rng.randrange(low, high + 1, step)
+    def int(self, name: str, low: int, high: int, step: int, *, log: bool = False) -> int:
+        if log:  # as Optuna draws a log int: log-uniform over [low - 0.5, high + 0.5], rounded
+            value = min(high, max(low, round(math.exp(self._rng.uniform(math.log(low - 0.5), math.log(high + 0.5))))))
+        else:
+            value = self._rng.randrange(low, high + 1, step)
         self.params[name] = value
         return value
 
@@ -163,7 +166,7 @@ class _CheapestDraw:
         self.reduce = reduce
         self.large = large
 
-    def int(self, name: str, low: int, high: int, step: int) -> int:
+    def int(self, name: str, low: int, high: int, step: int, *, log: bool = False) -> int:
         return low
 
     def float(self, name: str, low: float, high: float, *, log: bool = False) -> float:

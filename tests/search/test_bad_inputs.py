@@ -70,6 +70,10 @@ CASES = [
     Case("unwritable results directory", lambda t: [f"study.results_dir={_a_file(t) / 'results'}"], "study.results_dir="),
     Case("W&B directory that cannot be written", lambda t: ["logger=wandb", f"logger.dir={_a_file(t) / 'wandb'}"], "logger.dir="),
     Case("resuming a study with a different config", lambda t: ["train.lr=0.5"], "train.lr=0.5"),
+    Case("search.params: not a sweep expression", lambda t: ["search.params={train.lr:'interval(0.1'}"], "search.params.train.lr='interval(0.1'"),
+    Case("search.params: a value the field refuses", lambda t: ["+search.params={train.momentum:'interval(0.5, 1.5)'}"], "search.params.train.momentum="),
+    Case("search.params: a key that defines the study", lambda t: ["+search.params={data.subset:'choice(100, 200)'}"], "search.params.data.subset="),
+    Case("resuming a study under other search.params", lambda t: ["search.params={train.lr:'tag(log, interval(0.01, 0.5))'}"], "search.params.train.lr="),
 ]
 
 

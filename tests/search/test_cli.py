@@ -37,11 +37,10 @@ def test_help_names_the_groups_this_command_takes(config_name: str) -> None:
     assert all(f"{g} belongs to" in header for g in others), header  # every other group --help lists is explained
 
 
-@pytest.mark.parametrize("group, owner", [("experiment", "inception-ablate"), ("size", "inception-benchmark")])
-def test_a_group_of_another_command_says_where_it_belongs(group: str, owner: str) -> None:
-    option = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))[0]
-    with pytest.raises(ConfigError, match=rf"^{group}: not a group of inception-search \(inception-search takes data, logger\); {group} belongs to {owner}"):
-        precheck([f"{group}={option}"])
+def test_a_group_of_another_command_says_where_it_belongs() -> None:
+    option = sorted(p.stem for p in (CONF_DIR / "size").glob("*.yaml"))[0]
+    with pytest.raises(ConfigError, match=r"^size: not a group of inception-search \(inception-search takes data, experiment, hparams_search, logger\); size belongs to inception-benchmark"):
+        precheck([f"size={option}"])
 
 
 def test_the_users_config_dir_is_checked_too(tmp_path: Path) -> None:

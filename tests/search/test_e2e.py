@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 import space
 from search.status import counts, tally
@@ -89,12 +90,14 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
         assert [row["val/accuracy"] for row in run.history] == [t.intermediate_values[e] for e in epochs]
         assert run.summary["state"] == _status(t) and run.summary["macs"] == t.user_attrs["macs"]
         # the learning rate and weight decay this trial trained with, never train.*'s unused default
-        assert {k: run.config["train"][k] for k in ("lr", "weight_decay")} == t.user_attrs["hyperparameters"]
+        values = t.user_attrs["hyperparameters"]
+        assert run.config["hyperparameters"] == values and set(values) == {"train.lr", "train.weight_decay"}
+        assert {k: run.config["train"][k.removeprefix("train.")] for k in values} == values
         if t.user_attrs.get("warm_start"):  # the hand design trains with its recipe's values
             assert run.config["train"]["lr"] == 0.05 and run.config["searched"] == {}
         else:
             assert run.config["train"]["lr"] == t.params["train.lr"]
-            assert run.config["searched"] == {"train.lr": [0.01, 0.2], "train.weight_decay": [1e-5, 1e-3]}
+            assert run.config["searched"] == {"train.lr": "tag(log, interval(0.01, 0.2))", "train.weight_decay": "tag(log, interval(1e-05, 0.001))"}
 
 
 def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
@@ -183,5 +186,10 @@ def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> 
 
 def test_report_says_which_hyperparameters_were_searched(runs: Runs) -> None:
     report = (runs.directory / "report.md").read_text()
-    assert "- searched hyperparameters: train.lr log-uniform in [0.01, 0.2], train.weight_decay log-uniform in [1e-05, 0.001]" in report
-    assert "(the hand design, trial #0, trains with its recipe's train.lr=0.05, train.weight_decay=0.0001)" in report
+    assert "- searched settings (search.params): train.lr: `tag(log, interval(0.01, 0.2))`, train.weight_decay: `tag(log, interval(1e-05, 0.001))`" in report
+    assert "- the hand design (trial #0) trains with its recipe's `train.lr=0.05 train.weight_decay=0.0001`" in report
+    assert "- fixed training settings: train.epochs=2, train.batch_size=32, train.momentum=0.9, train.schedule=paper" in report
+    best = next(t for t in runs.study.get_trials() if t.number == int(report.split("best trial: #")[1].split(",")[0]))
+    companion = yaml.safe_load((runs.directory / "best_hyperparameters.yaml").read_text())
+    assert companion == best.user_attrs["hyperparameters"]
+    assert f"#   train.lr={companion['train.lr']:.4g}" in (runs.directory / "best_hyperparameters.yaml").read_text()

@@ -8,15 +8,14 @@ import optuna
 import pytest
 import torch
 
-from search.config import Config, data_config, LoggerConfig, SearchConfig, SpaceConfig, TrainConfig
+from search.config import Config, data_config, LoggerConfig, SearchConfig, TrainConfig
 from search.run import run_study
 from search.train import Trainer
 
 
-def _cfg(**space_changes) -> Config:
+def _cfg(**params: str) -> Config:
     return Config(
-        space=SpaceConfig(**space_changes),
-        search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2, warm_start=False),
+        search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2, warm_start=False, params={"train.weight_decay": None, **params}),
         data=data_config("synthetic", n_samples=256),
         train=TrainConfig(epochs=1, batch_size=32),
         logger=LoggerConfig(name="none"),
@@ -31,7 +30,7 @@ def _study(cfg: Config, directory: Path) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_nan_loss_fails_the_trial_and_the_study_continues(tmp_path: Path) -> None:
-    trials = _study(_cfg(lr=[1e6, 1e7]), tmp_path)
+    trials = _study(_cfg(**{"train.lr": "tag(log, interval(1e6, 1e7))"}), tmp_path)
     assert len(trials) == 3
     for t in trials:
         assert t.state == optuna.trial.TrialState.FAIL

@@ -37,7 +37,7 @@ def test_warm_start_trains_the_hand_design_first(tmp_path: Path) -> None:
     assert hand is not None and first.user_attrs["warm_start"] is True
     assert first.user_attrs["key"] == hand.key and first.params == {}  # the base, not a draw of the grid
     assert 0.7 * cfg.budget.macs <= cost(hand).macs <= cfg.budget.macs
-    assert first.user_attrs["hyperparameters"] == {"lr": cfg.train.lr, "weight_decay": cfg.train.weight_decay}
+    assert first.user_attrs["hyperparameters"] == {"train.lr": cfg.train.lr, "train.weight_decay": cfg.train.weight_decay}
     report = (tmp_path / "report.md").read_text()
     assert f"hand design (trial #0, the base projected onto the budget): `{hand.key}`" in report
     cold = run_study(_cfg(warm_start=False), "cold", tmp_path / "cold")
@@ -90,9 +90,13 @@ def test_prescreen_config_is_checked() -> None:
 def test_a_searched_default_that_trains_no_trial_is_not_part_of_the_study() -> None:
     from search.study import _identity
 
+    from search.params import parse_params
+
     cfg = Config()
-    assert _identity(cfg)["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it
+    assert _identity(cfg, parse_params(cfg))["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it
     cfg.search.warm_start = False
-    assert "lr" not in _identity(cfg)["train"] and "weight_decay" not in _identity(cfg)["train"]
-    cfg.space.lr = None  # not searched: every trial trains with train.lr
-    assert _identity(cfg)["train"]["lr"] == cfg.train.lr
+    assert "lr" not in _identity(cfg, parse_params(cfg))["train"] and "weight_decay" not in _identity(cfg, parse_params(cfg))["train"]
+    cfg.search.params = {"train.lr": None, "data.augment": "true,false"}  # lr not searched: every trial trains with train.lr
+    identity = _identity(cfg, parse_params(cfg))
+    assert identity["train"]["lr"] == cfg.train.lr and "augment" not in identity["data"]
+    assert identity["params"] == {"data.augment": "choice(true, false)"}

@@ -4,6 +4,7 @@ skipped and counted, bad trees refused in one line, and a search (and its resume
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def test_undecodable_images_are_skipped_and_counted(tree: Path) -> None:
     broken = sum(1 for i in range(len(data.train)) if data.train.path(i).endswith("broken.jpg"))
     trainer = Trainer(TrainConfig(epochs=2, batch_size=8, polyak=None), data)
     genotype = preset("googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}})
-    history, _ = trainer.fit(build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3)
+    history, _ = trainer.fit(build_model(genotype), aux_weight=0.3)
     assert [r.skipped_images for r in history] == [broken, broken]  # once per pass over train
     assert history[0].metrics().get("data/skipped_images", 0) == broken
     x, y = minibatch(data, "train", torch.arange(len(data.train)))  # the prescreen's minibatch
@@ -224,10 +225,24 @@ def test_a_streamed_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_on
 
     def fit(**kwargs):
         torch.manual_seed(0)
-        return Trainer(cfg, data).fit(build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3, **kwargs)
+        return Trainer(cfg, data).fit(build_model(genotype), aux_weight=0.3, **kwargs)
 
     full, full_model = fit(on_checkpoint=lambda state: torch.save(state, tmp_path / f"epoch-{state['epoch']}.pt"))
     resumed, resumed_model = fit(resume=torch.load(tmp_path / "epoch-1.pt", weights_only=True))
     assert [r.train_loss for r in resumed] == [r.train_loss for r in full]
     for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_trials_own_settings_rebuild_a_streamed_loader_only_when_they_change_it(tree: Path) -> None:
+    cfg = data_config("folder", path=str(tree), resolution=16, workers=0, val_fraction=0.25, test_fraction=0.25)
+    data = load_data(cfg)
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=8), data)
+    same = trainer.configured(TrainConfig(epochs=3, batch_size=8, lr=0.2), cfg)
+    assert same._splits == trainer._splits and same.cfg.lr == 0.2 and trainer.cfg.lr == 0.05  # nothing rebuilt or changed
+    bigger = trainer.configured(TrainConfig(epochs=1, batch_size=16), cfg)
+    assert bigger._splits["train"] is not trainer._splits["train"] and bigger._splits["train"].loader.batch_size == 16
+    assert bigger._splits["val"] is trainer._splits["val"]  # evaluation is the study's
+    plain = trainer.configured(TrainConfig(epochs=1, batch_size=8), dataclasses.replace(cfg, augment=False))
+    assert plain._splits["train"].split.transform.policy == "off" and trainer._splits["train"].split.transform.policy == "paper"
+    assert plain._splits["train"] is not trainer._splits["train"] and same.augment and not plain.augment

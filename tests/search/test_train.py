@@ -24,7 +24,7 @@ def test_learns_and_is_deterministic(data) -> None:
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
-        history, _ = Trainer(cfg, data).fit(space.build_model(_genotype(data)), lr=0.05, weight_decay=1e-4, aux_weight=0.3)
+        history, _ = Trainer(cfg, data).fit(space.build_model(_genotype(data)), aux_weight=0.3)
         runs.append(history)
     assert runs[0][-1].val_accuracy > 0.5  # 4 classes: chance is 0.25
     assert [r.train_loss for r in runs[0]] == [r.train_loss for r in runs[1]]
@@ -40,8 +40,8 @@ def test_paper_schedule_decays_every_eight_epochs(data) -> None:
 
 def test_divergence_raises(data) -> None:
     with pytest.raises(TrainingDiverged, match="became"):
-        Trainer(TrainConfig(epochs=2, batch_size=32), data).fit(
-            space.build_model(_genotype(data)), lr=1e7, weight_decay=0.0, aux_weight=0.3
+        Trainer(TrainConfig(epochs=2, batch_size=32, lr=1e7, weight_decay=0.0), data).fit(
+            space.build_model(_genotype(data)), aux_weight=0.3
         )
 
 
@@ -65,7 +65,7 @@ def test_a_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(da
     def fit(**kwargs):
         torch.manual_seed(0)
         return Trainer(cfg, data, augment=augment).fit(
-            space.build_model(genotype), lr=0.05, weight_decay=1e-4, aux_weight=0.3, **kwargs
+            space.build_model(genotype), aux_weight=0.3, **kwargs
         )
 
     states = []

@@ -23,7 +23,11 @@ if os.environ.get("INCEPTION_TEST_FAULTS"):
 
     def _fit_with_faults(self, model, **kwargs):
         if _claim("nan"):
-            kwargs["lr"] = 1e6
+            import copy
+            import dataclasses
+
+            self = copy.copy(self)
+            self.cfg = dataclasses.replace(self.cfg, lr=1e6)
         elif _claim("oom"):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
         return _real_fit(self, model, **kwargs)
