@@ -20,6 +20,7 @@ import optuna
 
 from search.ablate_report import paired_difference
 from search.benchmark_config import HAND_DESIGN, BenchmarkConfig, method_configs
+from search.params import as_overrides
 from search.status import Status, counts, is_trained
 from space.io import atomic_path
 
@@ -98,7 +99,7 @@ def _rows(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], records:
     for arm, rs in by_arm.items():
         values = list(test[arm].values())
         row: dict[str, Any] = {k: rs[0][k] for k in ("key", "macs", "params", "source")}
-        row["hyperparameters"] = " ".join(f"{k}={_fmt(v)}" for k, v in sorted(rs[0]["hyperparameters"].items()))
+        row["hyperparameters"] = as_overrides(rs[0]["hyperparameters"])
         row |= {"arm": arm, "seeds": len(values),
                 "test_mean": statistics.mean(values) if values else "", "test_std": statistics.stdev(values) if len(values) > 1 else ""}
         for prefix, other in (("vs_hand", HAND_DESIGN), ("vs_baseline", cfg.benchmark.baseline)):

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from search.config import EXECUTION_FIELDS, Config, ConfigError, validate_common
 from space.ranges import Draw
 
-__all__ = ["SearchedParam", "apply_values", "config_values", "draw_values", "parse_params"]
+__all__ = ["SearchedParam", "apply_values", "as_overrides", "config_values", "draw_values", "parse_params", "short_value"]
 
 # The data fields a trial may change: how its training images are augmented. Every other one
 # fixes which images a study trains and validates on, or how they are loaded.
@@ -249,3 +249,15 @@ def apply_values(cfg: Config, values: Mapping[str, Any]) -> Config:
         group, name = key.split(".", 1)
         sections.setdefault(group, {})[name] = value
     return dataclasses.replace(cfg, **{g: dataclasses.replace(getattr(cfg, g), **f) for g, f in sections.items()})
+
+
+def short_value(value: Any) -> str:
+    """A value for reports and logs: floats to 4 significant digits, booleans as Hydra writes them."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def as_overrides(values: Mapping[str, Any]) -> str:
+    """Values as the command-line overrides that set them: `train.batch_size=64 train.lr=0.031`."""
+    return " ".join(f"{key}={short_value(value)}" for key, value in sorted(values.items()))

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.params import as_overrides, short_value
 from search.results import best_trial
 from search.status import Status, is_trained, status
 from space.genotype import Genotype
@@ -173,11 +174,12 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
     made.append(_save(fig, directory / "accuracy_vs_cost.png"))
     # hyperparameter importances
     importances = _importances(study)
-    if importances:
-        names = list(importances)[:15][::-1]
+    if importances:  # the 15 most important, and every searched setting wherever it ranks
+        searched = set(searched_keys(study))
+        names = [n for i, n in enumerate(importances) if i < 15 or n in searched][::-1]
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
-        ax.barh(names, [importances[n] for n in names])
-        ax.set(xlabel="importance (PED-ANOVA)", title="Hyperparameter importances")
+        ax.barh(names, [importances[n] for n in names], color=["C1" if n in searched else "C0" for n in names])
+        ax.set(xlabel="importance (PED-ANOVA)", title="Importances: architecture (blue), search.params (orange)")
         made.append(_save(fig, directory / "importances.png"))
     return made
 
@@ -253,28 +255,19 @@ def _hyperparameter_lines(study: optuna.Study, best: FrozenTrial | None) -> list
     identity = study.user_attrs.get("identity") or {}
     searched = identity.get("params", {})
     train = identity.get("train", {})
-    fixed = [f"train.{name}={_value(value)}" for name, value in train.items() if f"train.{name}" not in searched]
+    fixed = [f"train.{name}={short_value(value)}" for name, value in train.items() if f"train.{name}" not in searched]
     lines = []
     if searched:
         lines.append("- searched settings (search.params): " + ", ".join(f"{key}: `{expr}`" for key, expr in searched.items()))
         hand = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
         if hand is not None:
-            own = _overrides(hand.user_attrs.get("hyperparameters") or {})
+            own = as_overrides(hand.user_attrs.get("hyperparameters") or {})
             lines.append(f"- the hand design (trial #{hand.number}) trains with its recipe's `{own}`")
         if best is not None and best.user_attrs.get("hyperparameters"):
-            lines.append(f"- the best trial's settings: `{_overrides(best.user_attrs['hyperparameters'])}` (best_hyperparameters.yaml)")
+            lines.append(f"- the best trial's settings: `{as_overrides(best.user_attrs['hyperparameters'])}` (best_hyperparameters.yaml)")
     if fixed:
         lines.append(f"- fixed training settings: {', '.join(fixed)} in every trial")
     return lines
-
-
-def _value(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def _overrides(values: dict[str, Any]) -> str:
-    """Values as the command-line overrides that set them: `train.lr=0.031 train.batch_size=64`."""
-    return " ".join(f"{key}={_value(value)}" for key, value in sorted(values.items()))
 
 
 def _write_best_hyperparameters(best: FrozenTrial, path: Path) -> None:
@@ -284,7 +277,7 @@ def _write_best_hyperparameters(best: FrozenTrial, path: Path) -> None:
 
     values = best.user_attrs.get("hyperparameters") or {}
     header = (f"# The settings trial #{best.number} (best.yaml) trained with; on a command line:\n"
-              f"#   {_overrides(values) or '(none searched)'}\n")
+              f"#   {as_overrides(values) or '(none searched)'}\n")
     with atomic_path(path) as tmp:
         tmp.write_text(header + (yaml.safe_dump(values, sort_keys=True) if values else ""))
 

@@ -20,6 +20,7 @@ from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.data import Splits, base_genotype, load_data
 from search.first_trials import enqueue_first_trials
+from search.params import as_overrides
 from search.report import write_results
 from search.results import best_trial, drop_orphan_checkpoints, keep_best_weights, save_weights_file, trial_file, weights_dir
 from search.status import Status, status, tally
@@ -59,6 +60,8 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
         parts.append(f"same network and hyperparameters as trial {trial.user_attrs.get('duplicate_of')}, not trained")
     elif outcome == Status.FAILED:
         parts.append(str(trial.user_attrs.get("fail_reason", "failed")))
+    if epochs and trial.user_attrs.get("hyperparameters"):  # what it trained with
+        parts.append(as_overrides(trial.user_attrs["hyperparameters"]))
     if trial.user_attrs.get("skipped_images"):
         parts.append(f"{trial.user_attrs['skipped_images']} undecodable image(s) skipped")
     seconds = trial.user_attrs.get("train_seconds")

@@ -30,6 +30,8 @@ def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_pa
         assert m[2] == status(t) and float(m[3]) == round(t.user_attrs["macs"] / 1e6, 2)
         if m[2] == "complete":
             assert f"val {t.value:.4f} after {t.user_attrs['epochs']} epochs" in m[4] and m[4].endswith(" s")
+            lr = t.user_attrs["hyperparameters"]["train.lr"]
+            assert f"train.lr={lr:.4g} train.weight_decay=" in m[4]  # the searched values it trained with
         if m[2] == "infeasible":
             assert "over budget, not trained" in m[4]
     # epoch lines (search.log_epochs_after=0: every epoch), from this process and worker 1's log
