@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -31,13 +30,15 @@ from search.predict import model_card
 from search.results import save_weights_file
 from search.status import Status
 from search.tracking import Tracker
-from search.train import EpochResult, Trainer, TrainingDiverged
+from search.train import EpochResult, Trainer, TrainingDiverged, resolve_device
 from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
 from space.io import GENOTYPE_SUFFIXES, atomic_path
+from space.latency import Setting, fit_table, measure, measure_module
 from space.presets import PRESETS
 from space.model import build_model
+from space.scaling import scale_widths, widest_fitting
 
 __all__ = ["latency_ms", "main", "run_experiment", "variants"]
 
@@ -71,9 +72,10 @@ def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
         archs = {Path(a).stem if a.endswith((".yaml", ".yml", ".json")) else Path(a).name: _base(a, cfg, data) for a in e.architectures}
         target = e.budget_macs or min(cost(g).macs for g in archs.values())
         try:
-            return {name: match_budget(g, target, divisor=e.width_divisor) for name, g in archs.items()}
+            matched = {name: match_budget(g, target, divisor=e.width_divisor) for name, g in archs.items()}
         except ValueError as err:
             raise ConfigError(f"experiment.budget_macs={target}: {err}") from None
+        return matched if e.match == "macs" else _match_latency(matched, cfg)
     base = _base(cfg.space.base, cfg, data)
     if e.kind == "reductions":
         return reduction_variants(base, ratios=e.reduce_ratios, per_module=e.per_module, divisor=e.width_divisor)
@@ -86,6 +88,37 @@ def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
     return {"base": base}
 
 
+def latency_setting(cfg: AblateConfig) -> Setting:
+    """How a comparison measures latency: batch 1 on the trainer's device with its threads."""
+    device = resolve_device(cfg.train.device)
+    return Setting(device=str(device), batch=1, threads=cfg.train.threads or torch.get_num_threads(),
+                   channels_last=str(cfg.train.channels_last).lower() != "false")
+
+
+# Width multipliers around each MACs-matched architecture whose blocks fit a comparison's table.
+_TABLE_MULTIPLIERS = (0.5, 0.7, 1.0, 1.4, 2.0)
+
+
+def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str, Genotype]:
+    """Every architecture width-scaled to the same predicted latency (`experiment.match=latency`):
+    `experiment.budget_latency_ms`, or the lowest measured latency among the MACs-matched ones.
+    A per-block table fitted on width-scaled copies of these very architectures predicts each
+    probe of the scaling (space/latency.py), so the bisection costs microseconds, not measurements."""
+    e = cfg.experiment
+    setting = latency_setting(cfg)
+    copies = [scale_widths(g, m, divisor=e.width_divisor) for g in matched.values() for m in _TABLE_MULTIPLIERS]
+    table = fit_table(copies, setting, calibrate=len(copies))
+    target = e.budget_latency_ms or min(measure(g, setting) for g in matched.values())
+    log.info("compare: every architecture scaled to %.3f ms predicted latency on %s", target, table.hardware)
+    scaled = {}
+    for name, g in matched.items():
+        found = widest_fitting(g, lambda h: table.predict(h) <= target, divisor=e.width_divisor)
+        if found is None:
+            raise ConfigError(f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it")
+        scaled[name] = found[0]
+    return scaled
+
+
 def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
     """Genotype + training config (minus how it executes) + data config + seed."""
     identity = {"genotype": genotype.key, "train": training_identity(cfg.train), "data": dataclasses.asdict(cfg.data), "seed": seed}
@@ -93,24 +126,10 @@ def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
 
 
 @torch.inference_mode()
-def latency_ms(model: torch.nn.Module, genotype: Genotype, trainer: Trainer, batch: int, repeats: int) -> float:
-    """Median inference latency in milliseconds on the trainer's device, after warm-up."""
-    model = trainer.prepare(model).eval()
-    fmt = torch.channels_last if trainer.channels_last else torch.contiguous_format
-    x = torch.randn(batch, genotype.in_channels, genotype.resolution, genotype.resolution, device=trainer.device)
-    x = x.contiguous(memory_format=fmt)
-    times = []
-    for i in range(repeats + 3):
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        with trainer.autocast():
-            model(x)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:
-            times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def latency_ms(model: torch.nn.Module, genotype: Genotype, cfg: AblateConfig, batch: int, repeats: int) -> float:
+    """Median inference latency (ms) of a trained network, as `latency_setting` measures it."""
+    setting = dataclasses.replace(latency_setting(cfg), batch=batch)
+    return measure_module(model, (genotype.in_channels, genotype.resolution, genotype.resolution), setting, repeats=repeats, warmup=3)
 
 
 def _train_one(
@@ -148,8 +167,8 @@ def _train_one(
                           test_accuracy=result["test_accuracy"], **model_card(data))
     if cfg.experiment.kind == "compare":
         reps = cfg.experiment.latency_repeats
-        result["latency_b1_ms"] = latency_ms(evaluated, genotype, trainer, 1, reps)
-        result["latency_b64_ms"] = latency_ms(evaluated, genotype, trainer, 64, max(3, reps // 4))
+        result["latency_b1_ms"] = latency_ms(evaluated, genotype, cfg, 1, reps)
+        result["latency_b64_ms"] = latency_ms(evaluated, genotype, cfg, 64, max(3, reps // 4))
         result["device"] = str(trainer.device)
     run.finish({**result, "macs": c.macs})
     return result

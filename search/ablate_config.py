@@ -41,7 +41,7 @@ class AblationSpace:
 class ExperimentConfig:
     """kind=reductions: the 1x1-reduction variants; aux: placements and weights; single: the
     base alone (for Hydra multiruns over space.*); compare: `architectures` scaled to
-    `budget_macs` and compared with `baseline`."""
+    `budget_macs` (or, with `match=latency`, to one latency) and compared with `baseline`."""
 
     name: str = "reductions"
     kind: str = "reductions"
@@ -54,6 +54,11 @@ class ExperimentConfig:
     architectures: list[str] = field(default_factory=list)
     baseline: Optional[str] = None
     budget_macs: Optional[int] = None
+    # compare: match every architecture's MACs (to budget_macs), or its latency on this machine
+    # (batch 1, the trainer's device and threads): to budget_latency_ms, or null: the lowest
+    # measured latency among the architectures once their MACs are matched.
+    match: str = "macs"
+    budget_latency_ms: Optional[float] = None
     width_divisor: int = 4
     latency_repeats: int = 20
 
@@ -91,6 +96,10 @@ def validate_ablate(cfg: AblateConfig) -> None:
             raise ConfigError(f"experiment.baseline={e.baseline!r}: not one of experiment.architectures")
         if e.budget_macs is not None and e.budget_macs <= 0:
             raise ConfigError(f"experiment.budget_macs={e.budget_macs!r}: must be > 0")
+        if e.match not in ("macs", "latency"):
+            raise ConfigError(f"experiment.match={e.match!r}: must be macs or latency")
+        if e.budget_latency_ms is not None and not e.budget_latency_ms > 0:
+            raise ConfigError(f"experiment.budget_latency_ms={e.budget_latency_ms!r}: must be > 0 milliseconds")
     if cfg.space.aux.weight is not None and cfg.space.aux.weight < 0:
         raise ConfigError(f"space.aux.weight={cfg.space.aux.weight!r}: must be >= 0")
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)

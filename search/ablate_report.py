@@ -205,7 +205,14 @@ def write_ablation_report(records: list[dict[str, Any]], directory: Path, *, cfg
         "- MACs: inference multiply-adds of conv and linear layers; train_macs include the aux heads",
         "- accuracy: mean +- std over seeds on the held-out test split (identical data and training)",
     ]
-    if e.kind == "compare":
+    if e.kind == "compare" and e.match == "latency":
+        target = f"{e.budget_latency_ms:g} ms" if e.budget_latency_ms else "the lowest measured latency among them once MACs-matched"
+        notes.append(
+            f"- every architecture width-scaled to the same predicted batch-1 latency on this machine ({target}; a per-block "
+            f"table fitted on width-scaled copies of them, space/latency.py): the MACs and measured latency columns show "
+            f"what each then costs; diff = paired test-accuracy difference to `{e.baseline}` per seed, with a 95% t-interval"
+        )
+    elif e.kind == "compare":
         notes.append(
             f"- every architecture width-scaled to at most {e.budget_macs or rows[0]['macs']:,} MACs and within 1% of it; "
             f"diff = paired test-accuracy difference to `{e.baseline}` per seed, with a 95% t-interval"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -120,7 +121,8 @@ SpaceConfig = dataclasses.make_dataclass(
 
 @dataclass
 class BudgetConfig:
-    """A hard cap on inference multiply-adds (and parameters when `params` is set).
+    """A hard cap on inference multiply-adds (and parameters when `params` is set, and latency
+    when `latency_ms` is set).
 
     mode=constraint: over-budget trials are never trained; they are recorded with
     their constraint values so the sampler learns the feasible region. mode=prune: the naive
@@ -132,6 +134,14 @@ class BudgetConfig:
     params: Optional[int] = None
     mode: str = "constraint"
     min_fraction: float = 0.7
+    # A cap on inference latency (ms) on this machine, predicted before training by a per-block
+    # table (space/latency.py) and measured after; null: none. Measured at `latency_batch`
+    # images with `latency_threads` CPU threads. `latency_table`: the table's file; null:
+    # <study.results_dir>/latency-tables/<machine and setting>.json, fitted there once when missing.
+    latency_ms: Optional[float] = None
+    latency_batch: int = 1
+    latency_threads: int = 1
+    latency_table: Optional[str] = None
 
 
 # What a search samples beside the architecture unless told otherwise.
@@ -419,6 +429,17 @@ def _device(name: str, value: str) -> None:
         _fail(name, value, "must be auto, cpu, cuda, cuda:<index> or mps")
 
 
+def latency_setting(cfg: Config) -> Any:
+    """How a study's latency budget is measured: the training device, `budget.latency_batch`
+    images, `budget.latency_threads` threads, float32, the trainer's memory format."""
+    from search.train import resolve_device
+    from space.latency import Setting
+
+    device = resolve_device(cfg.train.device)
+    return Setting(device=str(device), batch=cfg.budget.latency_batch, threads=cfg.budget.latency_threads,
+                   channels_last=str(cfg.train.channels_last).lower() != "false")
+
+
 def ranges_from_config(cfg: Any) -> Ranges:
     """The `space.ranges.Ranges` a SpaceConfig describes (a ValueError names a bad field)."""
     return Ranges(**{f.name: _as_tuples(getattr(cfg, f.name)) for f in dataclasses.fields(Ranges)})
@@ -447,6 +468,14 @@ def validate(cfg: Config) -> None:
     _one_of("budget.mode", b.mode, BUDGET_MODES)
     if not 0 < b.min_fraction <= 1:
         _fail("budget.min_fraction", b.min_fraction, "must be in (0, 1]")
+    if b.latency_ms is not None and not (b.latency_ms > 0 and math.isfinite(b.latency_ms)):
+        _fail("budget.latency_ms", b.latency_ms, "must be > 0 milliseconds (or null: no latency budget)")
+    _positive("budget.latency_batch", b.latency_batch)
+    _positive("budget.latency_threads", b.latency_threads)
+    if b.latency_ms is not None and b.latency_table is not None:
+        from search.budget import load_latency_table  # the table must be this machine's
+
+        load_latency_table(b.latency_table, latency_setting(cfg))
     _one_of("search.sampler", cfg.search.sampler, SAMPLERS)
     _one_of("search.pruner", cfg.search.pruner, PRUNERS)
     _positive("search.n_trials", cfg.search.n_trials)

@@ -21,7 +21,7 @@ import time
 import optuna
 import torch
 
-from search.budget import feasible, project
+from search.budget import feasible, latency_table, project
 from search.config import Config, ranges_from_config
 from search.data import Splits, minibatch
 from search.proxies import screen_score
@@ -71,6 +71,8 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
     start = time.perf_counter()
     ranges = ranges_from_config(cfg.space)
     params = parse_params(cfg)
+    found = latency_table(cfg, base)
+    table = found[0] if found else None
     batch = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(s.seed))[:PRESCREEN_BATCH]
     x, y = minibatch(data, "train", batch)
     scored: list[tuple[float, dict, str]] = []
@@ -85,7 +87,8 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
             if projected is None:
                 continue
             genotype = projected[0]
-        if genotype.key in seen or not feasible(cost(genotype), cfg.budget):
+        latency = table.predict(genotype) if table is not None else None
+        if genotype.key in seen or not feasible(cost(genotype), cfg.budget, latency):
             continue
         seen.add(genotype.key)
         scored.append((screen_score(s.prescreen, genotype, x, y, seed=cfg.train.seed), draw.params, genotype.key))

@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 import torch
 
-from search.budget import constraints, project
-from search.config import Config, ranges_from_config
+from search.budget import constraints, latency_table, project
+from search.config import Config, latency_setting, ranges_from_config
 from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
@@ -30,6 +30,7 @@ from search.tracking import Tracker, TrialRun
 from search.train import EpochResult, Trainer, TrainingDiverged, TrainState
 from space.accounting import Cost, cost
 from space.genotype import Genotype
+from space.latency import LatencyCache
 from space.model import build_model
 
 __all__ = ["CATCH", "Objective", "TrialFailed"]
@@ -99,6 +100,9 @@ class Objective:
         self.base = base
         self.ranges = ranges_from_config(cfg.space)
         self.params = parse_params(cfg)
+        found = latency_table(cfg, base)  # fitted by run_study before any worker starts
+        self.latency = found[0] if found else None
+        self.latency_cache = LatencyCache(found[1].parent / "measured.json") if found else None
         self.trainer = trainer
         self.tracker = tracker
         self.weights_dir = weights_dir(study_dir)
@@ -108,7 +112,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         start = time.perf_counter()
         genotype, values, c = self._sample(trial)
-        if self._over_budget(trial, c):
+        if self._over_budget(trial, genotype, c):
             trial.set_user_attr("status", Status.INFEASIBLE)
             if self.cfg.budget.mode == "prune":
                 raise optuna.TrialPruned("over budget")
@@ -142,8 +146,12 @@ class Objective:
             trial.set_user_attr(name, value)
         return genotype, values, c
 
-    def _over_budget(self, trial: optuna.Trial, c: Cost) -> bool:
-        values = constraints(c, self.cfg.budget)
+    def _over_budget(self, trial: optuna.Trial, genotype: Genotype, c: Cost) -> bool:
+        predicted = None
+        if self.latency is not None:  # microseconds from the table: nothing is built
+            predicted = self.latency.predict(genotype)
+            trial.set_user_attr("latency_predicted_ms", predicted)
+        values = constraints(c, self.cfg.budget, predicted)
         if self.cfg.budget.mode != "prune":  # "prune" is the baseline that hides why
             record_constraints(trial, values)
         return any(v > 0 for v in values.values())
@@ -213,6 +221,10 @@ class Objective:
                 raise
             raise raised from err
         value = t.history[-1].val_accuracy
+        if self.latency_cache is not None:  # what the prediction promised, measured once per genotype
+            measured = self.latency_cache.measure(genotype, latency_setting(self.cfg))
+            trial.set_user_attr("latency_ms", measured)
+            t.summary.update(latency_ms=measured, latency_predicted_ms=trial.user_attrs.get("latency_predicted_ms"))
         if value > self._best_so_far(trial):
             state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
             save_trial_file(self.weights_dir, trial.number, genotype, val_accuracy=value, state_dict=state, **model_card(self.trainer.data))

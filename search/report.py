@@ -32,6 +32,8 @@ COLUMNS = (
     "macs",
     "params",
     "train_macs",
+    "latency_ms",  # measured after training (a latency budget only), and as predicted before it
+    "latency_predicted_ms",
     "val_accuracy",
     "best_val_accuracy",
     "epochs",
@@ -99,6 +101,8 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "macs": attrs.get("macs", ""),
                 "params": attrs.get("params", ""),
                 "train_macs": attrs.get("train_macs", ""),
+                "latency_ms": round(attrs["latency_ms"], 4) if "latency_ms" in attrs else "",
+                "latency_predicted_ms": round(attrs["latency_predicted_ms"], 4) if "latency_predicted_ms" in attrs else "",
                 "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) else "",
                 "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
                 "epochs": attrs.get("epochs", 0),
@@ -114,7 +118,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Points (macs, accuracy) not dominated by a cheaper-or-equal, more-accurate point."""
+    """Points (cost, accuracy) not dominated by a cheaper-or-equal, more-accurate point."""
     front: list[tuple[float, float]] = []
     for macs, acc in sorted(points, key=lambda p: (p[0], -p[1])):
         if not front or acc > front[-1][1]:
@@ -172,6 +176,17 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
                title=f"Accuracy vs parameters (every trained trial at {min(macs) / 1e6:.3f}-{max(macs) / 1e6:.3f} MMACs)")
         ax.title.set_fontsize(9)
     made.append(_save(fig, directory / "accuracy_vs_cost.png"))
+    timed = [r for r in trained if r["latency_ms"] != ""]
+    if timed:  # a latency budget: accuracy against measured latency, with its Pareto front
+        fig, ax = plt.subplots(figsize=(6, 4))
+        pts = [(r["latency_ms"], r["val_accuracy"]) for r in timed]
+        ax.scatter(*zip(*pts), s=18, label="trained (measured after training)")
+        ax.step(*zip(*pareto_front(pts)), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
+        cap = (study.user_attrs.get("identity") or {}).get("budget", {}).get("latency_ms")
+        if cap:
+            ax.axvline(cap, color="C3", linestyle="--", label=f"budget {cap:g} ms (predicted)")
+        ax.set(xlabel="inference latency (ms, measured)", ylabel="validation accuracy", title="Accuracy vs latency")
+        made.append(_save(fig, directory / "accuracy_vs_latency.png"))
     # hyperparameter importances
     importances = _importances(study)
     if importances:  # the 15 most important, and every searched setting wherever it ranks
@@ -249,6 +264,24 @@ def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[
     return [line]
 
 
+def _latency_lines(study: optuna.Study, rows: list[dict[str, Any]], best: FrozenTrial | None) -> list[str]:
+    """The latency budget, how well the table predicted the trained networks, and the best's latency."""
+    budget = (study.user_attrs.get("identity") or {}).get("budget", {})
+    if not budget.get("latency_ms"):
+        return []
+    timed = [r for r in rows if r["latency_ms"] != "" and r["latency_predicted_ms"] != ""]
+    lines = [f"- latency budget: {budget['latency_ms']:g} ms at batch {budget.get('latency_batch', 1)}, "
+             f"{budget.get('latency_threads', 1)} thread(s), predicted before training by the per-block table and measured after"]
+    if timed:
+        errors = sorted(abs(r["latency_predicted_ms"] - r["latency_ms"]) / r["latency_ms"] * 100 for r in timed)
+        over = sum(r["latency_ms"] > budget["latency_ms"] for r in timed)
+        lines.append(f"- predicted vs measured over {len(timed)} trained trials: median error {errors[len(errors) // 2]:.1f}%; "
+                     f"{over} measured above the budget")
+    if best is not None and "latency_ms" in best.user_attrs:
+        lines.append(f"- best trial's latency: {best.user_attrs['latency_ms']:.2f} ms measured, {best.user_attrs.get('latency_predicted_ms', 0):.2f} ms predicted")
+    return lines
+
+
 def _hyperparameter_lines(study: optuna.Study, best: FrozenTrial | None) -> list[str]:
     """Which settings were searched (and how), which were fixed, and what the best trial used:
     the report never shows a default no trial trained with."""
@@ -324,6 +357,7 @@ def write_results(
             f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
             "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
         ]
+    lines += _latency_lines(study, rows, best)
     lines += _hyperparameter_lines(study, best)
     lines += _against_hand_design(study, best)
     lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", *searched_keys(study), "aux_at")), ""]

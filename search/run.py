@@ -15,7 +15,7 @@ import optuna
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from search.budget import check_reachable
+from search.budget import check_reachable, latency_table
 from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.data import Splits, base_genotype, load_data
@@ -113,7 +113,8 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_data(cfg.data)
     base = base_genotype(cfg.space.base, cfg.space.genotype, data)
-    check_reachable(cfg.budget, ranges_from_config(cfg.space), base)  # before any worker starts
+    found = latency_table(cfg, base)  # fitted here once, before any worker loads it
+    check_reachable(cfg.budget, ranges_from_config(cfg.space), base, found[0] if found else None)  # before any worker starts
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
     enqueue_first_trials(study, cfg, base, data)
