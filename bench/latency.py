@@ -6,8 +6,9 @@
 On this machine (batch 1, one thread, float32, channels_last, Fashion-MNIST's 28x28x1 input):
 1. fits a `space.latency.LatencyTable` on the blocks of `--fit` random genotypes of the default
    space around googlenet-small (any size: the space's own spread of MACs);
-2. measures `--n` other random genotypes whole and compares the table's predictions with
-   them: median absolute percentage error and Kendall's tau (goals: <= 10%, >= 0.9);
+2. measures `--n` other random genotypes whole, twice (their agreement is the ceiling any
+   predictor can reach), and compares the table's predictions with the mean of the two:
+   median absolute percentage error and Kendall's tau (goals: <= 10%, >= 0.9);
 3. at one budget: `--n` random genotypes width-projected into [0.7, 1] x `--macs`, as
    `budget.mode=project` trains them, measured: the spread of latency at (nearly) equal MACs
    and Kendall's tau between MACs and latency there;
@@ -19,11 +20,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from space.ablations import match_budget
 from space.accounting import cost
 from space.genotype import Genotype
-from space.latency import Setting, fit_table, kendall_tau, measure, median_ape
+from space.io import load
+from space.latency import Setting, fit_table, kendall_tau, measure, measure_many, median_ape
+from space.model import build_model
 from space.presets import preset
 from space.ranges import RandomDraw, Ranges, sample
 from space.scaling import widest_fitting
@@ -44,12 +48,20 @@ def _random(seeds: range, base: Genotype, ranges: Ranges, macs: int | None = Non
     return found
 
 
+def _measured(genotypes: list[Genotype], setting: Setting, repeats: int) -> list[float]:
+    """Whole networks, in three interleaved passes (`space.latency.measure_many`)."""
+    return measure_many([(build_model(g), (g.in_channels, g.resolution, g.resolution)) for g in genotypes], setting,
+                        repeats=max(1, repeats // 3))
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", type=int, default=40, help="genotypes whose blocks fit the table")
     parser.add_argument("--n", type=int, default=100, help="genotypes measured to judge it")
     parser.add_argument("--macs", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--genotype", nargs="*", default=[], help="genotype files (a search's best.yaml) measured beside the presets")
+    parser.add_argument("--plot", help="write MACs against measured latency of every network measured here (PNG)")
     args = parser.parse_args(argv)
     setting = Setting(device="cpu", batch=1, threads=1)
     base = preset("googlenet-small", **SMALL_INPUT)
@@ -60,7 +72,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"table: {len(table.blocks)} blocks of {args.fit} genotypes measured and fitted in {fit_s:.1f} s on {table.hardware}")
 
     test = _random(range(10_000, 10_000 + args.n), base, ranges)
-    measured = [measure(g, setting, repeats=args.repeats) for g in test]
+    first, second = _measured(test, setting, args.repeats), _measured(test, setting, args.repeats)
+    measured = [(a + b) / 2 for a, b in zip(first, second)]  # the reference: two independent measurements, averaged
+    print(f"measurement repeatability: Kendall tau {kendall_tau(first, second):.3f} and median difference "
+          f"{median_ape(first, second):.1f}% between the two measurements of the same networks (the ceiling of any predictor)")
     start = time.perf_counter()
     predicted = [table.predict(g) for g in test]
     predict_us = (time.perf_counter() - start) / len(test) * 1e6
@@ -72,19 +87,50 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"MACs alone over the same genotypes: Kendall tau with latency {kendall_tau(macs, measured):.3f}")
 
     at_budget = _random(range(20_000, 20_000 + 3 * args.n), base, ranges, macs=args.macs)[: args.n]
-    lat = [measure(g, setting, repeats=args.repeats) for g in at_budget]
+    lat = _measured(at_budget, setting, args.repeats)
     mac = [cost(g).macs for g in at_budget]
     tau_budget = kendall_tau(mac, lat)
     print(f"at one budget ({len(at_budget)} genotypes projected into 0.7-1.0 x {args.macs / 1e6:g} MMACs): latency "
           f"{min(lat):.2f}-{max(lat):.2f} ms ({max(lat) / min(lat):.2f}x), Kendall tau(MACs, latency) {tau_budget:.3f}; "
           f"predictor tau {kendall_tau([table.predict(g) for g in at_budget], lat):.3f}")
 
-    print("presets scaled to the budget at 32x32 (as experiment=compare runs them):")
-    for name in ("googlenet-small", "googlenet-naive", "googlenet-torchvision"):
-        g = match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), args.macs, divisor=4)
-        print(f"  {name:22s} {cost(g).macs / 1e6:6.3f} MMACs  {measure(g, setting, repeats=args.repeats):6.2f} ms measured  "
+    print("presets scaled to the budget at 32x32 (as experiment=compare runs them), and the genotype files given:")
+    named = {name: match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), args.macs, divisor=4)
+             for name in ("googlenet-small", "googlenet-naive", "googlenet-torchvision")}
+    named |= {path: load(Path(path)) for path in args.genotype}
+    named_ms = {}
+    for name, g in named.items():
+        named_ms[name] = measure(g, setting, repeats=args.repeats)
+        print(f"  {name:40s} {g.resolution}x{g.resolution}  {cost(g).macs / 1e6:6.3f} MMACs  {named_ms[name]:6.2f} ms measured  "
               f"{table.predict(g):6.2f} ms predicted")
+    if args.plot:
+        _plot(Path(args.plot), (macs, measured), (mac, lat), {n: (cost(g).macs, named_ms[n]) for n, g in named.items()}, args.macs)
     return {"median_ape": ape, "tau": tau, "tau_macs_at_budget": tau_budget}
+
+
+def _plot(path: Path, spread: tuple[list[int], list[float]], at_budget: tuple[list[int], list[float]],
+          named: dict[str, tuple[int, float]], budget: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter([m / 1e6 for m in spread[0]], spread[1], s=12, alpha=0.6, label="random genotypes of the space")
+    ax.scatter([m / 1e6 for m in at_budget[0]], at_budget[1], s=12, alpha=0.6, label=f"projected to 0.7-1.0 x {budget / 1e6:g} MMACs")
+    for i, (name, (m, ms)) in enumerate(named.items()):
+        ax.scatter([m / 1e6], [ms], marker="*", s=120, color=f"C{i + 2}", label=Path(name).parent.name or name)
+    ax.set(xscale="log", xlabel="inference MMACs (log)", ylabel="latency, batch 1, 1 thread (ms, measured)",
+           title="MACs against measured latency on this CPU")
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100]))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 if __name__ == "__main__":

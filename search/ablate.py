@@ -101,20 +101,24 @@ _TABLE_MULTIPLIERS = (0.5, 0.7, 1.0, 1.4, 2.0)
 
 def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str, Genotype]:
     """Every architecture width-scaled to the same predicted latency (`experiment.match=latency`):
-    `experiment.budget_latency_ms`, or the lowest measured latency among the MACs-matched ones.
-    A per-block table fitted on width-scaled copies of these very architectures predicts each
-    probe of the scaling (space/latency.py), so the bisection costs microseconds, not measurements."""
+    `experiment.budget_latency_ms`, or the baseline's measured latency once MACs-matched (not the
+    lowest, as for MACs: latency has a floor of per-layer overheads that no narrowing removes, so
+    a network of many layers may never get as fast as one of few). A per-block table fitted on
+    width-scaled copies of these very architectures predicts each probe of the scaling
+    (space/latency.py), so the bisection costs microseconds, not measurements."""
     e = cfg.experiment
     setting = latency_setting(cfg)
     copies = [scale_widths(g, m, divisor=e.width_divisor) for g in matched.values() for m in _TABLE_MULTIPLIERS]
     table = fit_table(copies, setting, calibrate=len(copies))
-    target = e.budget_latency_ms or min(measure(g, setting) for g in matched.values())
+    baseline = next(n for n, a in zip(matched, e.architectures) if a == e.baseline) if e.baseline else next(iter(matched))
+    target = e.budget_latency_ms or measure(matched[baseline], setting)
     log.info("compare: every architecture scaled to %.3f ms predicted latency on %s", target, table.hardware)
     scaled = {}
     for name, g in matched.items():
         found = widest_fitting(g, lambda h: table.predict(h) <= target, divisor=e.width_divisor)
         if found is None:
-            raise ConfigError(f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it")
+            raise ConfigError(f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it "
+                              "(its layers' fixed costs alone exceed it); raise it")
         scaled[name] = found[0]
     return scaled
 

@@ -55,8 +55,8 @@ class ExperimentConfig:
     baseline: Optional[str] = None
     budget_macs: Optional[int] = None
     # compare: match every architecture's MACs (to budget_macs), or its latency on this machine
-    # (batch 1, the trainer's device and threads): to budget_latency_ms, or null: the lowest
-    # measured latency among the architectures once their MACs are matched.
+    # (batch 1, the trainer's device and threads): to budget_latency_ms, or null: the baseline's
+    # measured latency once its MACs are matched.
     match: str = "macs"
     budget_latency_ms: Optional[float] = None
     width_divisor: int = 4

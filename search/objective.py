@@ -221,10 +221,6 @@ class Objective:
                 raise
             raise raised from err
         value = t.history[-1].val_accuracy
-        if self.latency_cache is not None:  # what the prediction promised, measured once per genotype
-            measured = self.latency_cache.measure(genotype, latency_setting(self.cfg))
-            trial.set_user_attr("latency_ms", measured)
-            t.summary.update(latency_ms=measured, latency_predicted_ms=trial.user_attrs.get("latency_predicted_ms"))
         if value > self._best_so_far(trial):
             state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
             save_trial_file(self.weights_dir, trial.number, genotype, val_accuracy=value, state_dict=state, **model_card(self.trainer.data))
@@ -283,6 +279,10 @@ class Objective:
     def _end(self, t: _Training, status: Status) -> None:
         """Status, timings and best accuracy on the trial and its W&B run; checkpoints dropped."""
         seconds = time.perf_counter() - t.start
+        if self.latency_cache is not None and status in (Status.COMPLETE, Status.PRUNED):
+            measured = self.latency_cache.measure(t.genotype, latency_setting(self.cfg))  # once per genotype
+            t.trial.set_user_attr("latency_ms", measured)  # what the prediction promised
+            t.summary.update(latency_ms=measured, latency_predicted_ms=t.trial.user_attrs.get("latency_predicted_ms"))
         t.trial.set_user_attr("status", status)
         t.trial.set_user_attr("train_seconds", seconds)
         t.trial.set_user_attr("epochs", len(t.history))

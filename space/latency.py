@@ -39,7 +39,7 @@ from space.genotype import Genotype
 from space.io import atomic_path
 from space.model import Inception, build_layer, build_model
 
-__all__ = ["LatencyCache", "LatencyTable", "Setting", "fit_table", "hardware", "measure", "network_blocks"]
+__all__ = ["LatencyCache", "LatencyTable", "Setting", "fit_table", "hardware", "measure", "measure_many", "network_blocks"]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -133,11 +133,29 @@ def measure_module(module: nn.Module, shape: tuple[int, ...], setting: Setting, 
         return _time(module, x, device, repeats, warmup)
 
 
+def measure_many(
+    items: list[tuple[nn.Module, tuple[int, ...]]], setting: Setting, *, rounds: int = 3, repeats: int = 10, warmup: int = 3
+) -> list[float]:
+    """Median latency (ms) of each (module, input shape), measured in `rounds` interleaved passes
+    over all of them: a slow spell of the machine then touches every item a little rather than
+    some items a lot, which keeps their ranking (the median of the passes' medians)."""
+    prepared = [_prepared(module, shape, setting) for module, shape in items]
+    passes: list[list[float]] = [[] for _ in items]
+    with _pinned_threads(setting.threads):
+        for _ in range(rounds):
+            for i, (module, x, device) in enumerate(prepared):
+                passes[i].append(_time(module, x, device, repeats, warmup))
+    return [statistics.median(p) for p in passes]
+
+
 def measure(genotype: Genotype, setting: Setting, *, repeats: int = 30, warmup: int = 5) -> float:
     """Median inference latency (ms) of the whole network (aux heads are not run at inference)."""
     torch.manual_seed(0)
-    g = genotype
-    return measure_module(build_model(g), (g.in_channels, g.resolution, g.resolution), setting, repeats=repeats, warmup=warmup)
+    return measure_module(build_model(genotype), _input_shape(genotype), setting, repeats=repeats, warmup=warmup)
+
+
+def _input_shape(g: Genotype) -> tuple[int, int, int]:
+    return g.in_channels, g.resolution, g.resolution
 
 
 class LatencyCache:
@@ -354,7 +372,8 @@ def fit_table(
         for block in network_blocks(g):
             blocks.setdefault(block.signature, block)
     torch.manual_seed(0)
-    measured = {sig: measure_module(b.module(), b.shape, setting, repeats=repeats, warmup=warmup) for sig, b in blocks.items()}
+    times = measure_many([(b.module(), b.shape) for b in blocks.values()], setting, repeats=max(1, repeats // 3), warmup=warmup)
+    measured = dict(zip(blocks, times))
     batch = setting.batch
     rows = [{k: (v if k.endswith(":n") else v * batch) for k, v in b.features().items()} for b in blocks.values()]
     names = sorted({k for r in rows for k in r})
@@ -366,7 +385,7 @@ def fit_table(
 
         sums = [sum(table.block_ms(b) for b in network_blocks(g)) for g in whole]
         counts = [len(network_blocks(g)) for g in whole]
-        y = np.array([measure(g, setting, repeats=repeats, warmup=warmup) for g in whole])
+        y = np.array(measure_many([(build_model(g), _input_shape(g)) for g in whole], setting, repeats=max(1, repeats // 3), warmup=warmup))
         a = np.column_stack([sums, counts, np.ones(len(whole))]) / y[:, None]
         (table.scale, table.per_block, table.offset), *_ = np.linalg.lstsq(a, np.ones(len(whole)), rcond=None)
         table.scale, table.per_block, table.offset = (float(v) for v in (table.scale, table.per_block, table.offset))

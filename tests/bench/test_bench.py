@@ -15,6 +15,7 @@ TINY = {
     "budget.py": (["--trials", "6", "--seeds", "1"], "over-budget"),
     "cost.py": (["--n", "2"], "fvcore"),
     "data.py": (["--images", "60", "--resolutions", "32", "--passes", "1", "--steps", "2", "--workers", "1"], "waiting"),
+    "latency.py": (["--fit", "4", "--n", "6", "--repeats", "3"], "Kendall tau"),
     "overhead.py": (["--trials", "2", "--epochs", "1"], "per-trial overhead"),
     "proxies.py": (["--data", "synthetic", "--n", "6", "--epochs", "1", "--out", "proxies.csv"], "kendall tau"),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),

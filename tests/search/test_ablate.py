@@ -14,9 +14,11 @@ from hydra import compose, initialize_config_dir
 
 import space
 from space.ablations import reduction_variants
-from search.ablate_config import register_ablate
+from space.accounting import cost
+from space.presets import preset
+from search.ablate_config import AblateConfig, ExperimentConfig, register_ablate
 from search.cli import CONF_DIR
-from search.config import register
+from search.config import ConfigError, register
 from tests.search.conftest import REPO
 
 FAST = ["data=synthetic", "train.epochs=1", "train.batch_size=32", "logger=none", "experiment.seeds=2"]
@@ -115,3 +117,33 @@ def test_bad_experiment_input_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope" in proc.stderr
     proc = _run("search.compare", ["experiment.baseline=resnet"], tmp_path, check=False)
     assert proc.returncode == 2 and "experiment.baseline='resnet'" in proc.stderr
+
+
+def test_compare_can_match_latency_instead_of_macs(tmp_path: Path) -> None:
+    """experiment.match=latency: each architecture width-scaled to one predicted latency; the
+    report then shows what each costs in MACs and in measured latency, side by side."""
+    from search.ablate import _match_latency, latency_setting
+    from space.ablations import match_budget
+    from space.latency import fit_table
+
+    cfg = AblateConfig(experiment=ExperimentConfig(kind="compare", match="latency", width_divisor=4))
+    shape = {"resolution": 8, "in_channels": 3, "num_classes": 4, "aux": {"head": {"pool": "adaptive", "size": 2}}}
+    matched = {n: match_budget(preset(n, **shape), 1_500_000, divisor=4) for n in ("googlenet-small", "googlenet-naive")}
+    scaled = _match_latency(matched, cfg)
+    table = fit_table(list(scaled.values()), latency_setting(cfg), calibrate=0, repeats=3, warmup=1)
+    assert set(scaled) == set(matched) and all(table.predict(g) > 0 for g in scaled.values())
+    assert len({cost(g).macs for g in scaled.values()}) == 2  # equal latency is not equal MACs
+    cfg.experiment.budget_latency_ms = 0.001
+    with pytest.raises(ConfigError, match=r"^experiment.budget_latency_ms=0.001: googlenet-small cannot be width-scaled under it \(its layers' fixed costs alone exceed it\); raise it$"):
+        _match_latency(matched, cfg)
+    _run("search.compare", [*FAST, "experiment.seeds=1", "experiment.budget_macs=1500000", "experiment.latency_repeats=3",
+                            "experiment.match=latency", "experiment.architectures=[googlenet-small,googlenet-naive]",
+                            "experiment.baseline=googlenet-small", "data.resolution=null"], tmp_path)
+    rows = _summary(tmp_path / "results" / "compare")
+    assert all(int(r["macs"]) > 0 and float(r["latency_b1_ms"]) > 0 for r in rows.values())
+    report = (tmp_path / "results" / "compare" / "report.md").read_text()
+    assert "width-scaled to the same predicted batch-1 latency on this machine" in report
+    header = next(line for line in report.splitlines() if line.startswith("| variant"))
+    assert "macs" in header and "latency_b1_ms" in header  # side by side for every architecture
+    proc = _run("search.compare", [*FAST, "experiment.match=speed"], tmp_path, check=False)
+    assert proc.returncode == 2 and "experiment.match='speed': must be macs or latency" in proc.stderr

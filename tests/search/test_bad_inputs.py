@@ -41,6 +41,12 @@ def _invalid_genotype(tmp: Path) -> Path:
     return _write(tmp / "invalid.yaml", text.replace("c1: 64", "c1: -8", 1))
 
 
+def _foreign_latency_table(tmp: Path) -> Path:
+    from space.latency import LatencyTable, Setting
+
+    return LatencyTable(setting=Setting(), hardware="cuda:NVIDIA H200 torch 2.13.0").save(tmp / "h200-table.json")
+
+
 def _a_file(tmp: Path) -> Path:
     return _write(tmp / "a-file", "not a folder")
 
@@ -73,6 +79,8 @@ CASES = [
     Case("search.params: not a sweep expression", lambda t: ["search.params={train.lr:'interval(0.1'}"], "search.params.train.lr='interval(0.1'"),
     Case("search.params: a value the field refuses", lambda t: ["+search.params={train.momentum:'interval(0.5, 1.5)'}"], "search.params.train.momentum="),
     Case("search.params: a key that defines the study", lambda t: ["+search.params={data.subset:'choice(100, 200)'}"], "search.params.data.subset="),
+    Case("latency budget of zero", lambda t: ["budget.latency_ms=0"], "budget.latency_ms=0"),
+    Case("latency table fitted on another machine", lambda t: ["budget.latency_ms=2", f"budget.latency_table={_foreign_latency_table(t)}"], "budget.latency_table="),
     Case("resuming a study under other search.params", lambda t: ["search.params={train.lr:'tag(log, interval(0.01, 0.5))'}"], "search.params.train.lr="),
 ]
 
