@@ -97,6 +97,7 @@ def latency_setting(cfg: AblateConfig) -> Setting:
 
 # Width multipliers around each MACs-matched architecture whose blocks fit a comparison's table.
 _TABLE_MULTIPLIERS = (0.5, 0.7, 1.0, 1.4, 2.0)
+_MAX_MACS_GROWTH = 4  # a latency-matched architecture has at most 4x the MACs it was matched to
 
 
 def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str, Genotype]:
@@ -115,7 +116,10 @@ def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str,
     log.info("compare: every architecture scaled to %.3f ms predicted latency on %s", target, table.hardware)
     scaled = {}
     for name, g in matched.items():
-        found = widest_fitting(g, lambda h: table.predict(h) <= target, divisor=e.width_divisor)
+        # Never past _MAX_MACS_GROWTH x its matched MACs: where latency hardly grows with width
+        # (small inputs on a CPU are overhead-bound), widening would otherwise never stop.
+        ceiling = _MAX_MACS_GROWTH * cost(g).macs
+        found = widest_fitting(g, lambda h: cost(h).macs <= ceiling and table.predict(h) <= target, divisor=e.width_divisor)
         if found is None:
             raise ConfigError(f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it "
                               "(its layers' fixed costs alone exceed it); raise it")
