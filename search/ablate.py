@@ -30,7 +30,7 @@ from search.predict import model_card
 from search.results import save_weights_file
 from search.status import Status
 from search.tracking import Tracker
-from search.train import EpochResult, Trainer, TrainingDiverged, resolve_device
+from search.train import EpochResult, Trainer, TrainingDiverged, resolve_device, uses_channels_last
 from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
@@ -92,7 +92,7 @@ def latency_setting(cfg: AblateConfig) -> Setting:
     """How a comparison measures latency: batch 1 on the trainer's device with its threads."""
     device = resolve_device(cfg.train.device)
     return Setting(device=str(device), batch=1, threads=cfg.train.threads or torch.get_num_threads(),
-                   channels_last=str(cfg.train.channels_last).lower() != "false")
+                   channels_last=uses_channels_last(cfg.train.channels_last))
 
 
 # Width multipliers around each MACs-matched architecture whose blocks fit a comparison's table.

@@ -24,13 +24,14 @@ from space.latency import LatencyTable, Setting, fit_table, hardware
 from space.ranges import RandomDraw, Ranges, sample, smallest
 from space.scaling import scale_widths, widest_fitting
 
-from search.config import BudgetConfig, Config, ConfigError, latency_setting, ranges_from_config
+from search.config import BudgetConfig, Config, ConfigError, ranges_from_config
+from search.train import resolve_device, uses_channels_last
 
 log = logging.getLogger(__name__)
 
 LATENCY_FIT_GENOTYPES = 40  # random draws of the space whose blocks a new latency table measures
 
-__all__ = ["check_reachable", "constraints", "feasible", "latency_table", "load_latency_table", "project"]
+__all__ = ["check_reachable", "constraints", "feasible", "latency_setting", "latency_table", "load_latency_table", "project"]
 
 _NARROWEST = 1 / 64  # the lowest width multiplier projection tries (space.scaling.widest_fitting)
 
@@ -76,10 +77,11 @@ def check_reachable(budget: BudgetConfig, ranges: Ranges, base: Genotype, latenc
         g = scale_widths(g, _NARROWEST, divisor=ranges.width_step)
     c = cost(g)
     where = f"{base.resolution}x{base.resolution} input"
-    if latency is not None and budget.latency_ms is not None and latency.predict(g) > budget.latency_ms:
+    fastest = latency.predict(g) if latency is not None and budget.latency_ms is not None else None
+    if fastest is not None and fastest > budget.latency_ms:  # type: ignore[operator]
         raise ConfigError(
             f"budget.latency_ms={budget.latency_ms:g}: below the smallest network of this space (predicted "
-            f"{latency.predict(g):.2f} ms at {where} on this machine); raise it, or lower space.modules_per_stage"
+            f"{fastest:.2f} ms at {where} on this machine); raise it, or lower space.modules_per_stage"
         )
     if c.macs > budget.macs:
         raise ConfigError(
@@ -91,6 +93,14 @@ def check_reachable(budget: BudgetConfig, ranges: Ranges, base: Genotype, latenc
             f"budget.params={budget.params}: below the smallest network of this space ({c.params:,} parameters); "
             "raise it, or lower space.width_scale / space.modules_per_stage"
         )
+
+
+def latency_setting(cfg: Config) -> Setting:
+    """How a study's latency budget is measured: the training device, `budget.latency_batch`
+    images, `budget.latency_threads` threads, float32, the trainer's memory format."""
+    device = resolve_device(cfg.train.device)
+    return Setting(device=str(device), batch=cfg.budget.latency_batch, threads=cfg.budget.latency_threads,
+                   channels_last=uses_channels_last(cfg.train.channels_last))
 
 
 def load_latency_table(path: str | Path, setting: Setting) -> LatencyTable:

@@ -429,17 +429,6 @@ def _device(name: str, value: str) -> None:
         _fail(name, value, "must be auto, cpu, cuda, cuda:<index> or mps")
 
 
-def latency_setting(cfg: Config) -> Any:
-    """How a study's latency budget is measured: the training device, `budget.latency_batch`
-    images, `budget.latency_threads` threads, float32, the trainer's memory format."""
-    from search.train import resolve_device
-    from space.latency import Setting
-
-    device = resolve_device(cfg.train.device)
-    return Setting(device=str(device), batch=cfg.budget.latency_batch, threads=cfg.budget.latency_threads,
-                   channels_last=str(cfg.train.channels_last).lower() != "false")
-
-
 def ranges_from_config(cfg: Any) -> Ranges:
     """The `space.ranges.Ranges` a SpaceConfig describes (a ValueError names a bad field)."""
     return Ranges(**{f.name: _as_tuples(getattr(cfg, f.name)) for f in dataclasses.fields(Ranges)})
@@ -473,7 +462,7 @@ def validate(cfg: Config) -> None:
     _positive("budget.latency_batch", b.latency_batch)
     _positive("budget.latency_threads", b.latency_threads)
     if b.latency_ms is not None and b.latency_table is not None:
-        from search.budget import load_latency_table  # the table must be this machine's
+        from search.budget import latency_setting, load_latency_table  # the table must be this machine's
 
         load_latency_table(b.latency_table, latency_setting(cfg))
     _one_of("search.sampler", cfg.search.sampler, SAMPLERS)

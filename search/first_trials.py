@@ -21,7 +21,7 @@ import time
 import optuna
 import torch
 
-from search.budget import feasible, latency_table, project
+from search.budget import feasible, project
 from search.config import Config, ranges_from_config
 from search.data import Splits, minibatch
 from search.proxies import screen_score
@@ -29,6 +29,7 @@ from search.params import parse_params
 from search.sample import sample_trial
 from space.accounting import cost
 from space.genotype import Genotype
+from space.latency import LatencyTable
 from space.ranges import RandomDraw
 
 __all__ = ["PRESCREEN_BATCH", "enqueue_first_trials", "warm_start_genotype"]
@@ -48,8 +49,9 @@ def warm_start_genotype(cfg: Config, base: Genotype) -> Genotype | None:
     return None if found is None else found[0]
 
 
-def enqueue_first_trials(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -> None:
-    """Queue the warm start and the pre-screen's picks, once per study."""
+def enqueue_first_trials(study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None = None) -> None:
+    """Queue the warm start and the pre-screen's picks, once per study (`latency`: the study's
+    latency table, when it has a latency budget)."""
     if study.user_attrs.get("first_trials_queued") or study.get_trials(deepcopy=False):
         return
     if cfg.search.warm_start:
@@ -60,19 +62,17 @@ def enqueue_first_trials(study: optuna.Study, cfg: Config, base: Genotype, data:
             study.enqueue_trial({}, user_attrs={"warm_start": True})
             log.info("warm start: the base %s projected to %s (%d MACs) is trial 0", base.key, genotype.key, cost(genotype).macs)
     if cfg.search.prescreen is not None:
-        for params, attrs in _prescreen(study, cfg, base, data):
+        for params, attrs in _prescreen(study, cfg, base, data, latency):
             study.enqueue_trial(params, user_attrs={"prescreen": attrs})
     study.set_user_attr("first_trials_queued", True)
 
 
-def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -> list[tuple[dict, dict]]:
+def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None) -> list[tuple[dict, dict]]:
     """The best `prescreen_trials` of `prescreen_candidates` feasible random draws by the proxy."""
     s = cfg.search
     start = time.perf_counter()
     ranges = ranges_from_config(cfg.space)
     params = parse_params(cfg)
-    found = latency_table(cfg, base)
-    table = found[0] if found else None
     batch = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(s.seed))[:PRESCREEN_BATCH]
     x, y = minibatch(data, "train", batch)
     scored: list[tuple[float, dict, str]] = []
@@ -87,8 +87,8 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits) -
             if projected is None:
                 continue
             genotype = projected[0]
-        latency = table.predict(genotype) if table is not None else None
-        if genotype.key in seen or not feasible(cost(genotype), cfg.budget, latency):
+        predicted = latency.predict(genotype) if latency is not None else None
+        if genotype.key in seen or not feasible(cost(genotype), cfg.budget, predicted):
             continue
         seen.add(genotype.key)
         scored.append((screen_score(s.prescreen, genotype, x, y, seed=cfg.train.seed), draw.params, genotype.key))

@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 import torch
 
-from search.budget import constraints, latency_table, project
-from search.config import Config, latency_setting, ranges_from_config
+from search.budget import constraints, latency_setting, latency_table, project
+from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
 from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
@@ -103,6 +103,7 @@ class Objective:
         found = latency_table(cfg, base)  # fitted by run_study before any worker starts
         self.latency = found[0] if found else None
         self.latency_cache = LatencyCache(found[1].parent / "measured.json") if found else None
+        self.latency_setting = latency_setting(cfg)
         self.trainer = trainer
         self.tracker = tracker
         self.weights_dir = weights_dir(study_dir)
@@ -280,7 +281,7 @@ class Objective:
         """Status, timings and best accuracy on the trial and its W&B run; checkpoints dropped."""
         seconds = time.perf_counter() - t.start
         if self.latency_cache is not None and status in (Status.COMPLETE, Status.PRUNED):
-            measured = self.latency_cache.measure(t.genotype, latency_setting(self.cfg))  # once per genotype
+            measured = self.latency_cache.measure(t.genotype, self.latency_setting)  # once per genotype
             t.trial.set_user_attr("latency_ms", measured)  # what the prediction promised
             t.summary.update(latency_ms=measured, latency_predicted_ms=t.trial.user_attrs.get("latency_predicted_ms"))
         t.trial.set_user_attr("status", status)

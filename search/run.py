@@ -114,10 +114,11 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     data = load_data(cfg.data)
     base = base_genotype(cfg.space.base, cfg.space.genotype, data)
     found = latency_table(cfg, base)  # fitted here once, before any worker loads it
-    check_reachable(cfg.budget, ranges_from_config(cfg.space), base, found[0] if found else None)  # before any worker starts
+    table = found[0] if found else None
+    check_reachable(cfg.budget, ranges_from_config(cfg.space), base, table)  # before any worker starts
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
-    enqueue_first_trials(study, cfg, base, data)
+    enqueue_first_trials(study, cfg, base, data, table)
     if "class_names" not in study.user_attrs:  # labels by name, with the study as in every weights file
         study.set_user_attr("class_names", list(data.class_names))
     counted, running, _ = tally(study.get_trials(deepcopy=False))

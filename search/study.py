@@ -100,9 +100,9 @@ def _connect(cfg: Config, url: str) -> tuple[optuna.storages.BaseStorage, set[st
     return storage, names
 
 
-def _check_identity(stored: dict[str, Any] | None, cfg: Config, where: str) -> None:
+def _check_identity(stored: dict[str, Any] | None, identity: dict[str, Any], where: str) -> None:
     """A resumed study must have been run with this config's space, budget, data and training."""
-    diff = _first_difference(stored, _identity(cfg, parse_params(cfg)), "") if stored is not None else None
+    diff = _first_difference(stored, identity, "") if stored is not None else None
     if diff is not None:
         field, old, new = diff
         field = f"search.{field}" if field.startswith("params") else field
@@ -116,23 +116,25 @@ def open_study(
     different space/budget/data/train. `worker` (this process's index among the study's
     workers) offsets the sampler's seed."""
     url = storage_url(cfg, directory)
+    params = parse_params(cfg)
+    identity = _identity(cfg, params)
     directory.mkdir(parents=True, exist_ok=True)
     storage, existing = _connect(cfg, url)
     n_existing = 0
     if name in existing:
         loaded = optuna.load_study(study_name=name, storage=storage)
         n_existing = len(loaded.get_trials(deepcopy=False))
-        _check_identity(loaded.user_attrs.get("identity"), cfg, f"study {name!r} in {mask_credentials(url)}")
+        _check_identity(loaded.user_attrs.get("identity"), identity, f"study {name!r} in {mask_credentials(url)}")
     study = optuna.create_study(
         study_name=name,
         storage=storage,
         sampler=_sampler(cfg, n_existing + 1009 * worker),
-        pruner=_pruner(cfg, parse_params(cfg)),
+        pruner=_pruner(cfg, params),
         direction="maximize",
         load_if_exists=True,
     )
     if "identity" not in study.user_attrs:
-        study.set_user_attr("identity", _identity(cfg, parse_params(cfg)))
+        study.set_user_attr("identity", identity)
         study.set_user_attr("budget_macs", cfg.budget.macs)
         study.set_user_attr("budget_params", cfg.budget.params)
     return study, storage

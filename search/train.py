@@ -26,7 +26,7 @@ from search.data import Split, Splits
 from search.folder import FolderSplit, KeyedSampler, normalised, train_transform
 from search.folder import loader as folder_loader
 
-__all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device"]
+__all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device", "uses_channels_last"]
 
 # Everything needed to continue a fit after its last finished epoch (see `Trainer.fit`): plain
 # tensors, numbers and lists, so `torch.load(weights_only=True)` reads it back.
@@ -103,7 +103,7 @@ class _WarmupEMA:
                 a.copy_(c)
 
 
-def _use_channels_last(setting: str) -> bool:
+def uses_channels_last(setting: str) -> bool:
     # On CPU channels_last trained an Inception proxy 1.6x faster (bench/train.py); on CUDA the
     # tensor cores want it. "auto" therefore means on, on every device, unless turned off.
     return str(setting).lower() != "false"
@@ -198,7 +198,7 @@ class Trainer:
         self.cfg = cfg
         self.augment = augment
         self.device = resolve_device(cfg.device)
-        self.channels_last = _use_channels_last(cfg.channels_last)
+        self.channels_last = uses_channels_last(cfg.channels_last)
         self.amp_dtype: torch.dtype | None = None
         if cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -20,6 +20,7 @@ MACs count cannot see). Three parts:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -63,6 +64,7 @@ class Setting:
             raise ValueError(f"latency dtype={self.dtype!r}: one of {', '.join(DTYPES)}")
 
 
+@functools.cache
 def hardware(device: str) -> str:
     """What a figure was measured on: the CPU model and core count, or the GPU's name, and
     torch's version (kernels change between releases)."""
@@ -230,10 +232,9 @@ class Block:
         by elements. The table's per-kind costs multiply these."""
         out: dict[str, float] = {}
         channels, size = self.shape[0], self.shape[1]
-        if self.kind == "inception":
-            for branch in (self.spec.branch1,), self.spec.branch3, self.spec.branch5, self.spec.branch_pool:
-                _walk(branch, channels, size, out)
-            width = sum(_last_channels(b, channels) for b in ((self.spec.branch1,), self.spec.branch3, self.spec.branch5, self.spec.branch_pool))
+        if self.kind == "inception":  # four branches from the module input, concatenated
+            branches = ((self.spec.branch1,), self.spec.branch3, self.spec.branch5, self.spec.branch_pool)
+            width = sum(_walk(branch, channels, size, out)[0] for branch in branches)
             _add(out, "concat", 1, 0, width * size * size)
         elif self.kind == "head":
             _add(out, "avgpool", 1, 0, channels * size * size)
@@ -268,13 +269,6 @@ def _walk(seq: Iterable[L.Layer], channels: int, size: int, out: dict[str, float
             _add(out, "maxpool", 1, 0, channels * size * size)
             size = layer.pool.out_size(size)
     return channels, size
-
-
-def _last_channels(seq: Iterable[L.Layer], channels: int) -> int:
-    for layer in seq:
-        if isinstance(layer, L.Conv):
-            channels = layer.c_out
-    return channels
 
 
 def network_blocks(g: Genotype) -> list[Block]:

@@ -49,7 +49,11 @@ def test_every_experiment_file_composes(experiment: str) -> None:
     config = "search" if for_search else "compare" if experiment == "compare" else "ablate"
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config, overrides=[f"experiment={experiment}"])
-    assert cfg.study.name if for_search else cfg.experiment.name == experiment
+        plain = compose(config) if for_search else None
+    if for_search:  # a search's experiment changes the search's own settings
+        assert cfg != plain and cfg.study.name != plain.study.name
+    else:
+        assert cfg.experiment.name == experiment
 
 
 def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:

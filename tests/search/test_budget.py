@@ -109,11 +109,11 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     assert not (tmp_path / "other").exists()
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "nan"])
-def test_a_latency_budget_must_be_positive(value: str) -> None:
+@pytest.mark.parametrize("value, shown", [("0", "0.0"), ("-1", "-1.0"), ("nan", "nan")])
+def test_a_latency_budget_must_be_positive(value: str, shown: str) -> None:
     from search.__main__ import precheck
     from search.config import ConfigError, register
 
     register()
-    with pytest.raises(ConfigError, match=rf"^budget.latency_ms=.*: must be > 0 milliseconds \(or null: no latency budget\)$"):
+    with pytest.raises(ConfigError, match=rf"^budget.latency_ms={shown}: must be > 0 milliseconds \(or null: no latency budget\)$"):
         precheck(["data=synthetic", f"budget.latency_ms={value}"])
