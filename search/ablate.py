@@ -35,7 +35,7 @@ from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
 from space.io import GENOTYPE_SUFFIXES, atomic_path
-from space.latency import Setting, fit_table, measure, measure_module
+from space.latency import Setting, fit_table, measure_module
 from space.presets import PRESETS
 from space.model import build_model
 from space.scaling import scale_widths, widest_fitting
@@ -102,20 +102,28 @@ _MAX_MACS_GROWTH = 4  # a latency-matched architecture has at most 4x the MACs i
 
 def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str, Genotype]:
     """Every architecture width-scaled to the same predicted latency (`experiment.match=latency`):
-    `experiment.budget_latency_ms`, or the baseline's measured latency once MACs-matched (not the
+    `experiment.budget_latency_ms`, or the baseline's predicted latency once MACs-matched (not the
     lowest, as for MACs: latency has a floor of per-layer overheads that no narrowing removes, so
     a network of many layers may never get as fast as one of few). A per-block table fitted on
     width-scaled copies of these very architectures predicts each probe of the scaling
-    (space/latency.py), so the bisection costs microseconds, not measurements."""
+    (space/latency.py), so the bisection costs microseconds, not measurements.
+
+    The baseline's target comes from the same table that judges every probe, never from a second
+    measurement: a measurement taken while the machine is busier than during the fit would put
+    the baseline over its own latency. Without a set budget the baseline is the target and stays
+    as MACs-matched."""
     e = cfg.experiment
     setting = latency_setting(cfg)
     copies = [scale_widths(g, m, divisor=e.width_divisor) for g in matched.values() for m in _TABLE_MULTIPLIERS]
     table = fit_table(copies, setting, calibrate=len(copies))
     baseline = next(n for n, a in zip(matched, e.architectures) if a == e.baseline) if e.baseline else next(iter(matched))
-    target = e.budget_latency_ms or measure(matched[baseline], setting)
+    target = e.budget_latency_ms or table.predict(matched[baseline])
     log.info("compare: every architecture scaled to %.3f ms predicted latency on %s", target, table.hardware)
     scaled = {}
     for name, g in matched.items():
+        if name == baseline and not e.budget_latency_ms:
+            scaled[name] = g
+            continue
         # Never past _MAX_MACS_GROWTH x its matched MACs: where latency hardly grows with width
         # (small inputs on a CPU are overhead-bound), widening would otherwise never stop.
         ceiling = _MAX_MACS_GROWTH * cost(g).macs

@@ -56,7 +56,7 @@ class ExperimentConfig:
     budget_macs: Optional[int] = None
     # compare: match every architecture's MACs (to budget_macs), or its latency on this machine
     # (batch 1, the trainer's device and threads): to budget_latency_ms, or null: the baseline's
-    # measured latency once its MACs are matched.
+    # latency once its MACs are matched, predicted by the comparison's own latency table.
     match: str = "macs"
     budget_latency_ms: Optional[float] = None
     width_divisor: int = 4

@@ -206,7 +206,7 @@ def write_ablation_report(records: list[dict[str, Any]], directory: Path, *, cfg
         "- accuracy: mean +- std over seeds on the held-out test split (identical data and training)",
     ]
     if e.kind == "compare" and e.match == "latency":
-        target = f"{e.budget_latency_ms:g} ms" if e.budget_latency_ms else f"`{e.baseline or e.architectures[0]}`'s measured latency once MACs-matched"
+        target = f"{e.budget_latency_ms:g} ms" if e.budget_latency_ms else f"`{e.baseline or e.architectures[0]}`'s predicted latency once MACs-matched"
         notes.append(
             f"- every architecture width-scaled to the same predicted batch-1 latency on this machine ({target}; a per-block "
             f"table fitted on width-scaled copies of them, space/latency.py): the MACs and measured latency columns show "

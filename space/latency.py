@@ -380,9 +380,14 @@ def fit_table(
         sums = [sum(table.block_ms(b) for b in network_blocks(g)) for g in whole]
         counts = [len(network_blocks(g)) for g in whole]
         y = np.array(measure_many([(build_model(g), _input_shape(g)) for g in whole], setting, repeats=max(1, repeats // 3), warmup=warmup))
+        from scipy.optimize import nnls
+
+        # Relative error, and no negative term: a scale, a per-block overhead and an offset below
+        # zero fit noise (a busy machine during the fit) and would predict negative latencies
+        # for networks outside the calibration set.
         a = np.column_stack([sums, counts, np.ones(len(whole))]) / y[:, None]
-        (table.scale, table.per_block, table.offset), *_ = np.linalg.lstsq(a, np.ones(len(whole)), rcond=None)
-        table.scale, table.per_block, table.offset = (float(v) for v in (table.scale, table.per_block, table.offset))
+        solution, _ = nnls(a, np.ones(len(whole)))
+        table.scale, table.per_block, table.offset = (float(v) for v in solution)
     return table
 
 

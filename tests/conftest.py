@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
 import torch
 
-torch.set_num_threads(2)
+
+def _threads_per_process() -> int:
+    """CPU threads for each test process: the cores shared among pytest-xdist's workers, at most
+    two. Every CLI a test starts inherits it through OMP_NUM_THREADS. OpenMP pools that together
+    ask for more threads than there are cores spin against each other, and a 10-second test then
+    takes minutes: on a 2-core machine two workers get one thread each."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, min(2, (os.cpu_count() or 1) // workers))
+
+
+THREADS = _threads_per_process()
+os.environ["OMP_NUM_THREADS"] = str(THREADS)
+torch.set_num_threads(THREADS)
+
+# Every test has a timeout (pyproject.toml: 300 s), so a hang fails with a traceback instead of
+# eating CI; an end-to-end run (marked slow) gets this much instead.
+SLOW_TIMEOUT = 900
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
 
 
 def fvcore_counts(model: torch.nn.Module, genotype, *, train: bool = False) -> tuple[dict[str, int], int]:

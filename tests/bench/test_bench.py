@@ -29,8 +29,11 @@ def test_every_benchmark_has_a_tiny_mode() -> None:
     assert scripts == set(TINY)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", sorted(TINY))
+# Two of them in the inner loop (-m "not slow"), every one in the full suite.
+INNER_LOOP = {"cost.py", "latency.py"}
+
+
+@pytest.mark.parametrize("script", [s if s in INNER_LOOP else pytest.param(s, marks=pytest.mark.slow) for s in sorted(TINY)])
 def test_benchmark_runs_in_tiny_mode(script: str, tmp_path) -> None:
     args, expected = TINY[script]
     proc = subprocess.run(

@@ -15,6 +15,19 @@ REPO = Path(__file__).resolve().parents[2]
 DIGITS = ["data=digits", "data.subset=null", "budget.mode=constraint", "search.n_trials=30", "search.n_workers=1", "train.epochs=12"]
 
 
+# A latency table of a machine this suite never runs on (torch 2.0 predates the project's floor).
+FOREIGN_HARDWARE = "cuda:NVIDIA H200 torch 2.0.0"
+
+
+def this_machine() -> str:
+    """The hardware string the CLI names with its default device (`train.device=auto`): latency
+    tables are keyed by it, so messages about them name it; tests compare with this, never a literal."""
+    from search.train import resolve_device
+    from space.latency import hardware
+
+    return hardware(str(resolve_device("auto")))
+
+
 def search_env(extra_path: Path | None = None, **variables: str) -> dict[str, str]:
     path = [str(extra_path)] if extra_path else []
     return {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": os.pathsep.join([*path, str(REPO)]), **variables}

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import space
-from tests.search.conftest import DIGITS, REPO, search_env
+from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, search_env, this_machine
 
 DOC = REPO / "docs" / "bad-inputs.md"
 SECRET = "s3cret-pw"
@@ -44,7 +44,7 @@ def _invalid_genotype(tmp: Path) -> Path:
 def _foreign_latency_table(tmp: Path) -> Path:
     from space.latency import LatencyTable, Setting
 
-    return LatencyTable(setting=Setting(), hardware="cuda:NVIDIA H200 torch 2.13.0").save(tmp / "h200-table.json")
+    return LatencyTable(setting=Setting(), hardware=FOREIGN_HARDWARE).save(tmp / "h200-table.json")
 
 
 def _a_file(tmp: Path) -> Path:
@@ -120,7 +120,10 @@ def run_matrix(tmp: Path) -> tuple[dict[str, str], list[tuple[Case, subprocess.C
 
 
 def _message(proc: subprocess.CompletedProcess, tmp: Path) -> str:
-    return proc.stderr.strip().replace(str(tmp), "<tmp>")
+    """The printed line with the test's folder and the running machine's hardware string (CPU
+    model, core count, torch version: it names the latency table's machine) as placeholders, so
+    the table reads the same on every machine."""
+    return proc.stderr.strip().replace(str(tmp), "<tmp>").replace(this_machine(), "<this machine>")
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +178,8 @@ def write_doc() -> None:
         "overrides shown added to a small synthetic search). Every one exits with code 2, prints one",
         "line on stderr naming the field and the value, shows no traceback, and leaves every stored",
         "file of the study byte-for-byte as it was (`tests/search/test_bad_inputs.py` checks all of",
-        "this, and that this table matches what the CLI prints). `<tmp>` stands for the test's folder.",
+        "this, and that this table matches what the CLI prints). `<tmp>` stands for the test's folder,",
+        "`<this machine>` for the running machine's hardware string (processor or GPU, cores, torch).",
         "Credentials in storage URLs are masked (`***`) in every message, log and report.",
         "",
         "| bad input | overrides | message |",

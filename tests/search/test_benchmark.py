@@ -71,6 +71,7 @@ def test_median_curve_never_falls_and_reach_fraction() -> None:
     assert reach_fraction([b, b], [a, c]) is None  # 0.65 never reaches the median final 0.8
 
 
+@pytest.mark.slow
 def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp_path: Path) -> None:
     """`+benchmark.methods.<name>={...}` passes the checks (the run then stops on the next bad value);
     an unknown key or a wrong type in it fails in one line."""

@@ -24,6 +24,7 @@ def _schemas() -> None:
 MODULES = {"search": "search", "ablate": "search.ablate", "compare": "search.compare", "benchmark": "search.benchmark"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config_name", sorted(COMMANDS))
 def test_help_names_the_groups_this_command_takes(config_name: str) -> None:
     proc = subprocess.run([sys.executable, "-m", MODULES[config_name], "--help"], capture_output=True, text=True, env=search_env(), timeout=120)

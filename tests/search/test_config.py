@@ -85,11 +85,13 @@ def _assert_one_line_error(proc, message: str) -> None:
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides, message", [BAD[0], BAD[2], BAD[9]])
 def test_cli_exits_2_with_one_line(overrides: list[str], message: str, tmp_path: Path) -> None:
     _assert_one_line_error(run_search(overrides, tmp_path, check=False), message)
 
 
+@pytest.mark.slow
 def test_missing_and_corrupt_data_files(tmp_path: Path) -> None:
     common = ["data=npz", "logger=none", "progress=false"]
     proc = run_search([*common, f"data.path={tmp_path / 'absent.npz'}"], tmp_path, check=False)
@@ -101,6 +103,7 @@ def test_missing_and_corrupt_data_files(tmp_path: Path) -> None:
     _assert_one_line_error(proc, "not a readable .npz")
 
 
+@pytest.mark.slow
 def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -> None:
     proc = run_search(["logger=none", "search.storage=nosuchdb://x/y"], tmp_path, check=False)
     _assert_one_line_error(proc, "search.storage='nosuchdb://x/y': cannot be opened")

@@ -59,6 +59,7 @@ def _status(t: optuna.trial.FrozenTrial) -> str:
     return t.user_attrs.get("status", t.state.name.lower())
 
 
+@pytest.mark.slow
 def test_infeasible_trials_are_recorded_but_never_trained(runs: Runs) -> None:
     trials = runs.study.get_trials()
     infeasible = [t for t in trials if _status(t) == "infeasible"]
@@ -74,6 +75,7 @@ def test_infeasible_trials_are_recorded_but_never_trained(runs: Runs) -> None:
         assert t.user_attrs["macs"] <= BUDGET and t.constraints["0"] <= 0
 
 
+@pytest.mark.slow
 def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> None:
     by_name = {r.name: r for r in runs.runs}
     trained = [t for t in runs.study.get_trials() if _status(t) in ("complete", "pruned")]
@@ -100,6 +102,7 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
             assert run.config["searched"] == {"train.lr": "tag(log, interval(0.01, 0.2))", "train.weight_decay": "tag(log, interval(1e-05, 0.001))"}
 
 
+@pytest.mark.slow
 def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
     trials = runs.study.get_trials()
     assert tally(runs.first) == (8, 0, 0)  # n_trials counts trained networks, not over-budget draws
@@ -112,6 +115,7 @@ def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
     assert {r.name for r in runs.first_runs} <= {r.name for r in runs.runs}
 
 
+@pytest.mark.slow
 def test_result_files_match_the_study(runs: Runs) -> None:
     with open(runs.directory / "trials.csv") as f:
         rows = list(csv.DictReader(f))
@@ -133,6 +137,7 @@ def test_result_files_match_the_study(runs: Runs) -> None:
     assert f"best trial #{best.number}" in runs.third_stdout
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
     import subprocess
     import sys
@@ -147,6 +152,7 @@ def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
     assert "best trial: #" in (runs.directory / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_only_the_best_trials_weights_are_kept(runs: Runs) -> None:
     best = max((t for t in runs.study.get_trials() if _status(t) == "complete"), key=lambda t: t.value)
     assert [p.name for p in (runs.directory / "weights").iterdir()] == [f"trial-{best.number:04d}.pt"]
@@ -166,6 +172,7 @@ def _dashboard_get(app, path: str) -> dict:
     return json.loads(body)
 
 
+@pytest.mark.slow
 def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> None:
     optuna_dashboard = pytest.importorskip("optuna_dashboard")
     app = optuna_dashboard.wsgi(f"sqlite:///{runs.directory / 'study.db'}")
@@ -184,6 +191,7 @@ def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> 
             assert constraints and max(constraints) <= 0, (number, constraints)
 
 
+@pytest.mark.slow
 def test_report_says_which_hyperparameters_were_searched(runs: Runs) -> None:
     report = (runs.directory / "report.md").read_text()
     assert "- searched settings (search.params): train.lr: `tag(log, interval(0.01, 0.2))`, train.weight_decay: `tag(log, interval(1e-05, 0.001))`" in report

@@ -29,6 +29,7 @@ def _study(cfg: Config, directory: Path) -> list[optuna.trial.FrozenTrial]:
     return result.study.get_trials()
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_trial_and_the_study_continues(tmp_path: Path) -> None:
     trials = _study(_cfg(**{"train.lr": "tag(log, interval(1e6, 1e7))"}), tmp_path)
     assert len(trials) == 3

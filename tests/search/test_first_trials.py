@@ -28,6 +28,7 @@ def _cfg(**search: object) -> Config:
     )
 
 
+@pytest.mark.slow
 def test_warm_start_trains_the_hand_design_first(tmp_path: Path) -> None:
     cfg = _cfg()
     result = run_study(cfg, "warm", tmp_path)
@@ -69,6 +70,7 @@ def test_too_many_untrained_draws_in_a_row_stop_with_advice(tmp_path: Path) -> N
     assert [status(t) for t in stored] == [Status.INFEASIBLE] * 3  # kept: the draws taught the sampler
 
 
+@pytest.mark.slow
 def test_prescreen_queues_the_proxys_best_draws_first(tmp_path: Path) -> None:
     cfg = _cfg(n_trials=3, prescreen="naswot", prescreen_candidates=6, prescreen_trials=2)
     study = run_study(cfg, "screen", tmp_path).study

@@ -145,6 +145,7 @@ def _refused(tmp_path: Path, root: Path, message: str) -> None:
     assert not (cwd / "results").exists()  # nothing written
 
 
+@pytest.mark.slow
 def test_bad_trees_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     flat = tmp_path / "flat"
     flat.mkdir()
@@ -170,6 +171,7 @@ def test_a_val_folder_is_the_test_split(tmp_path: Path) -> None:
     assert data.class_names == tuple(CLASSES)
 
 
+@pytest.mark.slow
 def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
     args = ["data=folder", f"data.path={tree}", "data.resolution=16", "data.workers=1", "budget.macs=3000000",
             "train.epochs=2", "logger=none", "study.name=tree", "progress=false"]

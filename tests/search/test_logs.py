@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import optuna
+import pytest
 
 from search.status import status
 from tests.search.conftest import run_search
@@ -14,6 +15,7 @@ from tests.search.conftest import run_search
 TRIAL_LINE = re.compile(r"\] - trial (\d+) (\w+), (\d+\.\d\d) MMACs, (.*)$")
 
 
+@pytest.mark.slow
 def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_path: Path) -> None:
     proc = run_search(["data=synthetic", "data.n_samples=256", "search.n_trials=5", "search.n_workers=2", "train.epochs=2",
                        "budget.mode=constraint", "logger=none", "study.name=logs", "progress=true", "search.log_epochs_after=0"], tmp_path)
@@ -41,6 +43,7 @@ def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_pa
             assert f"trial {t.number} epoch {epoch}/2: loss " in epochs
 
 
+@pytest.mark.slow
 def test_short_trials_log_no_epoch_lines_by_default(tmp_path: Path) -> None:
     run_search(["data=synthetic", "data.n_samples=128", "search.n_trials=2", "train.epochs=2", "logger=none", "study.name=quiet"], tmp_path)
     text = (tmp_path / "results" / "quiet" / "search.log").read_text()

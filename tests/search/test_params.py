@@ -152,6 +152,7 @@ def _cfg(**params: str | None) -> Config:
 THREE = {"train.batch_size": "choice(16, 32, 64)", "train.momentum": "interval(0.5, 0.95)", "train.schedule": "choice(paper, cosine)"}
 
 
+@pytest.mark.slow
 def test_each_trial_trains_with_its_own_drawn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[TrainConfig, bool]] = []
     real_fit = Trainer.fit
@@ -180,6 +181,7 @@ def test_each_trial_trains_with_its_own_drawn_settings(tmp_path: Path, monkeypat
     assert {*THREE, "data.augment"} <= set(_importances(study))  # importances.png has a bar for each
 
 
+@pytest.mark.slow
 def test_a_study_resumes_only_under_the_same_params(tmp_path: Path) -> None:
     run_study(_cfg(**THREE), "resume", tmp_path)
     respaced = _cfg(**{**THREE, "train.momentum": "interval(0.5,0.95)"})  # the same sweep, written otherwise
@@ -258,6 +260,7 @@ def test_the_shipped_hparams_search_file_composes_with_an_experiment_and_the_com
         compose_checked("ablate", ["experiment=search-cifar10"])
 
 
+@pytest.mark.slow
 def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path: Path) -> None:
     """The shipped hparams_search file on synthetic data, through the CLI, as a multirun over
     another key: each job's study, W&B runs, trials.csv, report.md and best_hyperparameters.yaml."""

@@ -83,6 +83,7 @@ def test_torchscript_export_gives_the_same_logits(study: Path, tmp_path: Path) -
     assert torch.allclose(loaded(images), trained.logits(images), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_onnx_export_gives_the_same_logits(study: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxscript", reason="ONNX export needs onnx and onnxscript (pip install inception-nas[onnx])")
     ort = pytest.importorskip("onnxruntime", reason="running the ONNX file needs onnxruntime")
@@ -107,6 +108,7 @@ def test_export_cli_and_bad_paths(study: Path, tmp_path: Path, capsys: pytest.Ca
     assert "error: weights=" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ablation_keeps_weights_when_asked(tmp_path: Path) -> None:
     args = ["experiment=reductions", "experiment.per_module=false", "experiment.reduce_ratios=[]", "experiment.seeds=1",
             "data=synthetic", "train.epochs=1", "logger=none"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 from search.report import main as report_main, pareto_front
 from tests.search.conftest import run_search
@@ -18,6 +19,7 @@ def test_pareto_front_keeps_cheapest_for_each_accuracy_gain() -> None:
     assert pareto_front(points) == [(1.0, 0.85), (2.5, 0.95)]
 
 
+@pytest.mark.slow
 def test_report_aggregates_a_search_multirun_into_one_table(tmp_path: Path) -> None:
     run_search(["-m", "data=synthetic", "data.n_samples=256", "search.n_trials=2", "train.epochs=1", "logger=none",
                 "study.name=sweep", "budget.macs=1500000,2500000", "progress=false"], tmp_path)

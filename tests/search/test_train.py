@@ -55,6 +55,7 @@ def test_aux_heads_are_dropped_at_evaluation(data) -> None:
     assert calls == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("augment", [False, True])
 def test_a_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(data, augment: bool, tmp_path) -> None:
     """Weights, optimiser momentum, Polyak average (and its warm-up count) and the random stream

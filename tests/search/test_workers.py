@@ -19,8 +19,6 @@ from search.status import Status, counts, tally
 from tests.search.conftest import REPO, run_search, search_env, start_search
 from tests.search.storages import STORAGES, storage_url, unique_name
 
-pytestmark = pytest.mark.slow
-
 FAST = [
     "data=synthetic",
     "data.n_samples=256",
@@ -60,6 +58,7 @@ def _assert_exactly(trials: list[optuna.trial.FrozenTrial], n_trials: int) -> No
         assert counts(t) or t.state == TrialState.FAIL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STORAGES)
 def test_four_workers_with_a_fast_objective_stop_at_exactly_n_trials(kind: str, tmp_path: Path) -> None:
     url = storage_url(kind, tmp_path)
@@ -71,6 +70,7 @@ def test_four_workers_with_a_fast_objective_stop_at_exactly_n_trials(kind: str, 
     assert all(t.user_attrs.get("status") == Status.SURPLUS for t in trials if t.state == TrialState.FAIL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STORAGES)
 def test_local_workers_through_the_cli_with_a_nan_and_an_oom_trial(kind: str, tmp_path: Path) -> None:
     """`search.n_workers=4`: four processes, one study; across them the first training run
@@ -129,6 +129,7 @@ def _assert_retried_from_checkpoint(trials: list[optuna.trial.FrozenTrial], kill
     assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))  # the killed epochs reported again
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", STORAGES)
 def test_a_worker_killed_mid_trial_is_retried_on_restart(kind: str, tmp_path: Path) -> None:
     url = storage_url(kind, tmp_path)
@@ -150,6 +151,7 @@ def test_a_worker_killed_mid_trial_is_retried_on_restart(kind: str, tmp_path: Pa
     assert not list((directory / "checkpoints").glob("*.pt"))  # finished trials clean up
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [k for k in STORAGES if k != "journal"])
 def test_a_killed_workers_trial_is_retried_by_another_worker_after_its_heartbeat_stops(
     kind: str, tmp_path: Path
@@ -199,6 +201,7 @@ def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytes
     assert worker_config(Config(), 0, 1).train.threads is None  # one worker: torch's default
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [k for k in STORAGES if k != "sqlite"])
 def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -> None:
     """The many-machines recipe: independent `python -m search` processes (here in two folders,

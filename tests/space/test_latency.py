@@ -5,6 +5,8 @@ another machine or setting is refused."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +40,7 @@ def test_measure_pins_threads_and_restores_them() -> None:
         ms = measure(_genotype(), Setting(threads=1), repeats=3, warmup=1)
     finally:
         latency._time = real
-    assert seen == [1] and torch.get_num_threads() == before and 0 < ms < 1000
+    assert seen == [1] and torch.get_num_threads() == before and ms > 0 and math.isfinite(ms)
 
 
 def test_the_cache_measures_each_genotype_and_setting_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,9 +103,9 @@ def test_a_fitted_table_is_saved_checked_and_refused_elsewhere(tmp_path: Path) -
     with pytest.raises(ValueError, match=r"fitted for .*'batch': 1.*not .*'batch': 8"):
         loaded.check(Setting(batch=8), path)
     data = json.loads(path.read_text())
-    data["hardware"] = "cuda:NVIDIA H200 torch 2.13.0"
+    data["hardware"] = "cuda:NVIDIA H200 torch 2.0.0"  # never this machine: torch 2.0 predates our floor
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"fitted on 'cuda:NVIDIA H200 torch 2.13.0', not on this 'cpu:"):
+    with pytest.raises(ValueError, match=re.escape(f"fitted on 'cuda:NVIDIA H200 torch 2.0.0', not on this '{hardware('cpu')}'")):
         LatencyTable.load(path).check(Setting(), path)
     path.write_text("[]")
     with pytest.raises(ValueError, match="not a table this version reads"):
