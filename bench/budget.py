@@ -24,12 +24,12 @@ from pathlib import Path
 
 import optuna
 
-from search.config import BudgetConfig, Config, data_config, LoggerConfig, SearchConfig
-from search.objective import Objective
+from search.config import BudgetConfig, Config, LoggerConfig, SearchConfig, data_config
 from search.data import Splits, base_genotype, load_data
+from search.objective import Objective
 from search.study import open_study
-from search.train import EpochResult
 from search.tracking import Tracker
+from search.train import EpochResult
 from space.accounting import cost
 
 
@@ -71,8 +71,11 @@ def run(mode: str, sampler: str, trials: int, seed: int, budget: int, directory:
     study, _ = open_study(cfg, f"{mode}-{sampler}-{seed}", directory)
     trainer = StandInTrainer(budget, data)
     objective = Objective(
-        cfg=cfg, base=base_genotype(cfg.space.base, cfg.space.genotype, data), trainer=trainer,  # type: ignore[arg-type]
-        tracker=Tracker(cfg.logger, study="bench", directory=directory), study_dir=directory,
+        cfg=cfg,
+        base=base_genotype(cfg.space.base, cfg.space.genotype, data),
+        trainer=trainer,  # type: ignore[arg-type]
+        tracker=Tracker(cfg.logger, study="bench", directory=directory),
+        study_dir=directory,
     )
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
@@ -92,7 +95,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=1_500_000, help="inference MACs (digits space: ~25%% of random networks fit)")
+    parser.add_argument(
+        "--budget", type=int, default=1_500_000, help="inference MACs (digits space: ~25%% of random networks fit)"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     modes = [("prune", "random"), ("prune", "tpe"), ("constraint", "tpe"), ("project", "tpe")]
@@ -108,7 +113,10 @@ def main() -> None:
     over_budget_fits = 0
     with tempfile.TemporaryDirectory() as tmp:
         for mode, sampler in modes:
-            runs = [run(mode, sampler, args.trials, seed, args.budget, Path(tmp) / f"{mode}{sampler}{seed}") for seed in range(args.seeds)]
+            runs = [
+                run(mode, sampler, args.trials, seed, args.budget, Path(tmp) / f"{mode}{sampler}{seed}")
+                for seed in range(args.seeds)
+            ]
             mean = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
             results[(mode, sampler)] = mean
             over_budget_fits += sum(r["over_budget_trained"] for r in runs)
@@ -116,10 +124,14 @@ def main() -> None:
                 f"{labels[(mode, sampler)]:<28} {mean['feasible']:>9.1%} {mean['feasible_after_20']:>9.1%} "
                 f"{sum(r['over_budget_trained'] for r in runs):>17d} {mean['seconds_per_trial']:>8.3f}"
             )
-    ratio = results[("constraint", "tpe")]["feasible_after_20"] / max(results[("prune", "random")]["feasible_after_20"], 1e-9)
+    ratio = results[("constraint", "tpe")]["feasible_after_20"] / max(
+        results[("prune", "random")]["feasible_after_20"], 1e-9
+    )
     print(f"feasible after 20 trials, TPE + constraints vs random: {ratio:.2f}x (goal >= 2x)")
-    print(f"networks over budget handed to the trainer, all modes: {over_budget_fits} "
-          f"(so {'0 seconds' if over_budget_fits == 0 else 'some time'} trained over budget; goal 0)")
+    print(
+        f"networks over budget handed to the trainer, all modes: {over_budget_fits} "
+        f"(so {'0 seconds' if over_budget_fits == 0 else 'some time'} trained over budget; goal 0)"
+    )
 
 
 if __name__ == "__main__":

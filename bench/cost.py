@@ -59,10 +59,15 @@ def main() -> None:
         seconds = _analytic_seconds(g)
         analytic_us.append(seconds * 1e6)
         ratios.append(fv_seconds / seconds)
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}"
+    )
     print(f"agreement (conv+linear and full total): {agree}/{args.n}")
     print(f"analytic cost: median {statistics.median(analytic_us):.1f} us per genotype")
-    print(f"speed ratio fvcore/analytic: median {statistics.median(ratios):.0f}x, min {min(ratios):.0f}x (goal >= 1000x)")
+    print(
+        f"speed ratio fvcore/analytic: median {statistics.median(ratios):.0f}x, min {min(ratios):.0f}x (goal >= 1000x)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The folder pipeline against a plain one, and whether training waits on data.
 
 A generated tree of JPEGs (`--size`, default 500x375, ImageNet's typical size; noise over a
-per-class colour) is read at 64, 128 and 224 pixels by (a) a plain `Dataset` that opens each file with Pillow, decodes it whole,
-converts it to RGB, takes the same random crop and flip, and resizes; (b) search/folder.py
+per-class colour) is read at 64, 128 and 224 pixels by (a) a plain `Dataset` that opens each
+file with Pillow, decodes it whole, converts it to RGB, takes the same random crop and flip,
+and resizes; (b) search/folder.py
 streaming from disk (JPEG draft decoding, crop and resize in one step); (c) search/folder.py
 from its cache (`data.cache=true`, built once beforehand; its build time is printed apart).
 All use a DataLoader with the same number of workers and batch size; images per second over
@@ -27,12 +28,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.config import TrainConfig, data_config  # noqa: E402
-from search.data import load_data  # noqa: E402
-from search.folder import SCALES, KeyedSampler, Transform, _crop_box, loader  # noqa: E402
-from search.train import Trainer, _Streamed  # noqa: E402
-from space.model import build_model  # noqa: E402
-from space.presets import preset  # noqa: E402
+from search.config import TrainConfig, data_config
+from search.data import load_data
+from search.folder import SCALES, KeyedSampler, Transform, _crop_box, loader
+from search.train import Trainer, _Streamed
+from space.model import build_model
+from space.presets import preset
 
 
 def make_tree(root: Path, n_images: int, classes: int, size: tuple[int, int]) -> Path:
@@ -87,11 +88,19 @@ def images_per_second(dataset: torch.utils.data.Dataset, workers: int, passes: i
 
 def waiting_share(root: Path, workers: int, steps: int) -> tuple[float, float]:
     """googlenet-small at 64 px on the cached data: (share of step time waiting, seconds/step)."""
-    cfg = data_config("folder", path=str(root), resolution=64, cache=True, workers=workers, val_fraction=0.1, test_fraction=0.1)
+    cfg = data_config(
+        "folder", path=str(root), resolution=64, cache=True, workers=workers, val_fraction=0.1, test_fraction=0.1
+    )
     data = load_data(cfg)
     train_cfg = TrainConfig(epochs=1, batch_size=64, threads=None)
     trainer = Trainer(train_cfg, data)
-    genotype = preset("googlenet-small", resolution=64, in_channels=3, num_classes=data.num_classes, aux={"head": {"pool": "adaptive", "size": 2}})
+    genotype = preset(
+        "googlenet-small",
+        resolution=64,
+        in_channels=3,
+        num_classes=data.num_classes,
+        aux={"head": {"pool": "adaptive", "size": 2}},
+    )
     run = trainer._start(build_model(genotype))
     source = trainer._splits["train"]
     assert isinstance(source, _Streamed)
@@ -122,14 +131,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20, help="training steps timed for the waiting share")
-    parser.add_argument("--size", type=int, nargs=2, default=[500, 375], metavar=("WIDTH", "HEIGHT"), help="of the generated JPEGs")
+    parser.add_argument(
+        "--size", type=int, nargs=2, default=[500, 375], metavar=("WIDTH", "HEIGHT"), help="of the generated JPEGs"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = make_tree(Path(tmp), args.images, classes=10, size=tuple(args.size))
         paths = sorted(str(p) for p in (root / "train").rglob("*.jpg"))
         files = [(Path(p), 0) for p in paths]
-        print(f"{len(paths)} JPEGs of {args.size[0]}x{args.size[1]}, {args.workers} loader workers, batch 64, {torch.get_num_threads()} torch threads")
-        print(f"{'pixels':>6} {'plain img/s':>12} {'folder img/s':>13} {'cached img/s':>13} {'folder/plain':>13} {'cached/plain':>13} {'cache build s':>14}")
+        print(
+            f"{len(paths)} JPEGs of {args.size[0]}x{args.size[1]}, {args.workers} loader workers, batch 64, "
+            f"{torch.get_num_threads()} torch threads"
+        )
+        print(
+            f"{'pixels':>6} {'plain img/s':>12} {'folder img/s':>13} {'cached img/s':>13} {'folder/plain':>13} "
+            f"{'cached/plain':>13} {'cache build s':>14}"
+        )
         from search.folder import FolderSplit, build_cache
 
         for r in args.resolutions:
@@ -138,10 +155,18 @@ def main() -> None:
             start = time.perf_counter()
             cache = build_cache(files, root=root, resolution=r, channels=3, workers=args.workers)
             built = time.perf_counter() - start
-            cached = images_per_second(FolderSplit(files, Transform(r, 3, train=True), cache), args.workers, args.passes)
-            print(f"{r:>6} {plain:>12.0f} {streamed:>13.0f} {cached:>13.0f} {streamed / plain:>12.2f}x {cached / plain:>12.2f}x {built:>14.1f}")
+            cached = images_per_second(
+                FolderSplit(files, Transform(r, 3, train=True), cache), args.workers, args.passes
+            )
+            print(
+                f"{r:>6} {plain:>12.0f} {streamed:>13.0f} {cached:>13.0f} {streamed / plain:>12.2f}x "
+                f"{cached / plain:>12.2f}x {built:>14.1f}"
+            )
         share, per_step = waiting_share(root, args.workers, args.steps)
-        print(f"googlenet-small at 64 px from the cache: waiting {100 * share:.1f}% of step time ({per_step * 1e3:.0f} ms/step; goal < 10%)")
+        print(
+            f"googlenet-small at 64 px from the cache: waiting {100 * share:.1f}% of step time "
+            f"({per_step * 1e3:.0f} ms/step; goal < 10%)"
+        )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ def _random(seeds: range, base: Genotype, ranges: Ranges, macs: int | None = Non
 
 def _measured(genotypes: list[Genotype], setting: Setting, repeats: int) -> list[float]:
     """Whole networks, in three interleaved passes (`space.latency.measure_many`)."""
-    return measure_many([(build_model(g), (g.in_channels, g.resolution, g.resolution)) for g in genotypes], setting,
-                        repeats=max(1, repeats // 3))
+    return measure_many(
+        [(build_model(g), (g.in_channels, g.resolution, g.resolution)) for g in genotypes],
+        setting,
+        repeats=max(1, repeats // 3),
+    )
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--n", type=int, default=100, help="genotypes measured to judge it")
     parser.add_argument("--macs", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--genotype", nargs="*", default=[], help="genotype files (a search's best.yaml) measured beside the presets")
+    parser.add_argument(
+        "--genotype", nargs="*", default=[], help="genotype files (a search's best.yaml) measured beside the presets"
+    )
     parser.add_argument("--plot", help="write MACs against measured latency of every network measured here (PNG)")
     args = parser.parse_args(argv)
     setting = Setting(device="cpu", batch=1, threads=1)
@@ -69,47 +74,73 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     start = time.perf_counter()
     table = fit_table(_random(range(args.fit), base, ranges), setting, repeats=args.repeats)
     fit_s = time.perf_counter() - start
-    print(f"table: {len(table.blocks)} blocks of {args.fit} genotypes measured and fitted in {fit_s:.1f} s on {table.hardware}")
+    print(
+        f"table: {len(table.blocks)} blocks of {args.fit} genotypes measured and fitted in {fit_s:.1f} s "
+        f"on {table.hardware}"
+    )
 
     test = _random(range(10_000, 10_000 + args.n), base, ranges)
     first, second = _measured(test, setting, args.repeats), _measured(test, setting, args.repeats)
     measured = [(a + b) / 2 for a, b in zip(first, second)]  # the reference: two independent measurements, averaged
-    print(f"measurement repeatability: Kendall tau {kendall_tau(first, second):.3f} and median difference "
-          f"{median_ape(first, second):.1f}% between the two measurements of the same networks (the ceiling of any predictor)")
+    print(
+        f"measurement repeatability: Kendall tau {kendall_tau(first, second):.3f} and median difference "
+        f"{median_ape(first, second):.1f}% between the two measurements of the same networks "
+        "(the ceiling of any predictor)"
+    )
     start = time.perf_counter()
     predicted = [table.predict(g) for g in test]
     predict_us = (time.perf_counter() - start) / len(test) * 1e6
     ape, tau = median_ape(predicted, measured), kendall_tau(predicted, measured)
     macs = [cost(g).macs for g in test]
-    print(f"predictor on {len(test)} other random genotypes ({min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} MMACs, "
-          f"{min(measured):.2f}-{max(measured):.2f} ms): median error {ape:.1f}% (goal <= 10%), "
-          f"Kendall tau {tau:.3f} (goal >= 0.9), {predict_us:.0f} us per prediction")
+    print(
+        f"predictor on {len(test)} other random genotypes ({min(macs) / 1e6:.2f}-{max(macs) / 1e6:.2f} MMACs, "
+        f"{min(measured):.2f}-{max(measured):.2f} ms): median error {ape:.1f}% (goal <= 10%), "
+        f"Kendall tau {tau:.3f} (goal >= 0.9), {predict_us:.0f} us per prediction"
+    )
     print(f"MACs alone over the same genotypes: Kendall tau with latency {kendall_tau(macs, measured):.3f}")
 
     at_budget = _random(range(20_000, 20_000 + 3 * args.n), base, ranges, macs=args.macs)[: args.n]
     lat = _measured(at_budget, setting, args.repeats)
     mac = [cost(g).macs for g in at_budget]
     tau_budget = kendall_tau(mac, lat)
-    print(f"at one budget ({len(at_budget)} genotypes projected into 0.7-1.0 x {args.macs / 1e6:g} MMACs): latency "
-          f"{min(lat):.2f}-{max(lat):.2f} ms ({max(lat) / min(lat):.2f}x), Kendall tau(MACs, latency) {tau_budget:.3f}; "
-          f"predictor tau {kendall_tau([table.predict(g) for g in at_budget], lat):.3f}")
+    print(
+        f"at one budget ({len(at_budget)} genotypes projected into 0.7-1.0 x {args.macs / 1e6:g} MMACs): latency "
+        f"{min(lat):.2f}-{max(lat):.2f} ms ({max(lat) / min(lat):.2f}x), Kendall tau(MACs, latency) {tau_budget:.3f}; "
+        f"predictor tau {kendall_tau([table.predict(g) for g in at_budget], lat):.3f}"
+    )
 
     print("presets scaled to the budget at 32x32 (as experiment=compare runs them), and the genotype files given:")
-    named = {name: match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), args.macs, divisor=4)
-             for name in ("googlenet-small", "googlenet-naive", "googlenet-torchvision")}
+    named = {
+        name: match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), args.macs, divisor=4)
+        for name in ("googlenet-small", "googlenet-naive", "googlenet-torchvision")
+    }
     named |= {path: load(Path(path)) for path in args.genotype}
     named_ms = {}
     for name, g in named.items():
         named_ms[name] = measure(g, setting, repeats=args.repeats)
-        print(f"  {name:40s} {g.resolution}x{g.resolution}  {cost(g).macs / 1e6:6.3f} MMACs  {named_ms[name]:6.2f} ms measured  "
-              f"{table.predict(g):6.2f} ms predicted")
+        print(
+            f"  {name:40s} {g.resolution}x{g.resolution}  {cost(g).macs / 1e6:6.3f} MMACs  "
+            f"{named_ms[name]:6.2f} ms measured  "
+            f"{table.predict(g):6.2f} ms predicted"
+        )
     if args.plot:
-        _plot(Path(args.plot), (macs, measured), (mac, lat), {n: (cost(g).macs, named_ms[n]) for n, g in named.items()}, args.macs)
+        _plot(
+            Path(args.plot),
+            (macs, measured),
+            (mac, lat),
+            {n: (cost(g).macs, named_ms[n]) for n, g in named.items()},
+            args.macs,
+        )
     return {"median_ape": ape, "tau": tau, "tau_macs_at_budget": tau_budget}
 
 
-def _plot(path: Path, spread: tuple[list[int], list[float]], at_budget: tuple[list[int], list[float]],
-          named: dict[str, tuple[int, float]], budget: int) -> None:
+def _plot(
+    path: Path,
+    spread: tuple[list[int], list[float]],
+    at_budget: tuple[list[int], list[float]],
+    named: dict[str, tuple[int, float]],
+    budget: int,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -117,11 +148,21 @@ def _plot(path: Path, spread: tuple[list[int], list[float]], at_budget: tuple[li
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([m / 1e6 for m in spread[0]], spread[1], s=12, alpha=0.6, label="random genotypes of the space")
-    ax.scatter([m / 1e6 for m in at_budget[0]], at_budget[1], s=12, alpha=0.6, label=f"projected to 0.7-1.0 x {budget / 1e6:g} MMACs")
+    ax.scatter(
+        [m / 1e6 for m in at_budget[0]],
+        at_budget[1],
+        s=12,
+        alpha=0.6,
+        label=f"projected to 0.7-1.0 x {budget / 1e6:g} MMACs",
+    )
     for i, (name, (m, ms)) in enumerate(named.items()):
         ax.scatter([m / 1e6], [ms], marker="*", s=120, color=f"C{i + 2}", label=Path(name).parent.name or name)
-    ax.set(xscale="log", xlabel="inference MMACs (log)", ylabel="latency, batch 1, 1 thread (ms, measured)",
-           title="MACs against measured latency on this CPU")
+    ax.set(
+        xscale="log",
+        xlabel="inference MMACs (log)",
+        ylabel="latency, batch 1, 1 thread (ms, measured)",
+        title="MACs against measured latency on this CPU",
+    )
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     ax.xaxis.set_major_locator(FixedLocator([1, 2, 5, 10, 20, 50, 100]))

@@ -30,7 +30,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="per trial (default: the main job's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = Config(search=SearchConfig(n_trials=args.trials, pruner="none"), train=TrainConfig(epochs=args.epochs), progress=False)
+        cfg = Config(
+            search=SearchConfig(n_trials=args.trials, pruner="none"),
+            train=TrainConfig(epochs=args.epochs),
+            progress=False,
+        )
         cfg.budget.macs = 10**9  # every trial trains: we measure trained trials
         start = time.perf_counter()
         result = run_study(cfg, "overhead", Path(tmp))
@@ -50,9 +54,11 @@ def main() -> None:
         once = wall - sum(durations) - sum(gaps)
     print(f"{len(trials)} default trials (digits, {cfg.train.epochs} epochs, SQLite, W&B offline)")
     print(f"trial wall time: median {statistics.median(durations):.2f} s; training {statistics.median(train):.2f} s")
-    print(f"inside a trial, outside training: median {statistics.median(overhead) * 1e3:.0f} ms "
-          f"(sample+cost+budget+storage+build {statistics.median(setup) * 1e3:.0f} ms, W&B and the rest "
-          f"{(statistics.median(overhead) - statistics.median(setup)) * 1e3:.0f} ms)")
+    print(
+        f"inside a trial, outside training: median {statistics.median(overhead) * 1e3:.0f} ms "
+        f"(sample+cost+budget+storage+build {statistics.median(setup) * 1e3:.0f} ms, W&B and the rest "
+        f"{(statistics.median(overhead) - statistics.median(setup)) * 1e3:.0f} ms)"
+    )
     print(f"between trials (tell, storage, progress callback, next trial's creation): median {between * 1e3:.0f} ms")
     total = (statistics.median(overhead) + between) / (statistics.median(durations) + between)
     inside = statistics.median(overhead) / statistics.median(durations)

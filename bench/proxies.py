@@ -28,7 +28,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from search.budget import project
-from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, data_config, TrainConfig
+from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig, data_config
 from search.data import Splits, base_genotype, load_data, minibatch
 from search.proxies import proxy_scores
 from search.train import Trainer
@@ -78,8 +78,11 @@ def _tau_at_equal_depth(values: list[float], accuracy: list[float], depth: list[
     groups: dict[float, list[int]] = {}
     for i, d in enumerate(depth):
         groups.setdefault(d, []).append(i)
-    taus = [(len(idx), kendalltau([values[i] for i in idx], [accuracy[i] for i in idx]).statistic)
-            for idx in groups.values() if len(idx) >= 3]
+    taus = [
+        (len(idx), kendalltau([values[i] for i in idx], [accuracy[i] for i in idx]).statistic)
+        for idx in groups.values()
+        if len(idx) >= 3
+    ]
     taus = [(n, t) for n, t in taus if not math.isnan(t)]  # a group constant in either gives nan
     return sum(n * t for n, t in taus) / sum(n for n, _ in taus) if taus else float("nan")
 
@@ -106,23 +109,31 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         trained = list(pool.map(_train, [(g, args) for g in genotypes]))
     accuracy = [a for a, _ in trained]
-    rows = [{"key": g.key, "val_accuracy": a, "train_seconds": s, **sc} for g, (a, s), sc in zip(genotypes, trained, scores)]
+    rows = [
+        {"key": g.key, "val_accuracy": a, "train_seconds": s, **sc} for g, (a, s), sc in zip(genotypes, trained, scores)
+    ]
     with args.out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"{len(genotypes)} genotypes at {args.macs:,} MACs (projected into [70%, 100%]) on {args.data}, "
-          f"{args.epochs} epochs: val accuracy {min(accuracy):.4f}..{max(accuracy):.4f}")
-    print(f"proxies: {proxy_seconds / len(genotypes) * 1e3:.0f} ms per genotype (all of them); "
-          f"training: {sum(s for _, s in trained) / len(trained):.1f} s per genotype")
+    print(
+        f"{len(genotypes)} genotypes at {args.macs:,} MACs (projected into [70%, 100%]) on {args.data}, "
+        f"{args.epochs} epochs: val accuracy {min(accuracy):.4f}..{max(accuracy):.4f}"
+    )
+    print(
+        f"proxies: {proxy_seconds / len(genotypes) * 1e3:.0f} ms per genotype (all of them); "
+        f"training: {sum(s for _, s in trained) / len(trained):.1f} s per genotype"
+    )
     depth = [sc["modules"] for sc in scores]
     print(f"{'proxy':<10} {'kendall tau':>12} {'spearman rho':>13} {'tau at equal depth':>19} {'tau with depth':>15}")
     for name in scores[0]:
         values = [sc[name] for sc in scores]
         tau = kendalltau(values, accuracy).statistic
         rho = spearmanr(values, accuracy).statistic
-        print(f"{name:<10} {tau:>12.3f} {rho:>13.3f} {_tau_at_equal_depth(values, accuracy, depth):>19.3f} "
-              f"{kendalltau(values, depth).statistic:>15.3f}")
+        print(
+            f"{name:<10} {tau:>12.3f} {rho:>13.3f} {_tau_at_equal_depth(values, accuracy, depth):>19.3f} "
+            f"{kendalltau(values, depth).statistic:>15.3f}"
+        )
     print(f"rows: {args.out}")
 
 

@@ -43,13 +43,19 @@ def main() -> None:
                 best = result.best_trial.value if result.best_trial else float("nan")
                 test = result.test_accuracy if result.test_accuracy is not None else float("nan")
                 summary.setdefault(sampler, []).append((best, test, over))
-                print(f"{sampler:<6} seed {seed}: best val {best:.4f}, its test {test:.4f}, over budget {over:.0%}, "
-                      f"{time.perf_counter() - start:.0f} s", flush=True)
+                print(
+                    f"{sampler:<6} seed {seed}: best val {best:.4f}, its test {test:.4f}, over budget {over:.0%}, "
+                    f"{time.perf_counter() - start:.0f} s",
+                    flush=True,
+                )
     for sampler, rows in summary.items():
         vals, tests, overs = zip(*rows)
-        print(f"{sampler:<6}: best val {statistics.mean(vals):.4f} +- {statistics.stdev(vals) if len(vals) > 1 else 0:.4f}, "
-              f"test {statistics.mean(tests):.4f} +- {statistics.stdev(tests) if len(tests) > 1 else 0:.4f}, "
-              f"over budget {statistics.mean(overs):.0%}")
+        print(
+            f"{sampler:<6}: best val {statistics.mean(vals):.4f} +- "
+            f"{statistics.stdev(vals) if len(vals) > 1 else 0:.4f}, "
+            f"test {statistics.mean(tests):.4f} +- {statistics.stdev(tests) if len(tests) > 1 else 0:.4f}, "
+            f"over budget {statistics.mean(overs):.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import space
-from search.config import Config, data_config, TrainConfig
+from search.config import Config, TrainConfig, data_config
 from search.data import Splits, base_genotype, load_data
 from search.train import Trainer
 

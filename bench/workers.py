@@ -30,11 +30,11 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.credentials import mask_credentials  # noqa: E402
-from search.storage import open_storage  # noqa: E402
-from bench.sleep_workers import sleep_study  # noqa: E402
-from search.status import tally  # noqa: E402
-from tests.search.storages import url_or_problem  # noqa: E402
+from bench.sleep_workers import sleep_study
+from search.credentials import mask_credentials
+from search.status import tally
+from search.storage import open_storage
+from tests.search.storages import url_or_problem
 
 
 def _url(kind: str, directory: Path) -> str | None:
@@ -53,9 +53,14 @@ def main() -> None:
     parser.add_argument("--storages", nargs="+", default=["sqlite", "journal", "postgresql"])
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(f"{platform.machine()}, {platform.python_version()}, optuna {optuna.__version__}; "
-          f"{args.trials} trials of {args.seconds} s sleep per run")
-    print(f"{'storage':<11} {'workers':>7} {'wall s':>7} {'trials/s':>9} {'vs 1':>6} {'span s':>7} {'vs 1':>6} {'overhead/trial':>15}")
+    print(
+        f"{platform.machine()}, {platform.python_version()}, optuna {optuna.__version__}; "
+        f"{args.trials} trials of {args.seconds} s sleep per run"
+    )
+    print(
+        f"{'storage':<11} {'workers':>7} {'wall s':>7} {'trials/s':>9} {'vs 1':>6} {'span s':>7} {'vs 1':>6} "
+        f"{'overhead/trial':>15}"
+    )
     results: dict[tuple[str, int], float] = {}
     spans: dict[tuple[str, int], float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,11 +73,15 @@ def main() -> None:
                     break
                 name = f"bench-{uuid.uuid4().hex[:8]}"
                 beats = 5 if kind != "journal" else None  # RDB storages beat, as a real search does
-                wall = sleep_study(url, name, n_workers=workers, n_trials=args.trials, seconds=args.seconds, heartbeat_interval=beats)
+                wall = sleep_study(
+                    url, name, n_workers=workers, n_trials=args.trials, seconds=args.seconds, heartbeat_interval=beats
+                )
                 trials = optuna.load_study(study_name=name, storage=open_storage(url)).get_trials()
                 counted, running, waiting = tally(trials)
                 assert (counted, running, waiting) == (args.trials, 0, 0), (counted, running, waiting)
-                span = (max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)).total_seconds()
+                span = (
+                    max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
+                ).total_seconds()
                 rate = args.trials / wall
                 results[kind, workers] = rate
                 spans[kind, workers] = span
@@ -85,8 +94,10 @@ def main() -> None:
                 )
     if ("postgresql", 4) in results and ("postgresql", 1) in results:
         ratio = results["postgresql", 4] / results["postgresql", 1]
-        print(f"goal: 4 workers >= 3.5x 1 worker on PostgreSQL: {ratio:.2f}x -> {'met' if ratio >= 3.5 else 'NOT met'}"
-              f" ({mask_credentials(_url('postgresql', Path(tmp)) or '')})")
+        print(
+            f"goal: 4 workers >= 3.5x 1 worker on PostgreSQL: {ratio:.2f}x -> {'met' if ratio >= 3.5 else 'NOT met'}"
+            f" ({mask_credentials(_url('postgresql', Path(tmp)) or '')})"
+        )
 
 
 if __name__ == "__main__":

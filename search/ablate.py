@@ -36,8 +36,8 @@ from space.accounting import cost
 from space.genotype import Genotype
 from space.io import GENOTYPE_SUFFIXES, atomic_path
 from space.latency import Setting, fit_table, measure_module
-from space.presets import PRESETS
 from space.model import build_model
+from space.presets import PRESETS
 from space.scaling import scale_widths, widest_fitting
 
 __all__ = ["latency_ms", "main", "run_experiment", "variants"]
@@ -69,7 +69,10 @@ def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
     """The experiment's variants, in report order."""
     e = cfg.experiment
     if e.kind == "compare":
-        archs = {Path(a).stem if a.endswith((".yaml", ".yml", ".json")) else Path(a).name: _base(a, cfg, data) for a in e.architectures}
+        archs = {
+            Path(a).stem if a.endswith((".yaml", ".yml", ".json")) else Path(a).name: _base(a, cfg, data)
+            for a in e.architectures
+        }
         target = e.budget_macs or min(cost(g).macs for g in archs.values())
         try:
             matched = {name: match_budget(g, target, divisor=e.width_divisor) for name, g in archs.items()}
@@ -91,8 +94,12 @@ def variants(cfg: AblateConfig, data: Splits | None) -> dict[str, Genotype]:
 def latency_setting(cfg: AblateConfig) -> Setting:
     """How a comparison measures latency: batch 1 on the trainer's device with its threads."""
     device = resolve_device(cfg.train.device)
-    return Setting(device=str(device), batch=1, threads=cfg.train.threads or torch.get_num_threads(),
-                   channels_last=uses_channels_last(cfg.train.channels_last))
+    return Setting(
+        device=str(device),
+        batch=1,
+        threads=cfg.train.threads or torch.get_num_threads(),
+        channels_last=uses_channels_last(cfg.train.channels_last),
+    )
 
 
 # Width multipliers around each MACs-matched architecture whose blocks fit a comparison's table.
@@ -116,7 +123,9 @@ def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str,
     setting = latency_setting(cfg)
     copies = [scale_widths(g, m, divisor=e.width_divisor) for g in matched.values() for m in _TABLE_MULTIPLIERS]
     table = fit_table(copies, setting, calibrate=len(copies))
-    baseline = next(n for n, a in zip(matched, e.architectures) if a == e.baseline) if e.baseline else next(iter(matched))
+    baseline = (
+        next(n for n, a in zip(matched, e.architectures) if a == e.baseline) if e.baseline else next(iter(matched))
+    )
     target = e.budget_latency_ms or table.predict(matched[baseline])
     log.info("compare: every architecture scaled to %.3f ms predicted latency on %s", target, table.hardware)
     scaled = {}
@@ -127,17 +136,28 @@ def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str,
         # Never past _MAX_MACS_GROWTH x its matched MACs: where latency hardly grows with width
         # (small inputs on a CPU are overhead-bound), widening would otherwise never stop.
         ceiling = _MAX_MACS_GROWTH * cost(g).macs
-        found = widest_fitting(g, lambda h: cost(h).macs <= ceiling and table.predict(h) <= target, divisor=e.width_divisor)
+        found = widest_fitting(
+            g,
+            lambda h, ceiling=ceiling: cost(h).macs <= ceiling and table.predict(h) <= target,
+            divisor=e.width_divisor,
+        )
         if found is None:
-            raise ConfigError(f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it "
-                              "(its layers' fixed costs alone exceed it); raise it")
+            raise ConfigError(
+                f"experiment.budget_latency_ms={target:g}: {name} cannot be width-scaled under it "
+                "(its layers' fixed costs alone exceed it); raise it"
+            )
         scaled[name] = found[0]
     return scaled
 
 
 def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
     """Genotype + training config (minus how it executes) + data config + seed."""
-    identity = {"genotype": genotype.key, "train": training_identity(cfg.train), "data": dataclasses.asdict(cfg.data), "seed": seed}
+    identity = {
+        "genotype": genotype.key,
+        "train": training_identity(cfg.train),
+        "data": dataclasses.asdict(cfg.data),
+        "seed": seed,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -145,7 +165,9 @@ def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
 def latency_ms(model: torch.nn.Module, genotype: Genotype, cfg: AblateConfig, batch: int, repeats: int) -> float:
     """Median inference latency (ms) of a trained network, as `latency_setting` measures it."""
     setting = dataclasses.replace(latency_setting(cfg), batch=batch)
-    return measure_module(model, (genotype.in_channels, genotype.resolution, genotype.resolution), setting, repeats=repeats, warmup=3)
+    return measure_module(
+        model, (genotype.in_channels, genotype.resolution, genotype.resolution), setting, repeats=repeats, warmup=3
+    )
 
 
 def _train_one(
@@ -158,8 +180,16 @@ def _train_one(
     c = cost(genotype)
     run = tracker.start(
         name=f"{name}-s{seed}",
-        config={"variant": name, "seed": seed, "genotype": genotype.to_dict(), "genotype_key": genotype.key,
-                "train": dataclasses.asdict(train_cfg), "data": dataclasses.asdict(cfg.data), "macs": c.macs, "params": c.params},
+        config={
+            "variant": name,
+            "seed": seed,
+            "genotype": genotype.to_dict(),
+            "genotype_key": genotype.key,
+            "train": dataclasses.asdict(train_cfg),
+            "data": dataclasses.asdict(cfg.data),
+            "macs": c.macs,
+            "params": c.params,
+        },
     )
 
     def on_epoch(r: EpochResult) -> None:
@@ -179,8 +209,16 @@ def _train_one(
     }
     if weights is not None:
         state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
-        save_weights_file(weights, genotype, variant=name, seed=seed, state_dict=state, val_accuracy=result["val_accuracy"],
-                          test_accuracy=result["test_accuracy"], **model_card(data))
+        save_weights_file(
+            weights,
+            genotype,
+            variant=name,
+            seed=seed,
+            state_dict=state,
+            val_accuracy=result["val_accuracy"],
+            test_accuracy=result["test_accuracy"],
+            **model_card(data),
+        )
     if cfg.experiment.kind == "compare":
         reps = cfg.experiment.latency_repeats
         result["latency_b1_ms"] = latency_ms(evaluated, genotype, cfg, 1, reps)
@@ -205,8 +243,15 @@ def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
     done = 0
     for name, genotype in found.items():
         c = cost(genotype)
-        base_record = {"variant": name, "key": genotype.key, "macs": c.macs, "params": c.params,
-                       "train_macs": c.train_macs, "train_params": c.train_params, "genotype": genotype.to_dict()}
+        base_record = {
+            "variant": name,
+            "key": genotype.key,
+            "macs": c.macs,
+            "params": c.params,
+            "train_macs": c.train_macs,
+            "train_params": c.train_params,
+            "genotype": genotype.to_dict(),
+        }
         if cfg.experiment.cost_only:
             records.append({**base_record, "seed": None, "state": "cost-only"})
             continue

@@ -12,7 +12,16 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from search.config import SMALL_INPUT_GENOTYPE, ConfigError, DataConfig, DigitsData, LoggerConfig, TrainConfig, schema, validate_common
+from search.config import (
+    SMALL_INPUT_GENOTYPE,
+    ConfigError,
+    DataConfig,
+    DigitsData,
+    LoggerConfig,
+    TrainConfig,
+    schema,
+    validate_common,
+)
 from space.ranges import Ranges
 
 __all__ = ["AblateConfig", "AblationSpace", "AuxOverride", "ExperimentConfig", "register_ablate", "validate_ablate"]

@@ -21,8 +21,21 @@ from space.io import atomic_path
 __all__ = ["aggregate_multirun", "paired_difference", "summarise", "write_ablation_report", "rebuild"]
 
 COLUMNS = (
-    "variant", "key", "macs", "params", "train_macs", "seeds", "val_mean", "val_std", "test_mean", "test_std",
-    "latency_b1_ms", "latency_b64_ms", "diff_mean", "diff_ci_low", "diff_ci_high",
+    "variant",
+    "key",
+    "macs",
+    "params",
+    "train_macs",
+    "seeds",
+    "val_mean",
+    "val_std",
+    "test_mean",
+    "test_std",
+    "latency_b1_ms",
+    "latency_b64_ms",
+    "diff_mean",
+    "diff_ci_low",
+    "diff_ci_high",
 )
 
 
@@ -50,7 +63,8 @@ def summarise(records: list[dict[str, Any]], baseline: str | None = None) -> lis
     for r in records:
         by_variant.setdefault(r["variant"], []).append(r)
     test_by = {
-        v: {r["seed"]: r["test_accuracy"] for r in rs if r.get("test_accuracy") is not None} for v, rs in by_variant.items()
+        v: {r["seed"]: r["test_accuracy"] for r in rs if r.get("test_accuracy") is not None}
+        for v, rs in by_variant.items()
     }
     rows = []
     for variant, rs in by_variant.items():
@@ -58,11 +72,21 @@ def summarise(records: list[dict[str, Any]], baseline: str | None = None) -> lis
         val_mean, val_std = _mean_std([r["val_accuracy"] for r in done])
         test_mean, test_std = _mean_std([r["test_accuracy"] for r in done])
         row = {
-            "variant": variant, "key": rs[0]["key"], "macs": rs[0]["macs"], "params": rs[0]["params"],
-            "train_macs": rs[0]["train_macs"], "seeds": len(done), "val_mean": val_mean, "val_std": val_std,
-            "test_mean": test_mean, "test_std": test_std,
-            "latency_b1_ms": _median(done, "latency_b1_ms"), "latency_b64_ms": _median(done, "latency_b64_ms"),
-            "diff_mean": "", "diff_ci_low": "", "diff_ci_high": "",
+            "variant": variant,
+            "key": rs[0]["key"],
+            "macs": rs[0]["macs"],
+            "params": rs[0]["params"],
+            "train_macs": rs[0]["train_macs"],
+            "seeds": len(done),
+            "val_mean": val_mean,
+            "val_std": val_std,
+            "test_mean": test_mean,
+            "test_std": test_std,
+            "latency_b1_ms": _median(done, "latency_b1_ms"),
+            "latency_b64_ms": _median(done, "latency_b64_ms"),
+            "diff_mean": "",
+            "diff_ci_low": "",
+            "diff_ci_high": "",
         }
         if baseline is not None and variant != baseline and baseline in test_by:
             diff = paired_difference(test_by[variant], test_by[baseline])
@@ -91,7 +115,12 @@ def _panels(rows: list[dict[str, Any]]) -> list[tuple[str, str, list[float], lis
     """The per-variant panels of accuracy.png: (title, colour, values, error bars) for accuracy,
     the paired difference to the baseline and latency where measured, and inference MACs."""
     panels: list[tuple[str, str, list[float], list[Any] | None]] = [
-        ("test accuracy (mean +- std over seeds)", "C0", [r["test_mean"] for r in rows], [r["test_std"] or 0.0 for r in rows]),
+        (
+            "test accuracy (mean +- std over seeds)",
+            "C0",
+            [r["test_mean"] for r in rows],
+            [r["test_std"] or 0.0 for r in rows],
+        ),
     ]
     if any(r.get("diff_ci_low") not in ("", None) for r in rows):  # a comparison: the baseline sits at 0
         measured = [r.get("diff_ci_low") not in ("", None) for r in rows]
@@ -119,7 +148,9 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
         panels = _panels(trained)
         names = [r["variant"] for r in trained]
         y = list(range(len(trained)))[::-1]
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels) + 1.6, 0.42 * len(trained) + 1.3), sharey=True, squeeze=False)
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(3.0 * len(panels) + 1.6, 0.42 * len(trained) + 1.3), sharey=True, squeeze=False
+        )
         for ax, (title, colour, values, errors) in zip(axes[0], panels):
             if errors is not None:
                 ax.errorbar(values, y, xerr=errors, fmt="o", color=colour, capsize=3)
@@ -175,7 +206,9 @@ def module_table(records: list[dict[str, Any]]) -> list[str]:
     return lines if len(lines) > 2 else []
 
 
-def write_summary(rows: list[dict[str, Any]], directory: Path, *, title: str, notes: list[str], extra: list[str] | None = None) -> None:
+def write_summary(
+    rows: list[dict[str, Any]], directory: Path, *, title: str, notes: list[str], extra: list[str] | None = None
+) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     with atomic_path(directory / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
@@ -206,15 +239,21 @@ def write_ablation_report(records: list[dict[str, Any]], directory: Path, *, cfg
         "- accuracy: mean +- std over seeds on the held-out test split (identical data and training)",
     ]
     if e.kind == "compare" and e.match == "latency":
-        target = f"{e.budget_latency_ms:g} ms" if e.budget_latency_ms else f"`{e.baseline or e.architectures[0]}`'s predicted latency once MACs-matched"
+        target = (
+            f"{e.budget_latency_ms:g} ms"
+            if e.budget_latency_ms
+            else f"`{e.baseline or e.architectures[0]}`'s predicted latency once MACs-matched"
+        )
         notes.append(
-            f"- every architecture width-scaled to the same predicted batch-1 latency on this machine ({target}; a per-block "
-            f"table fitted on width-scaled copies of them, space/latency.py): the MACs and measured latency columns show "
-            f"what each then costs; diff = paired test-accuracy difference to `{e.baseline}` per seed, with a 95% t-interval"
+            f"- every architecture width-scaled to the same predicted batch-1 latency on this machine ({target}; "
+            "a per-block table fitted on width-scaled copies of them, space/latency.py): the MACs and measured "
+            "latency columns show what each then costs; diff = paired test-accuracy difference to "
+            f"`{e.baseline}` per seed, with a 95% t-interval"
         )
     elif e.kind == "compare":
         notes.append(
-            f"- every architecture width-scaled to at most {e.budget_macs or rows[0]['macs']:,} MACs and within 1% of it; "
+            f"- every architecture width-scaled to at most {e.budget_macs or rows[0]['macs']:,} MACs "
+            "and within 1% of it; "
             f"diff = paired test-accuracy difference to `{e.baseline}` per seed, with a 95% t-interval"
         )
     extra = []
@@ -229,12 +268,20 @@ def rebuild(directory: Path) -> list[dict[str, Any]]:
     import yaml
 
     records = [json.loads(p.read_text()) for p in sorted((directory / "runs").glob("*.json"))]
-    config = yaml.safe_load((directory / ".hydra" / "config.yaml").read_text()) if (directory / ".hydra" / "config.yaml").is_file() else {}
+    config = (
+        yaml.safe_load((directory / ".hydra" / "config.yaml").read_text())
+        if (directory / ".hydra" / "config.yaml").is_file()
+        else {}
+    )
     experiment = config.get("experiment", {})
     baseline = experiment.get("baseline") if experiment.get("kind") == "compare" else None
     rows = summarise(records, baseline=baseline)
-    write_summary(rows, directory, title=f"Experiment `{experiment.get('name', directory.name)}` (rebuilt)", notes=[
-        f"- rebuilt from {len(records)} stored runs in `runs/`"])
+    write_summary(
+        rows,
+        directory,
+        title=f"Experiment `{experiment.get('name', directory.name)}` (rebuilt)",
+        notes=[f"- rebuilt from {len(records)} stored runs in `runs/`"],
+    )
     return rows
 
 
@@ -253,5 +300,10 @@ def aggregate_multirun(directory: Path) -> list[dict[str, Any]]:
                 for key in COLUMNS[6:]:
                     row[key] = float(row[key]) if row.get(key) else ""
                 rows.append(row)
-    write_summary(rows, directory, title=f"Multirun `{directory.name}`", notes=[f"- {len(rows)} rows from {directory}/*/summary.csv"])
+    write_summary(
+        rows,
+        directory,
+        title=f"Multirun `{directory.name}`",
+        notes=[f"- {len(rows)} rows from {directory}/*/summary.csv"],
+    )
     return rows

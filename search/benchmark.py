@@ -39,10 +39,26 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from search.benchmark_config import HAND_DESIGN, BenchmarkConfig, MethodConfig, method_configs, register_benchmark, validate_benchmark
+from search.benchmark_config import (
+    HAND_DESIGN,
+    BenchmarkConfig,
+    MethodConfig,
+    method_configs,
+    register_benchmark,
+    validate_benchmark,
+)
 from search.benchmark_report import write_benchmark_report
 from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
-from search.config import Config, ConfigError, DataConfig, StudyConfig, TrainConfig, ranges_from_config, register, training_identity
+from search.config import (
+    Config,
+    ConfigError,
+    DataConfig,
+    StudyConfig,
+    TrainConfig,
+    ranges_from_config,
+    register,
+    training_identity,
+)
 from search.data import Splits, base_genotype, load_data
 from search.first_trials import warm_start_genotype
 from search.params import apply_values, config_values, parse_params
@@ -83,11 +99,22 @@ def _threads(cfg: BenchmarkConfig) -> int | None:
 def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: int, directory: Path) -> Config:
     """The study config of one search: the shared pipeline with the method's settings."""
     search = dataclasses.replace(
-        cfg.search, sampler=m.sampler, pruner=m.pruner, warm_start=m.warm_start, prescreen=m.prescreen,
-        n_trials=cfg.benchmark.n_trials, seed=repeat, n_workers=1, worker=0, storage=None,
+        cfg.search,
+        sampler=m.sampler,
+        pruner=m.pruner,
+        warm_start=m.warm_start,
+        prescreen=m.prescreen,
+        n_trials=cfg.benchmark.n_trials,
+        seed=repeat,
+        n_workers=1,
+        worker=0,
+        storage=None,
     )
     return Config(
-        space=cfg.space, budget=cfg.budget, search=search, data=cfg.data,
+        space=cfg.space,
+        budget=cfg.budget,
+        search=search,
+        data=cfg.data,
         study=StudyConfig(name=f"{method}-r{repeat}", results_dir=str(directory / "searches")),
         train=dataclasses.replace(cfg.train, threads=_threads(cfg)),
         logger=dataclasses.replace(cfg.logger, group=f"benchmark-{cfg.benchmark.name}"),
@@ -118,12 +145,19 @@ def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna
     }
     # Repeat by repeat, every method in each round: whatever else loads the machine meanwhile
     # slows all methods alike, so the anytime curves' seconds stay comparable.
-    jobs = [(cs[r], str(directory / "searches" / cs[r].study.name)) for r in range(cfg.benchmark.repeats) for cs in configs.values()]
+    jobs = [
+        (cs[r], str(directory / "searches" / cs[r].study.name))
+        for r in range(cfg.benchmark.repeats)
+        for cs in configs.values()
+    ]
     with _pool(cfg.benchmark.jobs) as pool:
         for i, line in enumerate(pool.map(_run_search, jobs), 1):
             print(f"[{i}/{len(jobs)}] {line}", flush=True)
     return {
-        method: [optuna.load_study(study_name=c.study.name, storage=storage_url(c, directory / "searches" / c.study.name)) for c in cs]
+        method: [
+            optuna.load_study(study_name=c.study.name, storage=storage_url(c, directory / "searches" / c.study.name))
+            for c in cs
+        ]
         for method, cs in configs.items()
     }
 
@@ -143,7 +177,9 @@ def arms(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], base: Gen
             continue
         best, study = max(trained, key=lambda ts: ts[0].value)  # type: ignore[arg-type, return-value]
         genotype = Genotype.from_dict(best.user_attrs["genotype"])
-        found.append(Arm(method, genotype, best.user_attrs["hyperparameters"], f"{study.study_name} trial {best.number}"))
+        found.append(
+            Arm(method, genotype, best.user_attrs["hyperparameters"], f"{study.study_name} trial {best.number}")
+        )
     matched = []
     for arm in found:
         try:
@@ -162,8 +198,13 @@ def retrain_configs(cfg: BenchmarkConfig) -> tuple[TrainConfig, DataConfig]:
 
 
 def _run_key(arm: Arm, train: TrainConfig, data: DataConfig, seed: int) -> str:
-    identity = {"genotype": arm.genotype.key, "hyperparameters": arm.hyperparameters,
-                "train": training_identity(train), "data": dataclasses.asdict(data), "seed": seed}
+    identity = {
+        "genotype": arm.genotype.key,
+        "hyperparameters": arm.hyperparameters,
+        "train": training_identity(train),
+        "data": dataclasses.asdict(data),
+        "seed": seed,
+    }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -183,20 +224,45 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     c = cost(arm.genotype)
     run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
         name=f"{arm.name.replace(' ', '-')}-s{seed}",
-        config={"arm": arm.name, "seed": seed, "genotype": arm.genotype.to_dict(), "genotype_key": arm.genotype.key,
-                "train": dataclasses.asdict(train), "hyperparameters": arm.hyperparameters, "macs": c.macs},
+        config={
+            "arm": arm.name,
+            "seed": seed,
+            "genotype": arm.genotype.to_dict(),
+            "genotype_key": arm.genotype.key,
+            "train": dataclasses.asdict(train),
+            "hyperparameters": arm.hyperparameters,
+            "macs": c.macs,
+        },
     )
-    record: dict[str, Any] = {"arm": arm.name, "seed": seed, "key": arm.genotype.key, "macs": c.macs, "params": c.params,
-                              "hyperparameters": arm.hyperparameters, "source": arm.source}
+    record: dict[str, Any] = {
+        "arm": arm.name,
+        "seed": seed,
+        "key": arm.genotype.key,
+        "macs": c.macs,
+        "params": c.params,
+        "hyperparameters": arm.hyperparameters,
+        "source": arm.source,
+    }
     start = time.perf_counter()
     try:
-        history, evaluated = trainer.fit(model, aux_weight=arm.genotype.aux.weight,
-                                         on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+        history, evaluated = trainer.fit(
+            model, aux_weight=arm.genotype.aux.weight, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch)
+        )
     except TrainingDiverged as err:
         run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
-        return {**record, "state": str(Status.FAILED), "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}
-    record |= {"state": str(Status.COMPLETE), "val_accuracy": history[-1].val_accuracy,
-               "test_accuracy": trainer.evaluate(evaluated, "test"), "train_seconds": time.perf_counter() - start}
+        return {
+            **record,
+            "state": str(Status.FAILED),
+            "fail_reason": str(err),
+            "val_accuracy": None,
+            "test_accuracy": None,
+        }
+    record |= {
+        "state": str(Status.COMPLETE),
+        "val_accuracy": history[-1].val_accuracy,
+        "test_accuracy": trainer.evaluate(evaluated, "test"),
+        "train_seconds": time.perf_counter() - start,
+    }
     run.finish(record)
     return record
 
@@ -207,10 +273,17 @@ def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> l
     runs = directory / "retrain"
     runs.mkdir(parents=True, exist_ok=True)
     logger = dataclasses.replace(cfg.logger, dir=cfg.logger.dir or str(directory), group=None)
-    paths = {(arm.name, seed): runs / f"{arm.name.replace(' ', '-')}--s{seed}--{_run_key(arm, train, data, seed)}.json"
-             for arm in found for seed in range(cfg.benchmark.seeds)}
-    todo = [(arm, seed, train, data, logger, f"benchmark-{cfg.benchmark.name}")
-            for arm in found for seed in range(cfg.benchmark.seeds) if not paths[arm.name, seed].is_file()]
+    paths = {
+        (arm.name, seed): runs / f"{arm.name.replace(' ', '-')}--s{seed}--{_run_key(arm, train, data, seed)}.json"
+        for arm in found
+        for seed in range(cfg.benchmark.seeds)
+    }
+    todo = [
+        (arm, seed, train, data, logger, f"benchmark-{cfg.benchmark.name}")
+        for arm in found
+        for seed in range(cfg.benchmark.seeds)
+        if not paths[arm.name, seed].is_file()
+    ]
     print(f"retraining: {len(paths) - len(todo)} of {len(paths)} runs cached", flush=True)
     with _pool(cfg.benchmark.jobs) as pool:
         for i, record in enumerate(pool.map(_retrain, todo), 1):

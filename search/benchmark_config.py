@@ -12,7 +12,15 @@ from search.config import PRUNERS, SAMPLERS, Config, ConfigError, schema, valida
 
 HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
 
-__all__ = ["HAND_DESIGN", "BenchmarkConfig", "MethodConfig", "ProtocolConfig", "method_configs", "register_benchmark", "validate_benchmark"]
+__all__ = [
+    "HAND_DESIGN",
+    "BenchmarkConfig",
+    "MethodConfig",
+    "ProtocolConfig",
+    "method_configs",
+    "register_benchmark",
+    "validate_benchmark",
+]
 
 
 @dataclass
@@ -36,7 +44,10 @@ def _default_methods() -> dict[str, Any]:
 
 
 _METHOD_TYPES: dict[str, tuple[type, ...]] = {
-    "sampler": (str,), "pruner": (str,), "warm_start": (bool,), "prescreen": (str, type(None))
+    "sampler": (str,),
+    "pruner": (str,),
+    "warm_start": (bool,),
+    "prescreen": (str, type(None)),
 }  # MethodConfig's field types, as isinstance checks (tests/search/test_benchmark.py holds them together)
 
 
@@ -55,7 +66,9 @@ def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
                 raise ConfigError(f"benchmark.methods.{name}.{key}: unknown key (one of {', '.join(known)})")
             want = _METHOD_TYPES[key]
             if not isinstance(value, want):
-                raise ConfigError(f"benchmark.methods.{name}.{key}={value!r}: must be a {' or '.join(t.__name__ for t in want)}")
+                raise ConfigError(
+                    f"benchmark.methods.{name}.{key}={value!r}: must be a {' or '.join(t.__name__ for t in want)}"
+                )
         methods[name] = MethodConfig(**entry)
     return methods
 
@@ -105,7 +118,9 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
             from search.proxies import PROXIES
 
             if m.prescreen.removeprefix("-") not in PROXIES:
-                raise ConfigError(f"benchmark.methods.{name}.prescreen={m.prescreen!r}: must be one of {', '.join(PROXIES)}")
+                raise ConfigError(
+                    f"benchmark.methods.{name}.prescreen={m.prescreen!r}: must be one of {', '.join(PROXIES)}"
+                )
     if b.baseline not in b.methods:
         raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
     for key in ("repeats", "n_trials", "seeds", "retrain_epochs", "jobs"):

@@ -27,9 +27,25 @@ from space.io import atomic_path
 __all__ = ["anytime_curve", "median_curve", "reach_fraction", "write_benchmark_report"]
 
 COLUMNS = (
-    "arm", "key", "macs", "params", "hyperparameters", "seeds", "test_mean", "test_std",
-    "vs_hand_mean", "vs_hand_ci_low", "vs_hand_ci_high", "vs_baseline_mean", "vs_baseline_ci_low", "vs_baseline_ci_high",
-    "search_train_seconds", "search_trained_trials", "search_untrained_draws", "prescreen_seconds", "source",
+    "arm",
+    "key",
+    "macs",
+    "params",
+    "hyperparameters",
+    "seeds",
+    "test_mean",
+    "test_std",
+    "vs_hand_mean",
+    "vs_hand_ci_low",
+    "vs_hand_ci_high",
+    "vs_baseline_mean",
+    "vs_baseline_ci_low",
+    "vs_baseline_ci_high",
+    "search_train_seconds",
+    "search_trained_trials",
+    "search_untrained_draws",
+    "prescreen_seconds",
+    "source",
 )
 
 
@@ -65,7 +81,10 @@ def median_curve(curves: list[list[tuple[float, float]]]) -> tuple[np.ndarray, n
     ys = np.array([[_value_at(c, x) for c in curves] for x in xs])
     with np.errstate(invalid="ignore"):
         median = np.median(ys, axis=1)
-        q25, q75 = (np.nan_to_num(np.percentile(ys, q, axis=1, method="lower" if q < 50 else "higher"), neginf=np.nan) for q in (25, 75))
+        q25, q75 = (
+            np.nan_to_num(np.percentile(ys, q, axis=1, method="lower" if q < 50 else "higher"), neginf=np.nan)
+            for q in (25, 75)
+        )
     ok = np.isfinite(median)
     return xs[ok], median[ok], q25[ok], q75[ok]
 
@@ -85,23 +104,33 @@ def _search_costs(studies: list[optuna.Study]) -> dict[str, float]:
     return {
         "search_train_seconds": sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials if counts(t)),
         "search_trained_trials": sum(counts(t) for t in trials),
-        "search_untrained_draws": sum(t.user_attrs.get("status") in (Status.INFEASIBLE, Status.DUPLICATE) for t in trials),
+        "search_untrained_draws": sum(
+            t.user_attrs.get("status") in (Status.INFEASIBLE, Status.DUPLICATE) for t in trials
+        ),
         "prescreen_seconds": sum(float(s.user_attrs.get("prescreen_seconds", 0.0)) for s in studies),
     }
 
 
-def _rows(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _rows(
+    cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     by_arm: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         by_arm.setdefault(r["arm"], []).append(r)
-    test = {a: {r["seed"]: r["test_accuracy"] for r in rs if r.get("test_accuracy") is not None} for a, rs in by_arm.items()}
+    test = {
+        a: {r["seed"]: r["test_accuracy"] for r in rs if r.get("test_accuracy") is not None} for a, rs in by_arm.items()
+    }
     rows = []
     for arm, rs in by_arm.items():
         values = list(test[arm].values())
         row: dict[str, Any] = {k: rs[0][k] for k in ("key", "macs", "params", "source")}
         row["hyperparameters"] = as_overrides(rs[0]["hyperparameters"])
-        row |= {"arm": arm, "seeds": len(values),
-                "test_mean": statistics.mean(values) if values else "", "test_std": statistics.stdev(values) if len(values) > 1 else ""}
+        row |= {
+            "arm": arm,
+            "seeds": len(values),
+            "test_mean": statistics.mean(values) if values else "",
+            "test_std": statistics.stdev(values) if len(values) > 1 else "",
+        }
         for prefix, other in (("vs_hand", HAND_DESIGN), ("vs_baseline", cfg.benchmark.baseline)):
             diff = paired_difference(test[arm], test[other]) if arm != other and other in test else None
             row |= dict(zip((f"{prefix}_mean", f"{prefix}_ci_low", f"{prefix}_ci_high"), diff or ("", "", "")))
@@ -122,7 +151,12 @@ def _points(mean: Any, low: Any, high: Any) -> str:
     return "-" if mean == "" else f"{100 * mean:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
-def _plots(cfg: BenchmarkConfig, curves: dict[str, list[list[tuple[float, float]]]], rows: list[dict[str, Any]], directory: Path) -> list[str]:
+def _plots(
+    cfg: BenchmarkConfig,
+    curves: dict[str, list[list[tuple[float, float]]]],
+    rows: list[dict[str, Any]],
+    directory: Path,
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,8 +179,13 @@ def _plots(cfg: BenchmarkConfig, curves: dict[str, list[list[tuple[float, float]
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(7, 4))
     names = [r["arm"] for r in rows if r["test_mean"] != ""]
-    ax.errorbar(range(len(names)), [r["test_mean"] for r in rows if r["test_mean"] != ""],
-                yerr=[r["test_std"] or 0 for r in rows if r["test_mean"] != ""], fmt="o", capsize=4)
+    ax.errorbar(
+        range(len(names)),
+        [r["test_mean"] for r in rows if r["test_mean"] != ""],
+        yerr=[r["test_std"] or 0 for r in rows if r["test_mean"] != ""],
+        fmt="o",
+        capsize=4,
+    )
     if hand is not None and hand["test_mean"] != "":
         ax.axhline(hand["test_mean"], color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
@@ -171,13 +210,17 @@ def write_benchmark_report(
     curves = {m: [anytime_curve(s) for s in ss] for m, ss in studies.items()}
     plots = _plots(cfg, curves, rows, directory)
     goals: dict[str, Any] = {}
+    methods = ", ".join(
+        f"{n} ({m.sampler}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen})"
+        for n, m in method_configs(b).items()
+    )
     lines = [
         f"# Benchmark `{b.name}`",
         "",
         f"- task: data={cfg.data.name} (subset {cfg.data.subset or 'all'}, val fraction {cfg.data.val_fraction}), "
         f"budget {cfg.budget.macs:,} MACs ({cfg.budget.mode}), base {cfg.space.base}",
         f"- searches: {b.repeats} per method x {b.n_trials} trained networks, {cfg.train.epochs} epochs each; "
-        f"methods: {', '.join(f'{n} ({m.sampler}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen})' for n, m in method_configs(b).items())}",
+        f"methods: {methods}",
         f"- retraining: {b.seeds} seeds x {b.retrain_epochs} epochs on {b.retrain_subset or 'all'} training images, "
         "each arm width-matched to the budget, tested once on the official test set",
         "",
@@ -189,11 +232,21 @@ def write_benchmark_report(
         test = "-" if r["test_mean"] == "" else f"{r['test_mean']:.4f} +- {r['test_std'] or 0:.4f} ({r['seeds']})"
         spent = "-" if r["arm"] == HAND_DESIGN else f"{r['search_train_seconds'] + r['prescreen_seconds']:.0f}"
         trained = "-" if r["arm"] == HAND_DESIGN else str(r["search_trained_trials"])
-        lines.append(f"| {r['arm']} | {r['macs']:,} | {r['params']:,} | {r['hyperparameters'] or '-'} | {test} | "
-                     f"{_points(r['vs_hand_mean'], r['vs_hand_ci_low'], r['vs_hand_ci_high'])} | "
-                     f"{_points(r['vs_baseline_mean'], r['vs_baseline_ci_low'], r['vs_baseline_ci_high'])} | {spent} | {trained} |")
-    lines += ["", "## Goals", "", f"Judged for every method against the hand design and {b.baseline} search "
-              "(`tpe` is the shipped default: TPE with the median pruner).", ""]
+        lines.append(
+            f"| {r['arm']} | {r['macs']:,} | {r['params']:,} | {r['hyperparameters'] or '-'} | "
+            f"{test} | "
+            f"{_points(r['vs_hand_mean'], r['vs_hand_ci_low'], r['vs_hand_ci_high'])} | "
+            f"{_points(r['vs_baseline_mean'], r['vs_baseline_ci_low'], r['vs_baseline_ci_high'])} | "
+            f"{spent} | {trained} |"
+        )
+    lines += [
+        "",
+        "## Goals",
+        "",
+        f"Judged for every method against the hand design and {b.baseline} search "
+        "(`tpe` is the shipped default: TPE with the median pruner).",
+        "",
+    ]
     baseline_done = b.baseline in curves and all(curves[b.baseline])
     for r in rows:
         method = r["arm"]
@@ -201,20 +254,26 @@ def write_benchmark_report(
             continue
         beats = r["vs_hand_mean"] >= 0.01 and r["vs_hand_ci_low"] > 0
         goals[f"{method}_vs_hand"] = (r["vs_hand_mean"], r["vs_hand_ci_low"], r["vs_hand_ci_high"])
-        line = (f"- {method}: best beats the hand design by >= 1.0 point, CI above 0: **{'met' if beats else 'missed'}** "
-                f"({_points(*goals[f'{method}_vs_hand'])} points over {r['seeds']} seeds)")
+        line = (
+            f"- {method}: best beats the hand design by >= 1.0 point, CI above 0: **{'met' if beats else 'missed'}** "
+            f"({_points(*goals[f'{method}_vs_hand'])} points over {r['seeds']} seeds)"
+        )
         if baseline_done and curves.get(method):
             fraction = reach_fraction(curves[method], curves[b.baseline])
             goals[f"{method}_reach_fraction"] = fraction
             shown = "never" if fraction is None else f"at {fraction:.0%} of {b.baseline}'s seconds"
             met = fraction is not None and fraction <= 0.6
-            line += (f"; median anytime curve reaches {b.baseline}'s median final best in <= 60% of its seconds: "
-                     f"**{'met' if met else 'missed'}** ({shown})")
+            line += (
+                f"; median anytime curve reaches {b.baseline}'s median final best in <= 60% of its seconds: "
+                f"**{'met' if met else 'missed'}** ({shown})"
+            )
         lines.append(line)
     for method, cs in curves.items():
         finals = [c[-1][1] for c in cs if c]
         if finals:
-            lines.append(f"- {method}: final best validation accuracy per repeat {', '.join(f'{v:.4f}' for v in finals)}")
+            lines.append(
+                f"- {method}: final best validation accuracy per repeat {', '.join(f'{v:.4f}' for v in finals)}"
+            )
     lines += ["", *[f"![{p}]({p})" for p in plots]]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")

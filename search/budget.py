@@ -18,20 +18,27 @@ import logging
 import re
 from pathlib import Path
 
+from search.config import BudgetConfig, Config, ConfigError, ranges_from_config
+from search.train import resolve_device, uses_channels_last
 from space.accounting import Cost, cost
 from space.genotype import Genotype
 from space.latency import LatencyTable, Setting, fit_table, hardware
 from space.ranges import RandomDraw, Ranges, sample, smallest
 from space.scaling import scale_widths, widest_fitting
 
-from search.config import BudgetConfig, Config, ConfigError, ranges_from_config
-from search.train import resolve_device, uses_channels_last
-
 log = logging.getLogger(__name__)
 
 LATENCY_FIT_GENOTYPES = 40  # random draws of the space whose blocks a new latency table measures
 
-__all__ = ["check_reachable", "constraints", "feasible", "latency_setting", "latency_table", "load_latency_table", "project"]
+__all__ = [
+    "check_reachable",
+    "constraints",
+    "feasible",
+    "latency_setting",
+    "latency_table",
+    "load_latency_table",
+    "project",
+]
 
 _NARROWEST = 1 / 64  # the lowest width multiplier projection tries (space.scaling.widest_fitting)
 
@@ -59,6 +66,7 @@ def feasible(c: Cost, budget: BudgetConfig, latency_ms: float | None = None) -> 
 def project(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[Genotype, float] | None:
     """The widest width-scaled `genotype` inside [min_fraction * macs, macs] (and under the
     params cap), with its uniform multiplier; None if none lands in the window."""
+
     def under_caps(g: Genotype) -> bool:
         c = cost(g)
         return c.macs <= budget.macs and (budget.params is None or c.params <= budget.params)
@@ -99,8 +107,12 @@ def latency_setting(cfg: Config) -> Setting:
     """How a study's latency budget is measured: the training device, `budget.latency_batch`
     images, `budget.latency_threads` threads, float32, the trainer's memory format."""
     device = resolve_device(cfg.train.device)
-    return Setting(device=str(device), batch=cfg.budget.latency_batch, threads=cfg.budget.latency_threads,
-                   channels_last=uses_channels_last(cfg.train.channels_last))
+    return Setting(
+        device=str(device),
+        batch=cfg.budget.latency_batch,
+        threads=cfg.budget.latency_threads,
+        channels_last=uses_channels_last(cfg.train.channels_last),
+    )
 
 
 def load_latency_table(path: str | Path, setting: Setting) -> LatencyTable:
@@ -116,7 +128,10 @@ def load_latency_table(path: str | Path, setting: Setting) -> LatencyTable:
 def _default_table_path(cfg: Config, base: Genotype, setting: Setting) -> Path:
     machine = re.sub(r"[^a-z0-9.]+", "-", hardware(setting.device).lower()).strip("-")
     layout = "cl" if setting.channels_last else "nchw"
-    name = f"{machine}-b{setting.batch}-t{setting.threads}-{setting.dtype}-{layout}-{base.resolution}px-{base.in_channels}ch.json"
+    name = (
+        f"{machine}-b{setting.batch}-t{setting.threads}-{setting.dtype}-{layout}-"
+        f"{base.resolution}px-{base.in_channels}ch.json"
+    )
     return Path(cfg.study.results_dir) / "latency-tables" / name
 
 
@@ -127,16 +142,28 @@ def latency_table(cfg: Config, base: Genotype) -> tuple[LatencyTable, Path] | No
     if cfg.budget.latency_ms is None:
         return None
     setting = latency_setting(cfg)
-    path = Path(cfg.budget.latency_table).expanduser() if cfg.budget.latency_table else _default_table_path(cfg, base, setting)
+    path = (
+        Path(cfg.budget.latency_table).expanduser()
+        if cfg.budget.latency_table
+        else _default_table_path(cfg, base, setting)
+    )
     if path.is_file():
         return load_latency_table(path, setting), path
     if cfg.budget.latency_table:
-        raise ConfigError(f"budget.latency_table={cfg.budget.latency_table!r}: no such file (null fits one in {path.parent})")
+        raise ConfigError(
+            f"budget.latency_table={cfg.budget.latency_table!r}: no such file (null fits one in {path.parent})"
+        )
     ranges = ranges_from_config(cfg.space)
     draws = [sample(RandomDraw(seed), ranges, base) for seed in range(LATENCY_FIT_GENOTYPES)]
     if cfg.budget.mode == "project":
-        draws = [p[0] for p in (project(g, cfg.budget, divisor=ranges.width_step) for g in draws) if p is not None] or draws
-    log.info("latency table: measuring the blocks of %d draws of the space on %s (once per machine and setting)", len(draws), hardware(setting.device))
+        draws = [
+            p[0] for p in (project(g, cfg.budget, divisor=ranges.width_step) for g in draws) if p is not None
+        ] or draws
+    log.info(
+        "latency table: measuring the blocks of %d draws of the space on %s (once per machine and setting)",
+        len(draws),
+        hardware(setting.device),
+    )
     table = fit_table(draws, setting)
     table.save(path)
     log.info("latency table: %d blocks, saved to %s", len(table.blocks), path)

@@ -12,11 +12,19 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from search.credentials import mask_credentials
 from search.config import ConfigError
+from search.credentials import mask_credentials
 
-__all__ = ["CONF_DIR", "check_outputs", "check_writable", "checked_config", "compose_checked", "error", "run_checked", "to_config"]
-
+__all__ = [
+    "CONF_DIR",
+    "check_outputs",
+    "check_writable",
+    "checked_config",
+    "compose_checked",
+    "error",
+    "run_checked",
+    "to_config",
+]
 
 
 def _conf_dir() -> Path:
@@ -58,7 +66,12 @@ def checked_config(composed: DictConfig, validate: Callable[[Any], None]) -> Any
 
 
 # The command each primary config of conf/ runs as (console scripts of pyproject.toml).
-COMMANDS = {"search": "inception-search", "ablate": "inception-ablate", "compare": "inception-compare", "benchmark": "inception-benchmark"}
+COMMANDS = {
+    "search": "inception-search",
+    "ablate": "inception-ablate",
+    "compare": "inception-compare",
+    "benchmark": "inception-benchmark",
+}
 
 
 def config_groups(config_name: str) -> list[str]:
@@ -82,7 +95,10 @@ def _not_a_group(group: str, config_name: str) -> str:
     if not owners:
         return f"{group}: no such config group ({here})"
     options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-    return f"{group}: not a group of {COMMANDS.get(config_name, config_name)} ({here}); {group} belongs to {' and '.join(owners)}, e.g. `{owners[0]} {group}={options[0]}`"
+    return (
+        f"{group}: not a group of {COMMANDS.get(config_name, config_name)} ({here}); "
+        f"{group} belongs to {' and '.join(owners)}, e.g. `{owners[0]} {group}={options[0]}`"
+    )
 
 
 def _hydra_message(err: Exception, config_name: str, config_dirs: list[str]) -> str:
@@ -112,23 +128,32 @@ def _no_such_key(key: str, schema: str) -> str:
     have the key)."""
     import dataclasses
 
-    import search.config as config
     import search.ablate_config as ablate_config
     import search.benchmark_config as benchmark_config
+    import search.config as config
 
-    classes = {c.__name__: c for m in (config, ablate_config, benchmark_config) for c in vars(m).values()
-               if isinstance(c, type) and dataclasses.is_dataclass(c)}
+    classes = {
+        c.__name__: c
+        for m in (config, ablate_config, benchmark_config)
+        for c in vars(m).values()
+        if isinstance(c, type) and dataclasses.is_dataclass(c)
+    }
     fields = [f.name for f in dataclasses.fields(classes[schema])] if schema in classes else []
     where = f" ({schema} has {', '.join(fields)})" if fields else ""
     source = next((name for name, cls in config.DATA_CONFIGS.items() if cls.__name__ == schema), None)
     if source is not None:
         field = key.rsplit(".", 1)[-1]
-        others = [name for name, cls in config.DATA_CONFIGS.items() if field in {f.name for f in dataclasses.fields(cls)}]
+        others = [
+            name for name, cls in config.DATA_CONFIGS.items() if field in {f.name for f in dataclasses.fields(cls)}
+        ]
         also = f"; data={' / data='.join(others)} take it" if others else ""
         return f"{key}: not a field of data={source} (its fields: {', '.join(fields)}){also}"
     moved = {"space.lr": "train.lr", "space.weight_decay": "train.weight_decay"}  # before search.params
     if key in moved:
-        return f"{key}: no such key; a searched {moved[key]} is an entry of search.params now, e.g. search.params={{{moved[key]}:'tag(log, interval(0.01, 0.2))'}}"
+        return (
+            f"{key}: no such key; a searched {moved[key]} is an entry of search.params now, "
+            f"e.g. search.params={{{moved[key]}:'tag(log, interval(0.01, 0.2))'}}"
+        )
     return f"{key}: no such key{where}"
 
 
@@ -203,13 +228,27 @@ def _check_experiment_owner(config_name: str, overrides: list[str], config_dirs:
     if config_name not in COMMANDS or "experiment" not in config_groups(config_name):
         return
     chosen = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].lstrip("+~") == "experiment"), None)
-    path = next((d / "experiment" / f"{chosen}.yaml" for d in (*map(Path, config_dirs), CONF_DIR)
-                 if (d / "experiment" / f"{chosen}.yaml").is_file()), None) if chosen else None
+    path = (
+        next(
+            (
+                d / "experiment" / f"{chosen}.yaml"
+                for d in (*map(Path, config_dirs), CONF_DIR)
+                if (d / "experiment" / f"{chosen}.yaml").is_file()
+            ),
+            None,
+        )
+        if chosen
+        else None
+    )
     if path is None:
         return  # none chosen, or no such file: Hydra says so
     for_search = "experiment" not in (yaml.safe_load(path.read_text()) or {})
     if for_search != (config_name == "search"):
-        owner = "inception-search (it sets no experiment.kind)" if for_search else "inception-ablate and inception-compare (it sets experiment.kind)"
+        owner = (
+            "inception-search (it sets no experiment.kind)"
+            if for_search
+            else "inception-ablate and inception-compare (it sets experiment.kind)"
+        )
         raise ConfigError(f"experiment={chosen}: an experiment of {owner}, not of {COMMANDS[config_name]}")
 
 

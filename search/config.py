@@ -438,7 +438,11 @@ def validate(cfg: Config) -> None:
     """Check everything the schema's types cannot; raise `ConfigError` on the first problem."""
     s = cfg.space
     if s.base not in PRESETS and not s.base.endswith(GENOTYPE_SUFFIXES):
-        _fail("space.base", s.base, f"neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} genotype file")
+        _fail(
+            "space.base",
+            s.base,
+            f"neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} genotype file",
+        )
     for key in _FROM_DATA:
         if key in s.genotype:
             _fail(f"space.genotype.{key}", s.genotype[key], "is set by the data (see data.resolution)")
@@ -449,7 +453,11 @@ def validate(cfg: Config) -> None:
     if s.base in PRESETS:
         stages = len(preset(s.base).stages)
         if len(ranges.modules_per_stage) != stages:
-            _fail("space.modules_per_stage", s.modules_per_stage, f"needs one [low, high] per stage of {s.base} ({stages})")
+            _fail(
+                "space.modules_per_stage",
+                s.modules_per_stage,
+                f"needs one [low, high] per stage of {s.base} ({stages})",
+            )
     b = cfg.budget
     _positive("budget.macs", b.macs)
     if b.params is not None:
@@ -477,7 +485,11 @@ def validate(cfg: Config) -> None:
         _positive("search.prescreen_candidates", cfg.search.prescreen_candidates)
         _positive("search.prescreen_trials", cfg.search.prescreen_trials)
         if cfg.search.prescreen_trials > cfg.search.prescreen_candidates:
-            _fail("search.prescreen_trials", cfg.search.prescreen_trials, f"exceeds search.prescreen_candidates={cfg.search.prescreen_candidates}")
+            _fail(
+                "search.prescreen_trials",
+                cfg.search.prescreen_trials,
+                f"exceeds search.prescreen_candidates={cfg.search.prescreen_candidates}",
+            )
     if not cfg.study.name or "/" in cfg.study.name:
         _fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
     if cfg.search.n_startup_trials < 0:
@@ -487,7 +499,6 @@ def validate(cfg: Config) -> None:
     from search.params import parse_params  # it builds on validate_common
 
     parse_params(cfg)
-
 
 
 def _validate_scale_out(s: SearchConfig) -> None:
@@ -506,10 +517,16 @@ def _validate_scale_out(s: SearchConfig) -> None:
         if s.heartbeat_interval is None:
             _fail("search.grace_period", s.grace_period, "needs search.heartbeat_interval (null turns heartbeats off)")
         if s.grace_period <= s.heartbeat_interval:
-            _fail("search.grace_period", s.grace_period, f"must exceed search.heartbeat_interval={s.heartbeat_interval}")
+            _fail(
+                "search.grace_period", s.grace_period, f"must exceed search.heartbeat_interval={s.heartbeat_interval}"
+            )
     storage = s.storage or ""
     if storage and "://" not in storage:
-        _fail("search.storage", mask_credentials(storage), "must be an RDB URL (sqlite:///file.db, postgresql+psycopg://user@host/db) or journal:///path/file.log")
+        _fail(
+            "search.storage",
+            mask_credentials(storage),
+            "must be an RDB URL (sqlite:///file.db, postgresql+psycopg://user@host/db) or journal:///path/file.log",
+        )
     if ":memory:" in storage or storage.rstrip("/") in ("sqlite:", "journal:"):
         _fail("search.storage", mask_credentials(storage), "keeps nothing on disk: a study must outlive its workers")
 
@@ -519,7 +536,11 @@ def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfi
     d = data
     _one_of("data.name", d.name, tuple(DATA_CONFIGS))
     if type(d) is not DATA_CONFIGS[d.name]:
-        _fail("data.name", d.name, f"choose the source with data={d.name} (the group; data.name alone keeps the fields of {type(d).__name__})")
+        _fail(
+            "data.name",
+            d.name,
+            f"choose the source with data={d.name} (the group; data.name alone keeps the fields of {type(d).__name__})",
+        )
     if d.name in ("cifar10", "cifar100", "npz", "folder") and not getattr(d, "path", None):
         _fail("data.path", None, f"data={d.name} needs data.path=<{'file.npz' if d.name == 'npz' else 'folder'}>")
     if isinstance(d, Cifar100Data):

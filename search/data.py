@@ -75,7 +75,11 @@ def minibatch(data: Splits, split: str, index: torch.Tensor) -> tuple[torch.Tens
 def base_genotype(spec: str, overrides: Mapping[str, Any], data: Splits | None) -> Genotype:
     """The genotype every trial or variant starts from: a preset or genotype file (`spec`) with
     the config's overrides and, where data is loaded, its input size, channels and classes."""
-    shape = {} if data is None else {"resolution": data.resolution, "in_channels": data.channels, "num_classes": data.num_classes}
+    shape = (
+        {}
+        if data is None
+        else {"resolution": data.resolution, "in_channels": data.channels, "num_classes": data.num_classes}
+    )
     try:
         return resolve(spec, **{**overrides, **shape})
     except ValueError as err:
@@ -122,7 +126,9 @@ def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as err:  # any corruption: one line naming the file
-        raise ConfigError(f"data.path={str(path)!r}: not a CIFAR-10 python batch ({err.__class__.__name__}: {err})") from None
+        raise ConfigError(
+            f"data.path={str(path)!r}: not a CIFAR-10 python batch ({err.__class__.__name__}: {err})"
+        ) from None
     if len(data) != len(labels):
         raise ConfigError(f"data.path={str(path)!r}: {len(data)} images but {len(labels)} labels")
     return (data / 255.0).astype(np.float32), labels
@@ -155,7 +161,9 @@ def _cifar100(root: Path, labels: str) -> tuple[tuple[np.ndarray, np.ndarray], t
             data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             ys = np.asarray(batch[key], dtype=np.int64)
         except Exception as err:
-            raise ConfigError(f"data.path={str(path)!r}: not a CIFAR-100 python file ({err.__class__.__name__}: {err})") from None
+            raise ConfigError(
+                f"data.path={str(path)!r}: not a CIFAR-100 python file ({err.__class__.__name__}: {err})"
+            ) from None
         if len(data) != len(ys):
             raise ConfigError(f"data.path={str(path)!r}: {len(data)} images but {len(ys)} labels")
         parts.append(((data / 255.0).astype(np.float32), ys))
@@ -172,7 +180,9 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     images = next((arrays[k] for k in ("images", "x", "X") if k in arrays), None)
     labels = next((arrays[k] for k in ("labels", "y", "Y") if k in arrays), None)
     if images is None or labels is None:
-        raise ConfigError(f"data.path={str(path)!r}: needs arrays 'images' and 'labels' (has {', '.join(arrays) or 'none'})")
+        raise ConfigError(
+            f"data.path={str(path)!r}: needs arrays 'images' and 'labels' (has {', '.join(arrays) or 'none'})"
+        )
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim == 4 and images.shape[-1] in (1, 3, 4) and images.shape[1] not in (1, 3, 4):
@@ -180,7 +190,9 @@ def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if images.ndim != 4 or images.shape[2] != images.shape[3]:
         raise ConfigError(f"data.path={str(path)!r}: images of shape {list(images.shape)} are not N x C x S x S")
     if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
-        raise ConfigError(f"data.path={str(path)!r}: labels must be {len(images)} integers, got {labels.dtype} {list(labels.shape)}")
+        raise ConfigError(
+            f"data.path={str(path)!r}: labels must be {len(images)} integers, got {labels.dtype} {list(labels.shape)}"
+        )
     if labels.min() < 0:
         raise ConfigError(f"data.path={str(path)!r}: negative label {int(labels.min())}")
     scale = 255.0 if images.dtype == np.uint8 else 1.0
@@ -304,17 +316,38 @@ def _folder(cfg: FolderData) -> Splits:
     if cfg.subset is not None:
         files = [files[i] for i in balanced_subset(np.array([label for _, label in files]), cfg.subset, cfg.seed)]
     train_idx, val_idx, test_idx = _split_indices(len(files), cfg, with_test=tree.val is None)
-    parts = {"train": [files[i] for i in train_idx], "val": [files[i] for i in val_idx],
-             "test": tree.val if tree.val is not None else [files[i] for i in test_idx]}
+    parts = {
+        "train": [files[i] for i in train_idx],
+        "val": [files[i] for i in val_idx],
+        "test": tree.val if tree.val is not None else [files[i] for i in test_idx],
+    }
     splits, mean, std = folder_splits(cfg, root, parts)
     return Splits(
-        train=splits["train"], val=splits["val"], test=splits["test"], num_classes=len(tree.classes),
-        channels=cfg.channels, resolution=splits["train"].transform.resolution, class_names=tree.classes,
-        mean=mean, std=std, workers=loader_workers(cfg),
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        num_classes=len(tree.classes),
+        channels=cfg.channels,
+        resolution=splits["train"].transform.resolution,
+        class_names=tree.classes,
+        mean=mean,
+        std=std,
+        workers=loader_workers(cfg),
     )
 
 
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -340,7 +373,9 @@ def class_names(cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
     if cfg.name == "fashion-mnist":
         names = list(FASHION_MNIST_CLASSES)
     elif cfg.name == "cifar10":
-        names = _meta_names(cfg, ("cifar-10-batches-py/batches.meta", "batches.meta"), b"label_names") or list(CIFAR10_CLASSES)
+        names = _meta_names(cfg, ("cifar-10-batches-py/batches.meta", "batches.meta"), b"label_names") or list(
+            CIFAR10_CLASSES
+        )
     elif isinstance(cfg, Cifar100Data):
         key = b"fine_label_names" if cfg.labels == "fine" else b"coarse_label_names"
         names = _meta_names(cfg, ("cifar-100-python/meta", "meta"), key)

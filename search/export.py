@@ -76,14 +76,23 @@ def _require_onnx() -> None:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401  (torch's exporter, torch.export-based since torch 2.9)
     except ImportError:
-        raise ValueError("--format onnx: needs the onnx and onnxscript packages (pip install onnx onnxscript); --format torchscript needs nothing") from None
+        raise ValueError(
+            "--format onnx: needs the onnx and onnxscript packages (pip install onnx onnxscript); "
+            "--format torchscript needs nothing"
+        ) from None
 
 
 def _onnx(module: nn.Module, example: Tensor, path: Path, meta: str) -> Path:
     import onnx
+
     torch.onnx.export(
-        module, (example,), str(path), input_names=["images"], output_names=["logits"],
-        dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+        module,
+        (example,),
+        str(path),
+        input_names=["images"],
+        output_names=["logits"],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        verbose=False,
     )
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
@@ -93,10 +102,19 @@ def _onnx(module: nn.Module, example: Tensor, path: Path, meta: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="inception-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("weights", help="a weights .pt file, or a results folder (a study's best, or the one weights file of an ablation run)")
-    parser.add_argument("--format", nargs="+", choices=FORMATS, default=["torchscript"], help="formats to write (default: torchscript)")
-    parser.add_argument("--out", type=Path, help="output folder (default: <results folder>/export, or beside the weights file)")
+    parser = argparse.ArgumentParser(
+        prog="inception-export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "weights",
+        help="a weights .pt file, or a results folder (a study's best, or the one weights file of an ablation run)",
+    )
+    parser.add_argument(
+        "--format", nargs="+", choices=FORMATS, default=["torchscript"], help="formats to write (default: torchscript)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="output folder (default: <results folder>/export, or beside the weights file)"
+    )
     args = parser.parse_args(argv)
     try:
         trained = load_trained(args.weights)
@@ -107,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for path in written:
-        print(f"{path}  ({trained.genotype.key}, input {'x'.join(map(str, trained.input_shape))} in [0, 1], {len(trained.class_names)} classes)")
+        print(
+            f"{path}  ({trained.genotype.key}, input {'x'.join(map(str, trained.input_shape))} in [0, 1], "
+            f"{len(trained.class_names)} classes)"
+        )
     return 0
 
 

@@ -5,8 +5,9 @@ Both are queued once, when the study is new, before any worker asks for a trial,
 learns from their results, `n_trials` counts them, reports list them.
 
 - warm start: the base genotype projected onto the budget (`warm_start_genotype`), with the
-  configured values of every searched setting (its recipe). It carries no searched parameters (the base need not lie on the space's grid of
-  widths and ratios), only the user attribute `warm_start`; the objective builds it from the base.
+  configured values of every searched setting (its recipe). It carries no searched parameters
+  (the base need not lie on the space's grid of widths and ratios), only the user attribute
+  `warm_start`; the objective builds it from the base.
 - pre-screen: `search.prescreen_candidates` uniform draws of the space, each projected like a
   trial, scored by a zero-cost proxy on one fixed training minibatch; the best
   `search.prescreen_trials` are queued with their drawn parameters. The seconds spent are stored
@@ -24,8 +25,8 @@ import torch
 from search.budget import feasible, project
 from search.config import Config, ranges_from_config
 from search.data import Splits, minibatch
-from search.proxies import screen_score
 from search.params import parse_params
+from search.proxies import screen_score
 from search.sample import sample_trial
 from space.accounting import cost
 from space.genotype import Genotype
@@ -49,7 +50,9 @@ def warm_start_genotype(cfg: Config, base: Genotype) -> Genotype | None:
     return None if found is None else found[0]
 
 
-def enqueue_first_trials(study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None = None) -> None:
+def enqueue_first_trials(
+    study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None = None
+) -> None:
     """Queue the warm start and the pre-screen's picks, once per study (`latency`: the study's
     latency table, when it has a latency budget)."""
     if study.user_attrs.get("first_trials_queued") or study.get_trials(deepcopy=False):
@@ -60,14 +63,21 @@ def enqueue_first_trials(study: optuna.Study, cfg: Config, base: Genotype, data:
             log.warning("warm start skipped: %s cannot be width-scaled into budget.macs=%d", base.key, cfg.budget.macs)
         else:
             study.enqueue_trial({}, user_attrs={"warm_start": True})
-            log.info("warm start: the base %s projected to %s (%d MACs) is trial 0", base.key, genotype.key, cost(genotype).macs)
+            log.info(
+                "warm start: the base %s projected to %s (%d MACs) is trial 0",
+                base.key,
+                genotype.key,
+                cost(genotype).macs,
+            )
     if cfg.search.prescreen is not None:
         for params, attrs in _prescreen(study, cfg, base, data, latency):
             study.enqueue_trial(params, user_attrs={"prescreen": attrs})
     study.set_user_attr("first_trials_queued", True)
 
 
-def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None) -> list[tuple[dict, dict]]:
+def _prescreen(
+    study: optuna.Study, cfg: Config, base: Genotype, data: Splits, latency: LatencyTable | None
+) -> list[tuple[dict, dict]]:
     """The best `prescreen_trials` of `prescreen_candidates` feasible random draws by the proxy."""
     s = cfg.search
     start = time.perf_counter()
@@ -95,8 +105,13 @@ def _prescreen(study: optuna.Study, cfg: Config, base: Genotype, data: Splits, l
     scored.sort(key=lambda item: item[0], reverse=True)
     seconds = time.perf_counter() - start
     study.set_user_attr("prescreen_seconds", seconds)
-    log.info("pre-screen: %d candidates scored by %s in %.1f s; training the best %d first",
-             len(scored), s.prescreen, seconds, min(s.prescreen_trials, len(scored)))
+    log.info(
+        "pre-screen: %d candidates scored by %s in %.1f s; training the best %d first",
+        len(scored),
+        s.prescreen,
+        seconds,
+        min(s.prescreen_trials, len(scored)),
+    )
     return [
         (params, {"proxy": s.prescreen, "score": value, "rank": rank, "of": len(scored)})
         for rank, (value, params, _key) in enumerate(scored[: s.prescreen_trials])

@@ -31,7 +31,16 @@ from PIL import Image, ImageEnhance
 
 from search.config import ConfigError, FolderData
 
-__all__ = ["FolderSplit", "IMAGE_SUFFIXES", "Tree", "check_tree", "folder_splits", "loader_workers", "scan", "train_transform"]
+__all__ = [
+    "FolderSplit",
+    "IMAGE_SUFFIXES",
+    "Tree",
+    "check_tree",
+    "folder_splits",
+    "loader_workers",
+    "scan",
+    "train_transform",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +64,11 @@ def _images(folder: Path) -> list[Path]:
 
 def _class_folders(root: Path, part: str) -> dict[str, Path]:
     folder = root / part
-    classes = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")} if folder.is_dir() else {}
+    classes = (
+        {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")}
+        if folder.is_dir()
+        else {}
+    )
     return classes
 
 
@@ -71,17 +84,26 @@ def check_tree(root: Path) -> None:
         raise ConfigError(f"{where}: no such folder")
     train = _class_folders(root, "train")
     if not train:
-        raise ConfigError(f"{where}: not a class-per-folder tree (expected {root}/train/<class>/<image>, optionally {root}/val/<class>/<image>)")
+        raise ConfigError(
+            f"{where}: not a class-per-folder tree (expected {root}/train/<class>/<image>, "
+            f"optionally {root}/val/<class>/<image>)"
+        )
     val = _class_folders(root, "val") if (root / "val").is_dir() else None
     if val is not None and set(val) != set(train):
         only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
-        raise ConfigError(f"{where}: train/ and val/ have different classes (only in train: {', '.join(only_train) or 'none'}; only in val: {', '.join(only_val) or 'none'})")
+        raise ConfigError(
+            f"{where}: train/ and val/ have different classes (only in train: {', '.join(only_train) or 'none'}; "
+            f"only in val: {', '.join(only_val) or 'none'})"
+        )
     firsts = []
     for part, folders in (("train", train), ("val", val or {})):
         for name, folder in sorted(folders.items()):
             first = _first_image(folder)
             if first is None:
-                raise ConfigError(f"{where}: class folder {part}/{name} holds no image ({', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))})")
+                raise ConfigError(
+                    f"{where}: class folder {part}/{name} holds no image "
+                    f"({', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))})"
+                )
             if part == "train":
                 firsts.append(first)
     if not any(_readable(p) for p in firsts[:64]):
@@ -103,7 +125,10 @@ def scan(root: Path) -> Tree:
         for label, name in enumerate(classes):
             found = _images(folders[name])
             if not found:
-                raise ConfigError(f"{where}: class folder {part}/{name} holds no image ({', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))})")
+                raise ConfigError(
+                    f"{where}: class folder {part}/{name} holds no image "
+                    f"({', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))})"
+                )
             files += [(p, label) for p in found]
         parts[part] = files
     return Tree(classes=classes, train=parts["train"], val=parts.get("val"))
@@ -119,7 +144,9 @@ def _readable(path: Path) -> bool:
 
 
 # -- the transform: one PIL image in, one uint8 C x H x W array out -----------------------------
-def _crop_box(width: int, height: int, rng: np.random.Generator, scale: tuple[float, float]) -> tuple[float, float, float, float]:
+def _crop_box(
+    width: int, height: int, rng: np.random.Generator, scale: tuple[float, float]
+) -> tuple[float, float, float, float]:
     """The paper's random crop (section 6; torchvision's RandomResizedCrop draws the same): a
     region of a random share of the area and aspect ratio; the centre square if ten draws fail."""
     area = width * height
@@ -160,7 +187,10 @@ class Transform:
             box = _centre_box(width, height, self.centre)
         r = self.resolution
         if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when the crop allows
-            wanted = (max(1, math.ceil(width * r / (box[2] - box[0]))), max(1, math.ceil(height * r / (box[3] - box[1]))))
+            wanted = (
+                max(1, math.ceil(width * r / (box[2] - box[0]))),
+                max(1, math.ceil(height * r / (box[3] - box[1]))),
+            )
             image.draft("RGB" if self.channels == 3 else "L", wanted)
             sx, sy = image.size[0] / width, image.size[1] / height
             box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
@@ -196,7 +226,10 @@ class FolderSplit(torch.utils.data.Dataset):
     cannot be decoded gives a blank image with label -1, which the trainer drops and counts."""
 
     def __init__(
-        self, files: Sequence[tuple[Path, int]], transform: Transform, cache: tuple[np.ndarray, np.ndarray] | None = None
+        self,
+        files: Sequence[tuple[Path, int]],
+        transform: Transform,
+        cache: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         # one numpy array of bytes, not a list of str: forked loader workers then share it, where
         # reference counts on a million Python strings would copy them into every worker
@@ -254,7 +287,9 @@ class KeyedSampler(torch.utils.data.Sampler):
         return len(self.keys)
 
 
-def loader(split: FolderSplit, sampler: KeyedSampler, *, batch_size: int, workers: int, pin_memory: bool) -> torch.utils.data.DataLoader:
+def loader(
+    split: FolderSplit, sampler: KeyedSampler, *, batch_size: int, workers: int, pin_memory: bool
+) -> torch.utils.data.DataLoader:
     """Worker processes that outlive each pass (persistent) and prefetch; pinned memory on CUDA."""
     return torch.utils.data.DataLoader(
         split,
@@ -279,7 +314,9 @@ def _cache_key(files: Sequence[tuple[Path, int]], side: int, channels: int) -> s
     return digest.hexdigest()[:16]
 
 
-def build_cache(files: Sequence[tuple[Path, int]], *, root: Path, resolution: int, channels: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+def build_cache(
+    files: Sequence[tuple[Path, int]], *, root: Path, resolution: int, channels: int, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Every image decoded once: the shorter side resized to resolution x 8/7 and the centre
     square kept, as uint8 N x S x S x C, in `<root>/.inception-cache/` (memory-mapped; in memory
     where the folder cannot be written). Returns the array and which files could not be decoded
@@ -308,7 +345,9 @@ def build_cache(files: Sequence[tuple[Path, int]], *, root: Path, resolution: in
         log.info("data cache: %d images at %dx%d in %s", len(files), side, side, path)
         return np.load(path, mmap_mode="r"), bad
     except OSError as err:
-        log.warning("data cache: %s cannot be written (%s); kept in memory for this run", path.parent, err.strerror or err)
+        log.warning(
+            "data cache: %s cannot be written (%s); kept in memory for this run", path.parent, err.strerror or err
+        )
         return array, bad
 
 
@@ -323,7 +362,9 @@ def channel_stats(split: FolderSplit, n: int = 512) -> tuple[tuple[float, ...], 
     return tuple(mean.tolist()), tuple(std.tolist())
 
 
-def folder_splits(cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path, int]]]) -> tuple[dict[str, FolderSplit], tuple[float, ...], tuple[float, ...]]:
+def folder_splits(
+    cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path, int]]]
+) -> tuple[dict[str, FolderSplit], tuple[float, ...], tuple[float, ...]]:
     """train/val/test FolderSplits of the files `search.data` split, each with its transform
     (and its cache when `cfg.cache`), and the train split's channel mean and std."""
     assert cfg.resolution is not None  # validate_common: data=folder needs a crop size

@@ -64,14 +64,19 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise ConfigError(f"{where}: not an IDX file (magic number {raw[:4].hex() or 'missing'})")
     if raw[2] != _UNSIGNED_BYTE or raw[3] != ndim:
         want = f"0000{_UNSIGNED_BYTE:02x}{ndim:02x}"
-        raise ConfigError(f"{where}: magic number {raw[:4].hex()}, expected {want} (unsigned bytes, {ndim} dimension(s))")
+        raise ConfigError(
+            f"{where}: magic number {raw[:4].hex()}, expected {want} (unsigned bytes, {ndim} dimension(s))"
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise ConfigError(f"{where}: truncated header ({len(raw)} bytes)")
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
-        raise ConfigError(f"{where}: header says {' x '.join(map(str, dims))} values ({expected} bytes) but the file has {len(raw)} bytes")
+        raise ConfigError(
+            f"{where}: header says {' x '.join(map(str, dims))} values ({expected} bytes) "
+            f"but the file has {len(raw)} bytes"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 

@@ -21,9 +21,9 @@ from search.budget import constraints, latency_setting, latency_table, project
 from search.config import Config, ranges_from_config
 from search.credentials import mask_credentials
 from search.first_trials import warm_start_genotype
-from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
-from search.predict import model_card
 from search.params import apply_values, config_values, parse_params
+from search.predict import model_card
+from search.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.sample import TrialDraw, sample_trial
 from search.status import Status, is_trained
 from search.tracking import Tracker, TrialRun
@@ -159,7 +159,11 @@ class Objective:
 
     def _duplicate_of(self, trial: optuna.Trial, key: str, values: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
         for other in trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-            if is_trained(other) and other.user_attrs.get("key") == key and other.user_attrs.get("hyperparameters") == values:
+            if (
+                is_trained(other)
+                and other.user_attrs.get("key") == key
+                and other.user_attrs.get("hyperparameters") == values
+            ):
                 return other
         return None
 
@@ -174,13 +178,21 @@ class Objective:
                 continue
             saved = torch.load(path, map_location="cpu", weights_only=True)
             if saved.get("key") != genotype.key:
-                log.warning("%s holds genotype %s, not %s: trial %d starts afresh", path, saved.get("key"), genotype.key, trial.number)
+                log.warning(
+                    "%s holds genotype %s, not %s: trial %d starts afresh",
+                    path,
+                    saved.get("key"),
+                    genotype.key,
+                    trial.number,
+                )
                 break
             trial.set_user_attr("resumed_from", {"trial": number, "epoch": int(saved["state"]["epoch"])})
             return saved["state"], history
         return None, history
 
-    def _run_config(self, trial: optuna.Trial, genotype: Genotype, own: Config, values: dict[str, Any], c: Cost) -> dict[str, Any]:
+    def _run_config(
+        self, trial: optuna.Trial, genotype: Genotype, own: Config, values: dict[str, Any], c: Cost
+    ) -> dict[str, Any]:
         return {
             "trial": trial.number,
             "genotype": genotype.to_dict(),
@@ -203,8 +215,12 @@ class Objective:
         model = build_model(genotype)
         resume, retried = self._resume_state(trial, genotype)
         trial.set_user_attr("setup_seconds", time.perf_counter() - start)
-        run = self.tracker.start(name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, own, values, c))
-        t = _Training(trial, genotype, run, {**_cost_attrs(c), "genotype_key": genotype.key}, retried, epochs=own.train.epochs)
+        run = self.tracker.start(
+            name=f"trial-{trial.number:04d}-{genotype.key}", config=self._run_config(trial, genotype, own, values, c)
+        )
+        t = _Training(
+            trial, genotype, run, {**_cost_attrs(c), "genotype_key": genotype.key}, retried, epochs=own.train.epochs
+        )
         try:
             if resume is not None:  # the epochs done before the kill: reported again, not retrained
                 for done in resume["history"]:
@@ -224,7 +240,14 @@ class Objective:
         value = t.history[-1].val_accuracy
         if value > self._best_so_far(trial):
             state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
-            save_trial_file(self.weights_dir, trial.number, genotype, val_accuracy=value, state_dict=state, **model_card(self.trainer.data))
+            save_trial_file(
+                self.weights_dir,
+                trial.number,
+                genotype,
+                val_accuracy=value,
+                state_dict=state,
+                **model_card(self.trainer.data),
+            )
         self._end(t, Status.COMPLETE)
         return value
 
@@ -234,7 +257,12 @@ class Objective:
         if after is not None and time.perf_counter() - t.start >= after:  # long trials: a line per epoch
             log.info(
                 "trial %d epoch %d/%d: loss %.4f, val %.4f, %.1f s",
-                t.trial.number, result.epoch, t.epochs, result.train_loss, result.val_accuracy, result.seconds,
+                t.trial.number,
+                result.epoch,
+                t.epochs,
+                result.train_loss,
+                result.val_accuracy,
+                result.seconds,
             )
         t.run.log(result.metrics(), step=result.epoch)
         t.trial.report(result.val_accuracy, result.epoch)
@@ -296,6 +324,9 @@ class Objective:
             best = max(r.val_accuracy for r in t.history)
             t.trial.set_user_attr("best_val_accuracy", best)
             t.summary.update({"final_val_accuracy": t.history[-1].val_accuracy, "best_val_accuracy": best})
-        t.run.finish({**t.summary, "state": str(status), "train_seconds": seconds, "epochs": len(t.history)}, failed=status == Status.FAILED)
+        t.run.finish(
+            {**t.summary, "state": str(status), "train_seconds": seconds, "epochs": len(t.history)},
+            failed=status == Status.FAILED,
+        )
         for number in (*t.retried, t.trial.number):
             trial_file(self.checkpoints_dir, number).unlink(missing_ok=True)

@@ -27,7 +27,15 @@ from typing import Any, Literal
 from search.config import EXECUTION_FIELDS, Config, ConfigError, validate_common
 from space.ranges import Draw
 
-__all__ = ["SearchedParam", "apply_values", "as_overrides", "config_values", "draw_values", "parse_params", "short_value"]
+__all__ = [
+    "SearchedParam",
+    "apply_values",
+    "as_overrides",
+    "config_values",
+    "draw_values",
+    "parse_params",
+    "short_value",
+]
 
 # The data fields a trial may change: how its training images are augmented. Every other one
 # fixes which images a study trains and validates on, or how they are loaded.
@@ -35,8 +43,21 @@ TRIAL_DATA_FIELDS = ("augment", "augmentation", "photometric")
 
 _DATA_REASONS = {
     ("name", "path"): "is the data set: a study trains and validates on one",
-    ("seed", "val_fraction", "test_fraction", "limit", "subset"): "fixes the images every trial is validated on, so trials stay comparable",
-    ("resolution", "channels", "labels", "n_classes", "n_samples", "size"): "changes the task (its images or classes), not how a network trains",
+    (
+        "seed",
+        "val_fraction",
+        "test_fraction",
+        "limit",
+        "subset",
+    ): "fixes the images every trial is validated on, so trials stay comparable",
+    (
+        "resolution",
+        "channels",
+        "labels",
+        "n_classes",
+        "n_samples",
+        "size",
+    ): "changes the task (its images or classes), not how a network trains",
     ("cache", "workers"): "says how images are loaded, not what a network sees",
 }
 _GROUP_REASONS = {
@@ -124,7 +145,9 @@ def _field_type(cfg: Config, key: str) -> type:
     group, _, name = key.partition(".")
     section = getattr(cfg, group, None) if group in ("train", "data") else None
     if section is None:
-        raise ConfigError(_GROUP_REASONS.get(group, "not a key of this config; train.* and data.* keys can be searched"))
+        raise ConfigError(
+            _GROUP_REASONS.get(group, "not a key of this config; train.* and data.* keys can be searched")
+        )
     hints = typing.get_type_hints(type(section))
     if name not in hints:
         owner = f"data={cfg.data.name}" if group == "data" else "train"
@@ -133,7 +156,9 @@ def _field_type(cfg: Config, key: str) -> type:
     if group == "train" and name in EXECUTION_FIELDS:
         raise ConfigError("says how a run executes, not what it computes")
     if key == "train.seed":
-        raise ConfigError("a seed is not a hyperparameter: searching it picks lucky runs (the benchmark repeats seeds instead)")
+        raise ConfigError(
+            "a seed is not a hyperparameter: searching it picks lucky runs (the benchmark repeats seeds instead)"
+        )
     if group == "data" and name not in TRIAL_DATA_FIELDS:
         raise ConfigError(next(why for names, why in _DATA_REASONS.items() if name in names))
     hint = hints[name]
@@ -168,7 +193,9 @@ def _parse_one(key: str, expression: str, kind: type) -> SearchedParam:
     except HydraException as err:
         raise ConfigError(f"not a Hydra sweep expression ({str(err).splitlines()[0][:120]})") from None
     if not override.is_sweep_override():
-        raise ConfigError(f"one value, not a sweep: set {key}={expression} instead, or write choice(...), range(...) or interval(...)")
+        raise ConfigError(
+            f"one value, not a sweep: set {key}={expression} instead, or write choice(...), range(...) or interval(...)"
+        )
     sweep = override.value()
     tags = set(sweep.tags)
     if tags - {"log"}:
@@ -196,7 +223,9 @@ def _parse_one(key: str, expression: str, kind: type) -> SearchedParam:
     typed = []
     for value in values:
         if _typed(value, kind) is None:
-            raise ConfigError(f"{_literal(value)} is not {'an' if type_name == 'int' else 'a'} {type_name}, the type of {key}")
+            raise ConfigError(
+                f"{_literal(value)} is not {'an' if type_name == 'int' else 'a'} {type_name}, the type of {key}"
+            )
         typed.append(_typed(value, kind))
     if isinstance(sweep, RangeSweep) and kind is int:
         step = abs(int(sweep.step))
@@ -204,7 +233,10 @@ def _parse_one(key: str, expression: str, kind: type) -> SearchedParam:
             raise ConfigError("a log range needs step 1 (Optuna draws log integers one by one)")
         return SearchedParam(key, "int", low=min(typed), high=max(typed), step=step, log=log)
     if log:
-        raise ConfigError(f"tag log needs an interval{' or an int range' if kind is int else ''}, not a {type(sweep).__name__.removesuffix('Sweep').lower()}")
+        raise ConfigError(
+            f"tag log needs an interval{' or an int range' if kind is int else ''}, "
+            f"not a {type(sweep).__name__.removesuffix('Sweep').lower()}"
+        )
     assert isinstance(sweep, (ChoiceSweep, RangeSweep))
     if isinstance(sweep, RangeSweep):  # a float range: its values as choices, without the float steps' dust
         typed = [float(f"{v:.12g}") if isinstance(v, float) else v for v in typed]
@@ -220,7 +252,9 @@ def parse_params(cfg: Config) -> tuple[SearchedParam, ...]:
             continue
         shown = f"search.params.{key}={expression!r}"
         if not isinstance(expression, str):
-            raise ConfigError(f"{shown}: a sweep expression is a string, e.g. choice(32, 64) or tag(log, interval(0.001, 0.1))")
+            raise ConfigError(
+                f"{shown}: a sweep expression is a string, e.g. choice(32, 64) or tag(log, interval(0.001, 0.1))"
+            )
         try:
             param = _parse_one(key, expression, _field_type(cfg, key))
             for value in param.extremes():

@@ -52,9 +52,16 @@ def weights_file(path: str | Path) -> Path:
             return found[0]
         if found:
             names = ", ".join(p.name for p in found[:4])
-            raise ValueError(f"weights={str(path)!r}: {len(found)} weights files in {path / 'weights'} ({names}, ...): name one")
-        raise ValueError(f"weights={str(path)!r}: a folder without weights/*.pt (run with keep_weights=true, or a finished study)")
-    raise ValueError(f"weights={str(path)!r}: neither a weights .pt file nor a results folder holding weights/ (no such file or folder)")
+            raise ValueError(
+                f"weights={str(path)!r}: {len(found)} weights files in {path / 'weights'} ({names}, ...): name one"
+            )
+        raise ValueError(
+            f"weights={str(path)!r}: a folder without weights/*.pt (run with keep_weights=true, or a finished study)"
+        )
+    raise ValueError(
+        f"weights={str(path)!r}: neither a weights .pt file nor a results folder holding weights/ "
+        "(no such file or folder)"
+    )
 
 
 @dataclass(frozen=True)
@@ -146,17 +153,26 @@ def load_trained(path: str | Path, device: str | torch.device = "cpu") -> Traine
         genotype = Genotype.from_dict(saved["genotype"])
         state = saved["state_dict"]
     except Exception as err:
-        raise ValueError(f"weights={str(file)!r}: not a weights file of this project ({err.__class__.__name__}: {err})") from None
+        raise ValueError(
+            f"weights={str(file)!r}: not a weights file of this project ({err.__class__.__name__}: {err})"
+        ) from None
     missing = [k for k in CARD_KEYS if k not in saved]
     if missing:  # a checkpoint, or a file from before model cards: its inputs' scale is unknown
-        raise ValueError(f"weights={str(file)!r}: holds no {', '.join(missing)} (a training checkpoint or an older file): raw images cannot be prepared for it")
+        raise ValueError(
+            f"weights={str(file)!r}: holds no {', '.join(missing)} (a training checkpoint or an older file): "
+            "raw images cannot be prepared for it"
+        )
     model = build_model(genotype)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"weights={str(file)!r}: its weights do not fit genotype {genotype.key} ({str(err).splitlines()[0]})") from None
+        raise ValueError(
+            f"weights={str(file)!r}: its weights do not fit genotype {genotype.key} ({str(err).splitlines()[0]})"
+        ) from None
     model.eval().to(device)
-    accuracy = {name: float(saved[f"{name}_accuracy"]) for name in ("val", "test") if saved.get(f"{name}_accuracy") is not None}
+    accuracy = {
+        name: float(saved[f"{name}_accuracy"]) for name in ("val", "test") if saved.get(f"{name}_accuracy") is not None
+    }
     return TrainedModel(
         model=model,
         genotype=genotype,

@@ -91,7 +91,11 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         genotype = attrs.get("genotype", {})
         aux = genotype.get("aux", {})
         hp = attrs.get("hyperparameters", {})
-        duration = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
         trained = state in (Status.COMPLETE, Status.PRUNED) or (state == Status.FAILED and attrs.get("epochs"))
         rows.append(
             {
@@ -102,7 +106,9 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "params": attrs.get("params", ""),
                 "train_macs": attrs.get("train_macs", ""),
                 "latency_ms": round(attrs["latency_ms"], 4) if "latency_ms" in attrs else "",
-                "latency_predicted_ms": round(attrs["latency_predicted_ms"], 4) if "latency_predicted_ms" in attrs else "",
+                "latency_predicted_ms": round(attrs["latency_predicted_ms"], 4)
+                if "latency_predicted_ms" in attrs
+                else "",
                 "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) else "",
                 "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
                 "epochs": attrs.get("epochs", 0),
@@ -145,10 +151,15 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
             best.append(running)
         ax.scatter(xs, ys, s=18, label="complete")
         ax.step(xs, best, where="post", color="C3", label="best so far")
-    pruned = [(t.number, t.intermediate_values[max(t.intermediate_values)]) for t in study.get_trials(deepcopy=False)
-              if status(t) == Status.PRUNED and t.intermediate_values]
+    pruned = [
+        (t.number, t.intermediate_values[max(t.intermediate_values)])
+        for t in study.get_trials(deepcopy=False)
+        if status(t) == Status.PRUNED and t.intermediate_values
+    ]
     if pruned:  # where the search spent compute too; their values are at the epoch they stopped
-        ax.scatter(*zip(*pruned), s=14, marker="v", facecolors="none", edgecolors="grey", label="pruned (at its last epoch)")
+        ax.scatter(
+            *zip(*pruned), s=14, marker="v", facecolors="none", edgecolors="grey", label="pruned (at its last epoch)"
+        )
     _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == Status.INFEASIBLE])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
     made.append(_save(fig, directory / "history.png"))
@@ -172,8 +183,11 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
         ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
     else:
-        ax.set(xlabel="parameters (millions)", ylabel="validation accuracy",
-               title=f"Accuracy vs parameters (every trained trial at {min(macs) / 1e6:.3f}-{max(macs) / 1e6:.3f} MMACs)")
+        ax.set(
+            xlabel="parameters (millions)",
+            ylabel="validation accuracy",
+            title=f"Accuracy vs parameters (every trained trial at {min(macs) / 1e6:.3f}-{max(macs) / 1e6:.3f} MMACs)",
+        )
         ax.title.set_fontsize(9)
     made.append(_save(fig, directory / "accuracy_vs_cost.png"))
     timed = [r for r in trained if r["latency_ms"] != ""]
@@ -181,7 +195,9 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         fig, ax = plt.subplots(figsize=(6, 4))
         pts = [(r["latency_ms"], r["val_accuracy"]) for r in timed]
         ax.scatter(*zip(*pts), s=18, label="trained (measured after training)")
-        ax.step(*zip(*pareto_front(pts)), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
+        ax.step(
+            *zip(*pareto_front(pts)), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front"
+        )
         cap = (study.user_attrs.get("identity") or {}).get("budget", {}).get("latency_ms")
         if cap:
             ax.axvline(cap, color="C3", linestyle="--", label=f"budget {cap:g} ms (predicted)")
@@ -216,11 +232,19 @@ def _save(fig: Any, path: Path) -> str:
 def _over_budget_rug(ax: Any, xs: list[float]) -> None:
     """Over-budget trials have no accuracy: a rug of crosses along the bottom edge."""
     if xs:
-        ax.scatter(xs, [0.02] * len(xs), marker="x", color="grey", transform=ax.get_xaxis_transform(), label="over budget (not trained)")
+        ax.scatter(
+            xs,
+            [0.02] * len(xs),
+            marker="x",
+            color="grey",
+            transform=ax.get_xaxis_transform(),
+            label="over budget (not trained)",
+        )
 
 
 def _importances(study: optuna.Study) -> dict[str, float]:
-    """Optuna's default importances (PED-ANOVA in Optuna 5) over the parameters every trained trial shares; {} when too few."""
+    """Optuna's default importances (PED-ANOVA in Optuna 5) over the parameters every trained
+    trial shares; {} when too few."""
     trained = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_trained(t)]
     if len(trained) < 3:
         return {}
@@ -241,7 +265,11 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str
         cells = []
         for c in columns:
             v = r[c]
-            cells.append((f"{v:.4f}" if "accuracy" in c else f"{v:.4g}") if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) and c in ("macs", "params") else str(v)))
+            cells.append(
+                (f"{v:.4f}" if "accuracy" in c else f"{v:.4g}")
+                if isinstance(v, float)
+                else (f"{v:,}" if isinstance(v, int) and c in ("macs", "params") else str(v))
+            )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -255,8 +283,10 @@ def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[
     if status(warm) != Status.COMPLETE:
         return [f"- hand design (trial #{warm.number}, the base projected onto the budget): {status(warm)}"]
     a = warm.user_attrs
-    line = (f"- hand design (trial #{warm.number}, the base projected onto the budget): `{a['key']}`, {a['macs']:,} MACs, "
-            f"validation accuracy {warm.value:.4f}")
+    line = (
+        f"- hand design (trial #{warm.number}, the base projected onto the budget): `{a['key']}`, {a['macs']:,} MACs, "
+        f"validation accuracy {warm.value:.4f}"
+    )
     if best is not None and best.number != warm.number:
         line += f"; the best trial is {100 * (best.value - warm.value):+.2f} points above it"  # type: ignore[operator]
     elif best is not None:
@@ -270,15 +300,23 @@ def _latency_lines(study: optuna.Study, rows: list[dict[str, Any]], best: Frozen
     if not budget.get("latency_ms"):
         return []
     timed = [r for r in rows if r["latency_ms"] != "" and r["latency_predicted_ms"] != ""]
-    lines = [f"- latency budget: {budget['latency_ms']:g} ms at batch {budget.get('latency_batch', 1)}, "
-             f"{budget.get('latency_threads', 1)} thread(s), predicted before training by the per-block table and measured after"]
+    lines = [
+        f"- latency budget: {budget['latency_ms']:g} ms at batch {budget.get('latency_batch', 1)}, "
+        f"{budget.get('latency_threads', 1)} thread(s), predicted before training by the per-block table "
+        "and measured after"
+    ]
     if timed:
         errors = sorted(abs(r["latency_predicted_ms"] - r["latency_ms"]) / r["latency_ms"] * 100 for r in timed)
         over = sum(r["latency_ms"] > budget["latency_ms"] for r in timed)
-        lines.append(f"- predicted vs measured over {len(timed)} trained trials: median error {errors[len(errors) // 2]:.1f}%; "
-                     f"{over} measured above the budget")
+        lines.append(
+            f"- predicted vs measured over {len(timed)} trained trials: median error {errors[len(errors) // 2]:.1f}%; "
+            f"{over} measured above the budget"
+        )
     if best is not None and "latency_ms" in best.user_attrs:
-        lines.append(f"- best trial's latency: {best.user_attrs['latency_ms']:.2f} ms measured, {best.user_attrs.get('latency_predicted_ms', 0):.2f} ms predicted")
+        lines.append(
+            f"- best trial's latency: {best.user_attrs['latency_ms']:.2f} ms measured, "
+            f"{best.user_attrs.get('latency_predicted_ms', 0):.2f} ms predicted"
+        )
     return lines
 
 
@@ -291,13 +329,18 @@ def _hyperparameter_lines(study: optuna.Study, best: FrozenTrial | None) -> list
     fixed = [f"train.{name}={short_value(value)}" for name, value in train.items() if f"train.{name}" not in searched]
     lines = []
     if searched:
-        lines.append("- searched settings (search.params): " + ", ".join(f"{key}: `{expr}`" for key, expr in searched.items()))
+        lines.append(
+            "- searched settings (search.params): " + ", ".join(f"{key}: `{expr}`" for key, expr in searched.items())
+        )
         hand = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
         if hand is not None:
             own = as_overrides(hand.user_attrs.get("hyperparameters") or {})
             lines.append(f"- the hand design (trial #{hand.number}) trains with its recipe's `{own}`")
         if best is not None and best.user_attrs.get("hyperparameters"):
-            lines.append(f"- the best trial's settings: `{as_overrides(best.user_attrs['hyperparameters'])}` (best_hyperparameters.yaml)")
+            lines.append(
+                f"- the best trial's settings: `{as_overrides(best.user_attrs['hyperparameters'])}` "
+                "(best_hyperparameters.yaml)"
+            )
     if fixed:
         lines.append(f"- fixed training settings: {', '.join(fixed)} in every trial")
     return lines
@@ -309,8 +352,10 @@ def _write_best_hyperparameters(best: FrozenTrial, path: Path) -> None:
     import yaml
 
     values = best.user_attrs.get("hyperparameters") or {}
-    header = (f"# The settings trial #{best.number} (best.yaml) trained with; on a command line:\n"
-              f"#   {as_overrides(values) or '(none searched)'}\n")
+    header = (
+        f"# The settings trial #{best.number} (best.yaml) trained with; on a command line:\n"
+        f"#   {as_overrides(values) or '(none searched)'}\n"
+    )
     with atomic_path(path) as tmp:
         tmp.write_text(header + (yaml.safe_dump(values, sort_keys=True) if values else ""))
 
@@ -338,9 +383,7 @@ def write_results(
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
     trained = sorted((r for r in rows if r["state"] == Status.COMPLETE), key=lambda r: -r["val_accuracy"])
-    over_budget_trained = sum(
-        1 for r in rows if r["epochs"] and r["macs"] != "" and r["macs"] > budget_macs
-    )
+    over_budget_trained = sum(1 for r in rows if r["epochs"] and r["macs"] != "" and r["macs"] > budget_macs)
     lines = [
         f"# Study `{study.study_name}`",
         "",
@@ -360,17 +403,41 @@ def write_results(
     lines += _latency_lines(study, rows, best)
     lines += _hyperparameter_lines(study, best)
     lines += _against_hand_design(study, best)
-    lines += ["", "## Top trials", "", _markdown_table(trained[:10], ("number", "key", "macs", "params", "val_accuracy", *searched_keys(study), "aux_at")), ""]
+    lines += [
+        "",
+        "## Top trials",
+        "",
+        _markdown_table(
+            trained[:10], ("number", "key", "macs", "params", "val_accuracy", *searched_keys(study), "aux_at")
+        ),
+        "",
+    ]
     troubled = [r for r in rows if r["state"] in (Status.FAILED, Status.LOST) or "retry of" in r["note"]]
     if troubled:
-        lines += ["## Failed, lost and retried trials", "", _markdown_table(troubled, ("number", "state", "epochs", "note")), ""]
+        lines += [
+            "## Failed, lost and retried trials",
+            "",
+            _markdown_table(troubled, ("number", "state", "epochs", "note")),
+            "",
+        ]
     lines += [f"![{p}]({p})" for p in plots]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
-STUDY_COLUMNS = ("study", "trained", "infeasible", "best_trial", "key", "macs", "params", "val_accuracy",
-                 "test_accuracy", "hand_val_accuracy", "gain_points")
+STUDY_COLUMNS = (
+    "study",
+    "trained",
+    "infeasible",
+    "best_trial",
+    "key",
+    "macs",
+    "params",
+    "val_accuracy",
+    "test_accuracy",
+    "hand_val_accuracy",
+    "gain_points",
+)
 
 
 def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
@@ -387,11 +454,20 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
             test = study.user_attrs.get("test", {})
             hand = next((t for t in trials if t.user_attrs.get("warm_start") and status(t) == Status.COMPLETE), None)
             row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
-            row.update(study=db.parent.name, trained=sum(status(t) in (Status.COMPLETE, Status.PRUNED) for t in trials),
-                       infeasible=sum(status(t) == Status.INFEASIBLE for t in trials))
+            row.update(
+                study=db.parent.name,
+                trained=sum(status(t) in (Status.COMPLETE, Status.PRUNED) for t in trials),
+                infeasible=sum(status(t) == Status.INFEASIBLE for t in trials),
+            )
             if best is not None:
                 a = best.user_attrs
-                row.update(best_trial=best.number, key=a["key"], macs=a["macs"], params=a["params"], val_accuracy=round(best.value, 4))
+                row.update(
+                    best_trial=best.number,
+                    key=a["key"],
+                    macs=a["macs"],
+                    params=a["params"],
+                    val_accuracy=round(best.value, 4),
+                )
                 if test.get("trial") == best.number:
                     row["test_accuracy"] = round(float(test["accuracy"]), 4)
             if hand is not None:
@@ -403,9 +479,18 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
         writer = csv.DictWriter(f, fieldnames=STUDY_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    lines = [f"# Multirun `{directory.name}`", "", f"- {len(rows)} studies from {directory}/*/study.db; each job's own report.md is in its folder",
-             "- val: the best trial's validation accuracy; test: measured once on the held-out split; gain: points over the hand design", "",
-             _markdown_table(rows, STUDY_COLUMNS), ""]
+    lines = [
+        f"# Multirun `{directory.name}`",
+        "",
+        f"- {len(rows)} studies from {directory}/*/study.db; each job's own report.md is in its folder",
+        (
+            "- val: the best trial's validation accuracy; test: measured once on the held-out split; "
+            "gain: points over the hand design"
+        ),
+        "",
+        _markdown_table(rows, STUDY_COLUMNS),
+        "",
+    ]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
     return rows
@@ -437,12 +522,16 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not (args.directory / "study.db").is_file() and list(args.directory.glob("*/study.db")):
             rows = aggregate_studies(args.directory)
-            print(f"aggregated {len(rows)} studies into {args.directory / 'studies.csv'} and {args.directory / 'report.md'}")
+            print(
+                f"aggregated {len(rows)} studies into {args.directory / 'studies.csv'} "
+                f"and {args.directory / 'report.md'}"
+            )
             return 0
     url = args.storage or f"sqlite:///{(args.directory / 'study.db').resolve()}"
     if not args.storage and not (args.directory / "study.db").is_file():
         print(
-            f"error: directory={str(args.directory)!r}: neither a study's folder (study.db), an ablation's (runs/), nor a "
+            f"error: directory={str(args.directory)!r}: neither a study's folder (study.db), "
+            "an ablation's (runs/), nor a "
             "multirun folder of either (*/study.db, */summary.csv); for a study stored elsewhere pass --storage URL",
             file=sys.stderr,
         )

@@ -22,7 +22,14 @@ from search.data import Splits, base_genotype, load_data
 from search.first_trials import enqueue_first_trials
 from search.params import as_overrides
 from search.report import write_results
-from search.results import best_trial, drop_orphan_checkpoints, keep_best_weights, save_weights_file, trial_file, weights_dir
+from search.results import (
+    best_trial,
+    drop_orphan_checkpoints,
+    keep_best_weights,
+    save_weights_file,
+    trial_file,
+    weights_dir,
+)
 from search.status import Status, status, tally
 from search.storage import heartbeat_enabled, storage_url
 from search.study import open_study
@@ -79,7 +86,11 @@ class _Progress:
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=total, initial=done, desc="trials", unit="trial", dynamic_ncols=True,
+            total=total,
+            initial=done,
+            desc="trials",
+            unit="trial",
+            dynamic_ncols=True,
             disable=not (enabled and sys.stderr.isatty()),
         )
         # Trials finished before this run (a resumed study) were logged by the run that had them.
@@ -125,7 +136,12 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     url = mask_credentials(storage_url(cfg, directory))
     log.info(
         "study %s: %d counted trials, %d running, %d to go with %d worker(s) here; storage %s",
-        name, counted, running, max(0, cfg.search.n_trials - counted), cfg.search.n_workers, url,
+        name,
+        counted,
+        running,
+        max(0, cfg.search.n_trials - counted),
+        cfg.search.n_workers,
+        url,
     )
     if not heartbeat_enabled(storage) and running:
         log.warning(
@@ -139,7 +155,9 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     best = best_trial(study)
     test_accuracy = None
     if best is not None:
-        test_accuracy = _test_best(study, best, Trainer(worker_config(cfg, 0, 1).train, data, augment=cfg.data.augment), directory)
+        test_accuracy = _test_best(
+            study, best, Trainer(worker_config(cfg, 0, 1).train, data, augment=cfg.data.augment), directory
+        )
     write_results(study, directory, budget_macs=cfg.budget.macs, storage=url, best=best, test_accuracy=test_accuracy)
     if failed:
         raise RuntimeError(f"worker(s) {', '.join(failed)} failed; see {directory / 'workers'}")
@@ -147,7 +165,12 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
 
 
 def _run_workers(
-    cfg: Config, name: str, directory: Path, opened: tuple[optuna.Study, optuna.storages.BaseStorage], data: Splits, counted: int
+    cfg: Config,
+    name: str,
+    directory: Path,
+    opened: tuple[optuna.Study, optuna.storages.BaseStorage],
+    data: Splits,
+    counted: int,
 ) -> list[str]:
     """This process as worker 0 and the spawned ones beside it, to the end; the names of the
     spawned workers that failed."""
@@ -182,7 +205,12 @@ def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Tra
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     genotype = Genotype.from_dict(checkpoint["genotype"])
     if genotype.key != best.user_attrs.get("key"):
-        log.warning("%s holds genotype %s, not the best trial's %s: test accuracy not measured", path, genotype.key, best.user_attrs.get("key"))
+        log.warning(
+            "%s holds genotype %s, not the best trial's %s: test accuracy not measured",
+            path,
+            genotype.key,
+            best.user_attrs.get("key"),
+        )
         return None
     model = build_model(genotype)
     model.load_state_dict(checkpoint["state_dict"])

@@ -42,7 +42,11 @@ def status(trial: FrozenTrial) -> Status:
 
 def is_trained(trial: FrozenTrial) -> bool:
     """A COMPLETE trial that really trained (not infeasible, not a duplicate), with a value."""
-    return trial.state == TrialState.COMPLETE and trial.user_attrs.get("status") == Status.COMPLETE and trial.value is not None
+    return (
+        trial.state == TrialState.COMPLETE
+        and trial.user_attrs.get("status") == Status.COMPLETE
+        and trial.value is not None
+    )
 
 
 # The outcomes that spent training compute: only these use up `search.n_trials`. Over-budget

@@ -74,9 +74,9 @@ def _lost_schema_race(err: Exception) -> bool:
     import sqlalchemy
 
     text = str(err).lower()
-    return isinstance(err, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError)) and (
-        "unique" in text or "already exists" in text or "duplicate" in text or "locked" in text
-    )
+    return isinstance(
+        err, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError)
+    ) and ("unique" in text or "already exists" in text or "duplicate" in text or "locked" in text)
 
 
 def _sqlite(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:

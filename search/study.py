@@ -16,8 +16,8 @@ from typing import Any
 import optuna
 
 from search.config import Config, ConfigError, training_identity
-from search.params import SearchedParam, parse_params
 from search.credentials import mask_credentials
+from search.params import SearchedParam, parse_params
 from search.storage import open_storage, storage_url
 
 __all__ = ["open_study"]

@@ -21,6 +21,7 @@ __all__ = ["TrialRun", "Tracker"]
 
 log = logging.getLogger(__name__)
 
+
 class TrialRun:
     """A live W&B run, or a no-op when tracking is off or broken."""
 
@@ -60,7 +61,10 @@ class Tracker:
             return action()
         except Exception as err:  # W&B must never fail a study
             self.enabled = False
-            message = f"W&B logging disabled: {err.__class__.__name__}: {mask_credentials(str(err)).splitlines()[0] if str(err) else ''}"
+            message = (
+                f"W&B logging disabled: {err.__class__.__name__}: "
+                f"{mask_credentials(str(err)).splitlines()[0] if str(err) else ''}"
+            )
             warnings.warn(message, RuntimeWarning, stacklevel=2)
             log.warning(message)
             return None

@@ -140,7 +140,9 @@ class _InMemory:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def train_batches(self, generator: torch.Generator, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(
+        self, generator: torch.Generator, batch_size: int, augment: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self), generator=generator).to(self.labels.device)
         for i in range(0, len(order), batch_size):
             index = order[i : i + batch_size]
@@ -158,12 +160,16 @@ class _Streamed:
     keys drawn from the fit's generator, so augmentation is seeded and resumable; images that
     could not be decoded arrive with label -1 and are dropped and counted (`skipped`)."""
 
-    def __init__(self, split: FolderSplit, data: Splits, device: torch.device, channels_last: bool, batch_size: int) -> None:
+    def __init__(
+        self, split: FolderSplit, data: Splits, device: torch.device, channels_last: bool, batch_size: int
+    ) -> None:
         self.split = split
         self.device = device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.sampler = KeyedSampler()
-        self.loader = folder_loader(split, self.sampler, batch_size=batch_size, workers=data.workers, pin_memory=device.type == "cuda")
+        self.loader = folder_loader(
+            split, self.sampler, batch_size=batch_size, workers=data.workers, pin_memory=device.type == "cuda"
+        )
         self.mean = torch.tensor(data.mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(data.std, device=device).view(1, -1, 1, 1)
         self.skipped = 0
@@ -181,7 +187,9 @@ class _Streamed:
             x = normalised(x.to(self.device, non_blocking=True), self.mean, self.std)
             yield x.contiguous(memory_format=self.memory_format), y.to(self.device, non_blocking=True)
 
-    def train_batches(self, generator: torch.Generator, batch_size: int, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(
+        self, generator: torch.Generator, batch_size: int, augment: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self), generator=generator)
         seeds = torch.randint(0, 2**31 - 1, (len(self),), generator=generator)
         yield from self._batches(list(zip(order.tolist(), seeds.tolist())))
@@ -205,14 +213,18 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.data = data
-        self._splits = {name: self._source(getattr(data, name), batch_size=cfg.batch_size if name == "train" else 256)
-                        for name in ("train", "val", "test")}
+        self._splits = {
+            name: self._source(getattr(data, name), batch_size=cfg.batch_size if name == "train" else 256)
+            for name in ("train", "val", "test")
+        }
 
     def configured(self, cfg: TrainConfig, data: DataConfig) -> Trainer:
         """This trainer with one trial's settings (search.params): in-memory splits stay where
         they are on the device, and a streamed training split gets a new loader only when its
         batch size or augmentation differ. Execution settings (device, AMP, ...) never differ."""
-        assert all(getattr(cfg, k) == getattr(self.cfg, k) for k in EXECUTION_FIELDS), "execution settings are the study's"
+        assert all(getattr(cfg, k) == getattr(self.cfg, k) for k in EXECUTION_FIELDS), (
+            "execution settings are the study's"
+        )
         trainer = copy.copy(self)
         trainer.cfg, trainer.augment, trainer._splits = cfg, data.augment, dict(self._splits)
         current = self._splits["train"]
@@ -260,8 +272,9 @@ class Trainer:
         on_checkpoint: Callable[[TrainState], None] | None = None,
         resume: TrainState | None = None,
     ) -> tuple[list[EpochResult], nn.Module]:
-        """Train for `cfg.epochs` epochs with `cfg`'s optimiser settings, calling `on_epoch` after each (it may raise to stop:
-        pruning), then `on_checkpoint` with the state after that epoch. `resume` (such a state)
+        """Train for `cfg.epochs` epochs with `cfg`'s optimiser settings, calling `on_epoch` after
+        each (it may raise to stop: pruning), then `on_checkpoint` with the state after that
+        epoch. `resume` (such a state)
         continues from its epoch with the same weights, optimiser, Polyak average and random
         stream, so a resumed fit ends where an uninterrupted one would. Returns the history and
         the network that was evaluated: the Polyak average when `cfg.polyak` is set, else the

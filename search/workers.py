@@ -153,11 +153,7 @@ class Surplus(Exception):
 
 def claims_slot(study: optuna.Study, number: int, n_trials: int) -> bool:
     """True when fewer than `n_trials` trials numbered below `number` have counted or are active."""
-    ahead = sum(
-        1
-        for t in study.get_trials(deepcopy=False)
-        if t.number < number and (counts(t) or t.state in _ACTIVE)
-    )
+    ahead = sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and (counts(t) or t.state in _ACTIVE))
     return ahead < n_trials
 
 
@@ -248,9 +244,13 @@ def run_worker(
         pause = _FIRST_PAUSE
         # optimize() fails stale trials itself before asking, and beats for the trial it runs
         try:
-            study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False)
+            study.optimize(
+                claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False
+            )
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
-            if not isinstance(err, optuna.exceptions.UpdateFinishedTrialError) and "Cannot tell a FAIL trial" not in str(err):
+            if not isinstance(
+                err, optuna.exceptions.UpdateFinishedTrialError
+            ) and "Cannot tell a FAIL trial" not in str(err):
                 raise
             # This worker was alive but silent past the grace period (a stalled storage, say):
             # another worker failed its trial and queued the retry. Carry on with the next one.

@@ -17,7 +17,9 @@ from space.scaling import round_width, widest_fitting
 __all__ = ["aux_variants", "match_budget", "reduction_variants"]
 
 
-def _map_modules(genotype: Genotype, change: Callable[[InceptionModule], InceptionModule], only: str | None = None) -> Genotype:
+def _map_modules(
+    genotype: Genotype, change: Callable[[InceptionModule], InceptionModule], only: str | None = None
+) -> Genotype:
     """`genotype` with `change(module)` applied to every module (or only to the one named)."""
     return genotype.map_modules(lambda name, m: change(m) if only in (None, name) else m)
 

@@ -268,16 +268,13 @@ class Genotype:
                 _fail(
                     "aux.at",
                     name,
-                    f"its {size}x{size} output is too small for the paper's 5x5/3 pool "
-                    "(use aux.head.pool=adaptive)",
+                    f"its {size}x{size} output is too small for the paper's 5x5/3 pool (use aux.head.pool=adaptive)",
                 )
 
     # -- structure -------------------------------------------------------------------------
     def named_modules(self) -> list[tuple[str, InceptionModule]]:
         return [
-            (module_name(i, j), module)
-            for i, stage in enumerate(self.stages)
-            for j, module in enumerate(stage.modules)
+            (module_name(i, j), module) for i, stage in enumerate(self.stages) for j, module in enumerate(stage.modules)
         ]
 
     @property

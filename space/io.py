@@ -91,4 +91,6 @@ def resolve(spec: str, **overrides: Any) -> Genotype:
         return preset(spec, **overrides)
     if Path(spec).suffix.lower() in GENOTYPE_SUFFIXES:
         return with_overrides(load(Path(spec).expanduser()), overrides)
-    raise ValueError(f"genotype={spec!r}: neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} file")
+    raise ValueError(
+        f"genotype={spec!r}: neither a preset ({', '.join(PRESETS)}) nor a {'/'.join(GENOTYPE_SUFFIXES)} file"
+    )

@@ -40,7 +40,16 @@ from space.genotype import Genotype
 from space.io import atomic_path
 from space.model import Inception, build_layer, build_model
 
-__all__ = ["LatencyCache", "LatencyTable", "Setting", "fit_table", "hardware", "measure", "measure_many", "network_blocks"]
+__all__ = [
+    "LatencyCache",
+    "LatencyTable",
+    "Setting",
+    "fit_table",
+    "hardware",
+    "measure",
+    "measure_many",
+    "network_blocks",
+]
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -117,7 +126,9 @@ def _time(module: nn.Module, x: torch.Tensor, device: torch.device, repeats: int
     return statistics.median(times)
 
 
-def _prepared(module: nn.Module, shape: tuple[int, ...], setting: Setting) -> tuple[nn.Module, torch.Tensor, torch.device]:
+def _prepared(
+    module: nn.Module, shape: tuple[int, ...], setting: Setting
+) -> tuple[nn.Module, torch.Tensor, torch.device]:
     device = torch.device(setting.device)
     dtype = DTYPES[setting.dtype]
     module = module.to(device=device, dtype=dtype).eval()
@@ -128,7 +139,9 @@ def _prepared(module: nn.Module, shape: tuple[int, ...], setting: Setting) -> tu
     return module, x, device
 
 
-def measure_module(module: nn.Module, shape: tuple[int, ...], setting: Setting, *, repeats: int = 30, warmup: int = 5) -> float:
+def measure_module(
+    module: nn.Module, shape: tuple[int, ...], setting: Setting, *, repeats: int = 30, warmup: int = 5
+) -> float:
     """Median latency (ms) of `module` on inputs of `shape` (without the batch) in `setting`."""
     module, x, device = _prepared(module, shape, setting)
     with _pinned_threads(setting.threads):
@@ -136,7 +149,12 @@ def measure_module(module: nn.Module, shape: tuple[int, ...], setting: Setting, 
 
 
 def measure_many(
-    items: list[tuple[nn.Module, tuple[int, ...]]], setting: Setting, *, rounds: int = 3, repeats: int = 10, warmup: int = 3
+    items: list[tuple[nn.Module, tuple[int, ...]]],
+    setting: Setting,
+    *,
+    rounds: int = 3,
+    repeats: int = 10,
+    warmup: int = 3,
 ) -> list[float]:
     """Median latency (ms) of each (module, input shape), measured in `rounds` interleaved passes
     over all of them: a slow spell of the machine then touches every item a little rather than
@@ -194,7 +212,11 @@ class LatencyCache:
         if found is not None:
             return found
         value = measure(genotype, setting, repeats=repeats, warmup=warmup)
-        self._entries = {**self._read(), **self._entries, self.key(genotype, setting): value}  # other workers' entries stay
+        self._entries = {
+            **self._read(),
+            **self._entries,
+            self.key(genotype, setting): value,
+        }  # other workers' entries stay
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.path) as tmp:
             tmp.write_text(json.dumps(self._entries, indent=1, sort_keys=True))
@@ -321,14 +343,27 @@ class LatencyTable:
         """A ValueError (one line) when this table was fitted for another machine or setting."""
         here = hardware(setting.device)
         if self.hardware != here:
-            raise ValueError(f"latency table {path}: fitted on {self.hardware!r}, not on this {here!r}; fit one here (delete the file)")
+            raise ValueError(
+                f"latency table {path}: fitted on {self.hardware!r}, not on this {here!r}; "
+                "fit one here (delete the file)"
+            )
         if self.setting != setting:
-            raise ValueError(f"latency table {path}: fitted for {asdict(self.setting)}, not {asdict(setting)}; fit one for this setting")
+            raise ValueError(
+                f"latency table {path}: fitted for {asdict(self.setting)}, not {asdict(setting)}; "
+                "fit one for this setting"
+            )
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"setting": asdict(self.setting), "hardware": self.hardware, "scale": self.scale, "per_block": self.per_block,
-                "offset": self.offset, "costs": self.costs, "blocks": self.blocks}
+        data = {
+            "setting": asdict(self.setting),
+            "hardware": self.hardware,
+            "scale": self.scale,
+            "per_block": self.per_block,
+            "offset": self.offset,
+            "costs": self.costs,
+            "blocks": self.blocks,
+        }
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         return path
@@ -337,10 +372,19 @@ class LatencyTable:
     def load(cls, path: Path) -> LatencyTable:
         try:
             data = json.loads(path.read_text())
-            return cls(setting=Setting(**data["setting"]), hardware=str(data["hardware"]), blocks=dict(data["blocks"]),
-                       costs=dict(data["costs"]), scale=float(data["scale"]), per_block=float(data["per_block"]), offset=float(data["offset"]))
+            return cls(
+                setting=Setting(**data["setting"]),
+                hardware=str(data["hardware"]),
+                blocks=dict(data["blocks"]),
+                costs=dict(data["costs"]),
+                scale=float(data["scale"]),
+                per_block=float(data["per_block"]),
+                offset=float(data["offset"]),
+            )
         except (OSError, ValueError, KeyError, TypeError) as err:
-            raise ValueError(f"latency table {path}: not a table this version reads ({err.__class__.__name__}: {err})") from None
+            raise ValueError(
+                f"latency table {path}: not a table this version reads ({err.__class__.__name__}: {err})"
+            ) from None
 
 
 def _weighted_nnls(rows: list[dict[str, float]], targets: list[float], names: list[str]) -> dict[str, float]:
@@ -366,20 +410,30 @@ def fit_table(
         for block in network_blocks(g):
             blocks.setdefault(block.signature, block)
     torch.manual_seed(0)
-    times = measure_many([(b.module(), b.shape) for b in blocks.values()], setting, repeats=max(1, repeats // 3), warmup=warmup)
+    times = measure_many(
+        [(b.module(), b.shape) for b in blocks.values()], setting, repeats=max(1, repeats // 3), warmup=warmup
+    )
     measured = dict(zip(blocks, times))
     batch = setting.batch
     rows = [{k: (v if k.endswith(":n") else v * batch) for k, v in b.features().items()} for b in blocks.values()]
     names = sorted({k for r in rows for k in r})
-    table = LatencyTable(setting=setting, hardware=hardware(setting.device), blocks=measured,
-                         costs=_weighted_nnls(rows, [measured[s] for s in blocks], names))
+    table = LatencyTable(
+        setting=setting,
+        hardware=hardware(setting.device),
+        blocks=measured,
+        costs=_weighted_nnls(rows, [measured[s] for s in blocks], names),
+    )
     whole = genotypes[: max(0, calibrate)]
     if len(whole) >= 3:
         import numpy as np
 
         sums = [sum(table.block_ms(b) for b in network_blocks(g)) for g in whole]
         counts = [len(network_blocks(g)) for g in whole]
-        y = np.array(measure_many([(build_model(g), _input_shape(g)) for g in whole], setting, repeats=max(1, repeats // 3), warmup=warmup))
+        y = np.array(
+            measure_many(
+                [(build_model(g), _input_shape(g)) for g in whole], setting, repeats=max(1, repeats // 3), warmup=warmup
+            )
+        )
         from scipy.optimize import nnls
 
         # Relative error, and no negative term: a scale, a per-block overhead and an offset below

@@ -34,8 +34,13 @@ def build_layer(layer: L.Layer) -> nn.Module:
     match layer:
         case L.Conv(bare=True):
             return nn.Conv2d(
-                layer.c_in, layer.c_out, layer.kernel, stride=layer.stride, padding=layer.kernel // 2,
-                groups=layer.groups, bias=False,
+                layer.c_in,
+                layer.c_out,
+                layer.kernel,
+                stride=layer.stride,
+                padding=layer.kernel // 2,
+                groups=layer.groups,
+                bias=False,
             )
         case L.Conv():
             return ConvBlock(layer.c_in, layer.c_out, layer.kernel, stride=layer.stride, batch_norm=layer.batch_norm)

@@ -35,19 +35,14 @@ _PAPER_POOL = MaxPool(kernel=3, stride=2, padding=1)
 _PAPER_AUX = Aux(at=("4a", "4d"), weight=0.3, head=AuxHead(pool="paper", conv=128, fc=1024, dropout=0.7))
 
 
-def _stages(
-    pools: tuple[MaxPool | None, ...], *, reduced: bool = True, large: str = "5x5"
-) -> tuple[Stage, ...]:
+def _stages(pools: tuple[MaxPool | None, ...], *, reduced: bool = True, large: str = "5x5") -> tuple[Stage, ...]:
     def module(row: tuple[int, int, int, int, int, int]) -> InceptionModule:
         c1, c3r, c3, c5r, c5, pp = row
         if not reduced:
             return InceptionModule(c1, None, c3, None, c5, None, large=large)  # type: ignore[arg-type]
         return InceptionModule(c1, c3r, c3, c5r, c5, pp, large=large)  # type: ignore[arg-type]
 
-    return tuple(
-        Stage(modules=tuple(module(row) for row in rows), pool=pool)
-        for rows, pool in zip(_TABLE_1, pools)
-    )
+    return tuple(Stage(modules=tuple(module(row) for row in rows), pool=pool) for rows, pool in zip(_TABLE_1, pools))
 
 
 def googlenet() -> Genotype:

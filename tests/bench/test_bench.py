@@ -14,13 +14,19 @@ from tests.search.conftest import REPO, search_env
 TINY = {
     "budget.py": (["--trials", "6", "--seeds", "1"], "over-budget"),
     "cost.py": (["--n", "2"], "fvcore"),
-    "data.py": (["--images", "60", "--resolutions", "32", "--passes", "1", "--steps", "2", "--workers", "1"], "waiting"),
+    "data.py": (
+        ["--images", "60", "--resolutions", "32", "--passes", "1", "--steps", "2", "--workers", "1"],
+        "waiting",
+    ),
     "latency.py": (["--fit", "4", "--n", "6", "--repeats", "3"], "Kendall tau"),
     "overhead.py": (["--trials", "2", "--epochs", "1"], "per-trial overhead"),
     "proxies.py": (["--data", "synthetic", "--n", "6", "--epochs", "1", "--out", "proxies.csv"], "kendall tau"),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
     "train.py": (["--epochs", "1", "--repeats", "1"], "img/s"),
-    "workers.py": (["--seconds", "0.05", "--trials", "4", "--workers", "1", "2", "--storages", "sqlite", "journal"], "journal"),
+    "workers.py": (
+        ["--seconds", "0.05", "--trials", "4", "--workers", "1", "2", "--storages", "sqlite", "journal"],
+        "journal",
+    ),
 }
 
 
@@ -33,12 +39,18 @@ def test_every_benchmark_has_a_tiny_mode() -> None:
 INNER_LOOP = {"cost.py", "latency.py"}
 
 
-@pytest.mark.parametrize("script", [s if s in INNER_LOOP else pytest.param(s, marks=pytest.mark.slow) for s in sorted(TINY)])
+@pytest.mark.parametrize(
+    "script", [s if s in INNER_LOOP else pytest.param(s, marks=pytest.mark.slow) for s in sorted(TINY)]
+)
 def test_benchmark_runs_in_tiny_mode(script: str, tmp_path) -> None:
     args, expected = TINY[script]
     proc = subprocess.run(
         [sys.executable, str(REPO / "bench" / script), *args],
-        cwd=tmp_path, env=search_env(WANDB_DIR=str(tmp_path)), capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=search_env(WANDB_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert expected in proc.stdout, proc.stdout

@@ -12,7 +12,14 @@ REPO = Path(__file__).resolve().parents[2]
 # The tests run the CLI on digits (in memory, seconds per trial) with the settings the main job
 # had on digits; each test's own overrides come after these, and the later value wins. The
 # main job's Fashion-MNIST settings are tested where they are the subject.
-DIGITS = ["data=digits", "data.subset=null", "budget.mode=constraint", "search.n_trials=30", "search.n_workers=1", "train.epochs=12"]
+DIGITS = [
+    "data=digits",
+    "data.subset=null",
+    "budget.mode=constraint",
+    "search.n_trials=30",
+    "search.n_workers=1",
+    "train.epochs=12",
+]
 
 
 # A latency table of a machine this suite never runs on (torch 2.0 predates the project's floor).
@@ -56,9 +63,7 @@ def run_search(
     args: list[str], cwd: Path, *, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """Run the CLI exactly as a user would, in `cwd` (results land in cwd/results)."""
-    proc = subprocess.run(
-        _argv(args), cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600
-    )
+    proc = subprocess.run(_argv(args), cwd=cwd, capture_output=True, text=True, env=env or search_env(), timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"search failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc

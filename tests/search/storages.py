@@ -29,7 +29,7 @@ def postgres_problem() -> tuple[str, str | None]:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("SELECT 1"))
         engine.dispose()
-    except Exception as err:  # noqa: BLE001 - any reason means: skip, and say why
+    except Exception as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
         return url, (
             f"no PostgreSQL server for the storage tests at {mask_credentials(url)} ({reason[:120]}); "

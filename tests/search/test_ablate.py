@@ -13,12 +13,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import space
-from space.ablations import reduction_variants
-from space.accounting import cost
-from space.presets import preset
 from search.ablate_config import AblateConfig, ExperimentConfig, register_ablate
 from search.cli import CONF_DIR
 from search.config import ConfigError, register
+from space.ablations import reduction_variants
+from space.accounting import cost
+from space.presets import preset
 from tests.search.conftest import REPO
 
 FAST = ["data=synthetic", "train.epochs=1", "train.batch_size=32", "logger=none", "experiment.seeds=2"]
@@ -26,7 +26,9 @@ FAST = ["data=synthetic", "train.epochs=1", "train.batch_size=32", "logger=none"
 
 def _run(module: str, args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
-    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout + proc.stderr)
     return proc
@@ -85,7 +87,11 @@ def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
 
 
 def test_aux_ablation_reports_train_cost(tmp_path: Path) -> None:
-    _run("search.ablate", ["experiment=aux", "experiment.aux_placements=[[],[4a,4d]]", "experiment.aux_weights=[0.0,0.3]", *FAST], tmp_path)
+    _run(
+        "search.ablate",
+        ["experiment=aux", "experiment.aux_placements=[[],[4a,4d]]", "experiment.aux_weights=[0.0,0.3]", *FAST],
+        tmp_path,
+    )
     rows = _summary(tmp_path / "results" / "aux")
     assert list(rows) == ["aux-none", "aux-4a+4d", "aux-4a+4d-w0"]
     assert rows["aux-none"]["macs"] == rows["aux-4a+4d"]["macs"]
@@ -106,9 +112,18 @@ def test_aux_weight_multirun_aggregates_into_one_table(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_compare_matches_budgets_and_reports_paired_differences(tmp_path: Path) -> None:
     budget = 1_500_000
-    _run("search.compare", [*FAST, f"experiment.budget_macs={budget}", "experiment.latency_repeats=3",
-                            "experiment.architectures=[googlenet-small,googlenet-naive]", "experiment.baseline=googlenet-small",
-                            "data.resolution=null"], tmp_path)
+    _run(
+        "search.compare",
+        [
+            *FAST,
+            f"experiment.budget_macs={budget}",
+            "experiment.latency_repeats=3",
+            "experiment.architectures=[googlenet-small,googlenet-naive]",
+            "experiment.baseline=googlenet-small",
+            "data.resolution=null",
+        ],
+        tmp_path,
+    )
     rows = _summary(tmp_path / "results" / "compare")
     assert list(rows) == ["googlenet-small", "googlenet-naive"]
     for row in rows.values():
@@ -132,8 +147,11 @@ def _stand_in_table(genotypes, setting, **_):
     from space.latency import LatencyTable, hardware, network_blocks
 
     kinds = {k for g in genotypes for b in network_blocks(g) for k in b.features()}
-    return LatencyTable(setting=setting, hardware=hardware(setting.device),
-                        costs={k: 0.01 if k.endswith(":n") else 1e-8 if k.endswith(":macs") else 0.0 for k in kinds})
+    return LatencyTable(
+        setting=setting,
+        hardware=hardware(setting.device),
+        costs={k: 0.01 if k.endswith(":n") else 1e-8 if k.endswith(":macs") else 0.0 for k in kinds},
+    )
 
 
 @pytest.mark.slow
@@ -144,10 +162,19 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
     from space.ablations import match_budget
 
     monkeypatch.setattr(search.ablate, "fit_table", _stand_in_table)
-    cfg = AblateConfig(experiment=ExperimentConfig(kind="compare", match="latency", width_divisor=4, baseline="googlenet-small",
-                                                   architectures=["googlenet-small", "googlenet-naive"]))
+    cfg = AblateConfig(
+        experiment=ExperimentConfig(
+            kind="compare",
+            match="latency",
+            width_divisor=4,
+            baseline="googlenet-small",
+            architectures=["googlenet-small", "googlenet-naive"],
+        )
+    )
     shape = {"resolution": 8, "in_channels": 3, "num_classes": 4, "aux": {"head": {"pool": "adaptive", "size": 2}}}
-    matched = {n: match_budget(preset(n, **shape), 1_500_000, divisor=4) for n in ("googlenet-small", "googlenet-naive")}
+    matched = {
+        n: match_budget(preset(n, **shape), 1_500_000, divisor=4) for n in ("googlenet-small", "googlenet-naive")
+    }
     scaled = search.ablate._match_latency(matched, cfg)
     table = _stand_in_table(list(scaled.values()), search.ablate.latency_setting(cfg))
     assert scaled["googlenet-small"] == matched["googlenet-small"]  # the baseline is the target
@@ -158,12 +185,27 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
     naive = cost(scaled["googlenet-naive"]).macs
     assert cost(matched["googlenet-naive"]).macs < naive <= 4 * cost(matched["googlenet-naive"]).macs
     cfg.experiment.budget_latency_ms = 0.001
-    with pytest.raises(ConfigError, match=r"^experiment.budget_latency_ms=0.001: googlenet-small cannot be width-scaled under it \(its layers' fixed costs alone exceed it\); raise it$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^experiment.budget_latency_ms=0.001: googlenet-small cannot be width-scaled under it "
+        r"\(its layers' fixed costs alone exceed it\); raise it$",
+    ):
         search.ablate._match_latency(matched, cfg)
     # end to end with a real table: measured on this machine, however busy it is
-    _run("search.compare", [*FAST, "experiment.seeds=1", "experiment.budget_macs=1500000", "experiment.latency_repeats=3",
-                            "experiment.match=latency", "experiment.architectures=[googlenet-small,googlenet-naive]",
-                            "experiment.baseline=googlenet-small", "data.resolution=null"], tmp_path)
+    _run(
+        "search.compare",
+        [
+            *FAST,
+            "experiment.seeds=1",
+            "experiment.budget_macs=1500000",
+            "experiment.latency_repeats=3",
+            "experiment.match=latency",
+            "experiment.architectures=[googlenet-small,googlenet-naive]",
+            "experiment.baseline=googlenet-small",
+            "data.resolution=null",
+        ],
+        tmp_path,
+    )
     rows = _summary(tmp_path / "results" / "compare")
     assert all(int(r["macs"]) > 0 and float(r["latency_b1_ms"]) > 0 for r in rows.values())
     report = (tmp_path / "results" / "compare" / "report.md").read_text()

@@ -21,7 +21,15 @@ from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, search_env, th
 
 DOC = REPO / "docs" / "bad-inputs.md"
 SECRET = "s3cret-pw"
-STUDY = ["data=synthetic", "data.n_samples=256", "train.epochs=1", "search.n_trials=3", "logger=none", "progress=false", "study.name=keep"]
+STUDY = [
+    "data=synthetic",
+    "data.n_samples=256",
+    "train.epochs=1",
+    "search.n_trials=3",
+    "logger=none",
+    "progress=false",
+    "study.name=keep",
+]
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,11 @@ def _a_file(tmp: Path) -> Path:
 
 
 CASES = [
-    Case("malformed genotype file (YAML syntax)", lambda t: [f"space.base={_write(t / 'malformed.yaml', 'stem: [unclosed')}"], "space.base="),
+    Case(
+        "malformed genotype file (YAML syntax)",
+        lambda t: [f"space.base={_write(t / 'malformed.yaml', 'stem: [unclosed')}"],
+        "space.base=",
+    ),
     Case("invalid genotype file (negative width)", lambda t: [f"space.base={_invalid_genotype(t)}"], "c1=-8"),
     Case("genotype file that does not exist", lambda t: [f"space.base={t / 'missing.yaml'}"], "space.base="),
     Case("unknown preset", lambda t: ["space.base=googlenet-huge"], "space.base='googlenet-huge'"),
@@ -63,25 +75,75 @@ CASES = [
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
     Case("unknown data set", lambda t: ["data=imagenet"], "data=imagenet"),
-    Case("image folder that is not a class-per-folder tree", lambda t: ["data=folder", f"data.path={(t / 'flat-images').mkdir(exist_ok=True) or t / 'flat-images'}"], "data.path="),
+    Case(
+        "image folder that is not a class-per-folder tree",
+        lambda t: ["data=folder", f"data.path={(t / 'flat-images').mkdir(exist_ok=True) or t / 'flat-images'}"],
+        "data.path=",
+    ),
     Case("a field of another data source", lambda t: ["data=digits", "data.path=digits.npz"], "data.path"),
-    Case("conflicting options: grace period without heartbeats", lambda t: ["search.heartbeat_interval=null", "search.grace_period=60"], "search.grace_period=60"),
-    Case("conflicting options: no training data left", lambda t: ["data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
+    Case(
+        "conflicting options: grace period without heartbeats",
+        lambda t: ["search.heartbeat_interval=null", "search.grace_period=60"],
+        "search.grace_period=60",
+    ),
+    Case(
+        "conflicting options: no training data left",
+        lambda t: ["data.val_fraction=0.6", "data.test_fraction=0.5"],
+        "data.test_fraction=0.5",
+    ),
     Case("zero workers", lambda t: ["search.n_workers=0"], "search.n_workers=0"),
     Case("missing data file", lambda t: ["data=npz", f"data.path={t / 'nope.npz'}"], "data.path="),
-    Case("corrupt data file", lambda t: ["data=npz", f"data.path={_write(t / 'corrupt.npz', bytes(range(256)) * 8)}"], "data.path="),
-    Case("CIFAR-10 folder without its batches", lambda t: ["data=cifar10", f"data.path={(t / 'empty-cifar').mkdir(exist_ok=True) or t / 'empty-cifar'}"], "data.path="),
+    Case(
+        "corrupt data file",
+        lambda t: ["data=npz", f"data.path={_write(t / 'corrupt.npz', bytes(range(256)) * 8)}"],
+        "data.path=",
+    ),
+    Case(
+        "CIFAR-10 folder without its batches",
+        lambda t: ["data=cifar10", f"data.path={(t / 'empty-cifar').mkdir(exist_ok=True) or t / 'empty-cifar'}"],
+        "data.path=",
+    ),
     Case("storage URL that is not a URL", lambda t: ["search.storage=study.db"], "search.storage='study.db'"),
-    Case("unreachable storage (password in URL)", lambda t: [f"search.storage=postgresql+psycopg://nas:{SECRET}@127.0.0.1:9/nas"], "search.storage="),
-    Case("unwritable results directory", lambda t: [f"study.results_dir={_a_file(t) / 'results'}"], "study.results_dir="),
-    Case("W&B directory that cannot be written", lambda t: ["logger=wandb", f"logger.dir={_a_file(t) / 'wandb'}"], "logger.dir="),
+    Case(
+        "unreachable storage (password in URL)",
+        lambda t: [f"search.storage=postgresql+psycopg://nas:{SECRET}@127.0.0.1:9/nas"],
+        "search.storage=",
+    ),
+    Case(
+        "unwritable results directory", lambda t: [f"study.results_dir={_a_file(t) / 'results'}"], "study.results_dir="
+    ),
+    Case(
+        "W&B directory that cannot be written",
+        lambda t: ["logger=wandb", f"logger.dir={_a_file(t) / 'wandb'}"],
+        "logger.dir=",
+    ),
     Case("resuming a study with a different config", lambda t: ["train.lr=0.5"], "train.lr=0.5"),
-    Case("search.params: not a sweep expression", lambda t: ["search.params={train.lr:'interval(0.1'}"], "search.params.train.lr='interval(0.1'"),
-    Case("search.params: a value the field refuses", lambda t: ["+search.params={train.momentum:'interval(0.5, 1.5)'}"], "search.params.train.momentum="),
-    Case("search.params: a key that defines the study", lambda t: ["+search.params={data.subset:'choice(100, 200)'}"], "search.params.data.subset="),
+    Case(
+        "search.params: not a sweep expression",
+        lambda t: ["search.params={train.lr:'interval(0.1'}"],
+        "search.params.train.lr='interval(0.1'",
+    ),
+    Case(
+        "search.params: a value the field refuses",
+        lambda t: ["+search.params={train.momentum:'interval(0.5, 1.5)'}"],
+        "search.params.train.momentum=",
+    ),
+    Case(
+        "search.params: a key that defines the study",
+        lambda t: ["+search.params={data.subset:'choice(100, 200)'}"],
+        "search.params.data.subset=",
+    ),
     Case("latency budget of zero", lambda t: ["budget.latency_ms=0"], "budget.latency_ms=0"),
-    Case("latency table fitted on another machine", lambda t: ["budget.latency_ms=2", f"budget.latency_table={_foreign_latency_table(t)}"], "budget.latency_table="),
-    Case("resuming a study under other search.params", lambda t: ["search.params={train.lr:'tag(log, interval(0.01, 0.5))'}"], "search.params.train.lr="),
+    Case(
+        "latency table fitted on another machine",
+        lambda t: ["budget.latency_ms=2", f"budget.latency_table={_foreign_latency_table(t)}"],
+        "budget.latency_table=",
+    ),
+    Case(
+        "resuming a study under other search.params",
+        lambda t: ["search.params={train.lr:'tag(log, interval(0.01, 0.5))'}"],
+        "search.params.train.lr=",
+    ),
 ]
 
 
@@ -111,7 +173,9 @@ def _run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
 
 def run_matrix(tmp: Path) -> tuple[dict[str, str], list[tuple[Case, subprocess.CompletedProcess]]]:
     """Store a study, then try every bad input next to it (two at a time)."""
-    stored = subprocess.run([sys.executable, "-m", "search", *DIGITS, *STUDY], cwd=tmp, env=search_env(), capture_output=True, text=True)
+    stored = subprocess.run(
+        [sys.executable, "-m", "search", *DIGITS, *STUDY], cwd=tmp, env=search_env(), capture_output=True, text=True
+    )
     assert stored.returncode == 0, stored.stderr
     before = _snapshot(tmp / "results")
     with ThreadPoolExecutor(2) as pool:
@@ -157,7 +221,9 @@ def test_docs_table_shows_the_messages_the_cli_prints(matrix) -> None:
     tmp, _, results = matrix
     doc = DOC.read_text()
     for case, proc in results:
-        row = f"| {case.name} | `{' '.join(case.overrides(tmp)).replace(str(tmp), '<tmp>')}` | `{_message(proc, tmp)}` |"
+        row = (
+            f"| {case.name} | `{' '.join(case.overrides(tmp)).replace(str(tmp), '<tmp>')}` | `{_message(proc, tmp)}` |"
+        )
         assert row in doc, f"docs/bad-inputs.md is out of date (python -m tests.search.test_bad_inputs):\n{row}"
 
 

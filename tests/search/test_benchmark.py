@@ -17,8 +17,14 @@ QUICK = ["size=quick", "data=digits", "logger=none"]
 
 
 def _benchmark(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.benchmark", *args], cwd=cwd, env=search_env(),
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "search.benchmark", *args],
+        cwd=cwd,
+        env=search_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
@@ -36,7 +42,9 @@ def test_quick_benchmark_end_to_end_and_cached(tmp_path: Path) -> None:
     assert int(rows["tpe"]["search_trained_trials"]) == 2 * 3  # repeats x n_trials, all trained
     assert float(rows["tpe-grad_norm"]["prescreen_seconds"]) > 0
     searches = sorted(p.name for p in (out / "searches").iterdir())
-    assert searches == sorted(f"{m}-r{r}" for m in ("random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner") for r in (0, 1))
+    assert searches == sorted(
+        f"{m}-r{r}" for m in ("random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner") for r in (0, 1)
+    )
     report = (out / "report.md").read_text()
     for method in ("tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner"):
         assert f"- {method}: best beats the hand design by >= 1.0 point" in report
@@ -79,7 +87,10 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
     proc = _benchmark([*QUICK, added, "benchmark.repeats=0"], tmp_path)
     assert proc.returncode == 2 and "benchmark.repeats=0: must be >= 1" in proc.stderr, proc.stderr
     for override, message in [
-        ("+benchmark.methods.gp={sampler: gp, prune: none}", "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen)"),
+        (
+            "+benchmark.methods.gp={sampler: gp, prune: none}",
+            "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen)",
+        ),
         ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
     ]:
         proc = _benchmark([*QUICK, override], tmp_path)

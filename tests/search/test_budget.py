@@ -41,9 +41,21 @@ def test_a_latency_budget_is_a_constraint_beside_macs() -> None:
 
 
 def _latency_study_args(cap: float, results: str) -> list[str]:
-    return ["data=synthetic", "data.n_samples=192", "budget.mode=constraint", "budget.macs=4000000", f"budget.latency_ms={cap}",
-            "search.n_trials=4", "search.n_workers=1", "search.n_startup_trials=2", "train.epochs=1", "logger=wandb",
-            "study.name=lat", f"study.results_dir={results}", "progress=false"]
+    return [
+        "data=synthetic",
+        "data.n_samples=192",
+        "budget.mode=constraint",
+        "budget.macs=4000000",
+        f"budget.latency_ms={cap}",
+        "search.n_trials=4",
+        "search.n_workers=1",
+        "search.n_startup_trials=2",
+        "train.epochs=1",
+        "logger=wandb",
+        "study.name=lat",
+        f"study.results_dir={results}",
+        "progress=false",
+    ]
 
 
 @pytest.mark.slow
@@ -70,8 +82,14 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     table, path = latency_table(cfg, base)  # fitted once here; the study below loads it
     predicted = sorted(table.predict(sample(RandomDraw(s), Ranges(), base)) for s in range(40))
     cap = round(predicted[len(predicted) // 3], 3)  # about a third of the draws fit
-    proc = subprocess.run([sys.executable, "-m", "search", *_latency_study_args(cap, str(results))], cwd=tmp_path,
-                          capture_output=True, text=True, env=search_env(), timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "search", *_latency_study_args(cap, str(results))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=search_env(),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     directory = results / "lat"
     import optuna
@@ -85,14 +103,22 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
         assert "latency_ms" not in t.user_attrs and max(t.constraints.values()) > 0
     for t in trained:
         assert t.user_attrs["latency_predicted_ms"] <= cap and t.user_attrs["latency_ms"] > 0
-        assert len(t.constraints) == 2 and t.constraints["1"] == pytest.approx((t.user_attrs["latency_predicted_ms"] - cap) / cap)
-    rows = {int(r["number"]): r for r in csv.DictReader(open(directory / "trials.csv"))}
+        assert len(t.constraints) == 2 and t.constraints["1"] == pytest.approx(
+            (t.user_attrs["latency_predicted_ms"] - cap) / cap
+        )
+    with open(directory / "trials.csv") as trials_csv:
+        rows = {int(r["number"]): r for r in csv.DictReader(trials_csv)}
     runs = {r.name: r for r in read_runs(directory / "wandb")}
     for t in trained:
         assert float(rows[t.number]["latency_ms"]) == pytest.approx(t.user_attrs["latency_ms"], abs=1e-4)
-        assert float(rows[t.number]["latency_predicted_ms"]) == pytest.approx(t.user_attrs["latency_predicted_ms"], abs=1e-4)
+        assert float(rows[t.number]["latency_predicted_ms"]) == pytest.approx(
+            t.user_attrs["latency_predicted_ms"], abs=1e-4
+        )
         summary = runs[f"trial-{t.number:04d}-{t.user_attrs['key']}"].summary
-        assert summary["latency_ms"] == t.user_attrs["latency_ms"] and summary["latency_predicted_ms"] == t.user_attrs["latency_predicted_ms"]
+        assert (
+            summary["latency_ms"] == t.user_attrs["latency_ms"]
+            and summary["latency_predicted_ms"] == t.user_attrs["latency_predicted_ms"]
+        )
     report = (directory / "report.md").read_text()
     assert f"- latency budget: {cap:g} ms at batch 1, 1 thread(s)" in report and "predicted vs measured over" in report
     assert (directory / "accuracy_vs_latency.png").is_file()
@@ -104,10 +130,25 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps(data))
     assert LatencyTable.load(foreign).hardware.startswith("cuda")
-    proc = subprocess.run([sys.executable, "-m", "search", *_latency_study_args(cap, str(tmp_path / "other")),
-                           f"budget.latency_table={foreign}"], cwd=tmp_path, capture_output=True, text=True, env=search_env(), timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "search",
+            *_latency_study_args(cap, str(tmp_path / "other")),
+            f"budget.latency_table={foreign}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=search_env(),
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert f"error: budget.latency_table='{foreign}': fitted on '{FOREIGN_HARDWARE}', not on this '{this_machine()}'" in proc.stderr
+    assert (
+        f"error: budget.latency_table='{foreign}': fitted on '{FOREIGN_HARDWARE}', not on this '{this_machine()}'"
+        in proc.stderr
+    )
     assert not (tmp_path / "other").exists()
 
 
@@ -117,5 +158,7 @@ def test_a_latency_budget_must_be_positive(value: str, shown: str) -> None:
     from search.config import ConfigError, register
 
     register()
-    with pytest.raises(ConfigError, match=rf"^budget.latency_ms={shown}: must be > 0 milliseconds \(or null: no latency budget\)$"):
+    with pytest.raises(
+        ConfigError, match=rf"^budget.latency_ms={shown}: must be > 0 milliseconds \(or null: no latency budget\)$"
+    ):
         precheck(["data=synthetic", f"budget.latency_ms={value}"])

@@ -16,6 +16,7 @@ from search.cli import COMMANDS, CONF_DIR, config_groups
 from search.config import ConfigError, register
 from tests.search.conftest import REPO, search_env
 
+
 @pytest.fixture(autouse=True)
 def _schemas() -> None:
     register()  # what each command's main() does first
@@ -27,7 +28,13 @@ MODULES = {"search": "search", "ablate": "search.ablate", "compare": "search.com
 @pytest.mark.slow
 @pytest.mark.parametrize("config_name", sorted(COMMANDS))
 def test_help_names_the_groups_this_command_takes(config_name: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", MODULES[config_name], "--help"], capture_output=True, text=True, env=search_env(), timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", MODULES[config_name], "--help"],
+        capture_output=True,
+        text=True,
+        env=search_env(),
+        timeout=120,
+    )
     assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr
     header = proc.stdout.splitlines()[0]
     assert header.startswith(COMMANDS[config_name])
@@ -40,13 +47,19 @@ def test_help_names_the_groups_this_command_takes(config_name: str) -> None:
 
 def test_a_group_of_another_command_says_where_it_belongs() -> None:
     option = sorted(p.stem for p in (CONF_DIR / "size").glob("*.yaml"))[0]
-    with pytest.raises(ConfigError, match=r"^size: not a group of inception-search \(inception-search takes data, experiment, hparams_search, logger\); size belongs to inception-benchmark"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^size: not a group of inception-search "
+        r"\(inception-search takes data, experiment, hparams_search, logger\); size belongs to inception-benchmark",
+    ):
         precheck([f"size={option}"])
 
 
 def test_the_users_config_dir_is_checked_too(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "mine.yaml").write_text("defaults:\n  - synthetic_schema\n  - _self_\n\nname: synthetic\nn_samples: 96\n")
+    (tmp_path / "data" / "mine.yaml").write_text(
+        "defaults:\n  - synthetic_schema\n  - _self_\n\nname: synthetic\nn_samples: 96\n"
+    )
     cfg = precheck(["--config-dir", str(tmp_path), "data=mine"])
     assert cfg.data.name == "synthetic" and cfg.data.n_samples == 96  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match=r"data=theirs: no such option \(one of .*mine.*\)"):
@@ -56,8 +69,23 @@ def test_the_users_config_dir_is_checked_too(tmp_path: Path) -> None:
 
 
 def test_the_wheel_ships_every_config_and_a_console_script_per_command(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     (wheel,) = tmp_path.glob("*.whl")
     with zipfile.ZipFile(wheel) as z:

@@ -38,7 +38,12 @@ def test_defaults_are_the_main_job() -> None:
     cfg = precheck([])
     assert cfg.data.name == "fashion-mnist" and cfg.data.subset == 6000 and cfg.study.name == "fashion-mnist"
     assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
-    assert cfg.search.sampler == "tpe" and cfg.search.warm_start and cfg.budget.mode == "project" and cfg.train.schedule == "paper"
+    assert (
+        cfg.search.sampler == "tpe"
+        and cfg.search.warm_start
+        and cfg.budget.mode == "project"
+        and cfg.train.schedule == "paper"
+    )
     assert precheck(["data=digits"]).study.name == "digits"  # the study is named after its data
 
 
@@ -57,9 +62,18 @@ BAD = [
     (["logger=tensorboard"], "tensorboard"),
     (["space.base=resnet50"], "space.base='resnet50'"),
     (["space.lr=[0.1,0.01]"], "space.lr: no such key; a searched train.lr is an entry of search.params now"),
-    (["search.params={train.lr:'interval(0.1,1'}"], "search.params.train.lr='interval(0.1,1': not a Hydra sweep expression"),
-    (["+search.params={train.momentum:'interval(0.5, 1.5)'}"], "search.params.train.momentum='interval(0.5, 1.5)': train.momentum=1.5: must be in [0, 1)"),
-    (["+search.params={budget.macs:'choice(1e6, 2e6)'}"], "search.params.budget.macs='choice(1e6, 2e6)': is the budget every trial is held to"),
+    (
+        ["search.params={train.lr:'interval(0.1,1'}"],
+        "search.params.train.lr='interval(0.1,1': not a Hydra sweep expression",
+    ),
+    (
+        ["+search.params={train.momentum:'interval(0.5, 1.5)'}"],
+        "search.params.train.momentum='interval(0.5, 1.5)': train.momentum=1.5: must be in [0, 1)",
+    ),
+    (
+        ["+search.params={budget.macs:'choice(1e6, 2e6)'}"],
+        "search.params.budget.macs='choice(1e6, 2e6)': is the budget every trial is held to",
+    ),
     (["+search.params.train.epochs=range(1,3)"], "search.params.train.epochs"),
     (["space.large_kinds=[7x7]"], "space.large_kinds=['7x7']: choose from 5x5, 3x3x2, 3x3"),
     (["data=digits", "data.val_fraction=0.6", "data.test_fraction=0.5"], "data.test_fraction=0.5"),
@@ -109,8 +123,16 @@ def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -
     _assert_one_line_error(proc, "search.storage='nosuchdb://x/y': cannot be opened")
     images = np.random.default_rng(0).normal(size=(60, 8, 8)).astype(np.float32)
     np.savez(tmp_path / "d.npz", images=images, labels=np.arange(60) % 3)
-    common = ["data=npz", f"data.path={tmp_path / 'd.npz'}", "logger=none", "progress=false", "train.epochs=1",
-              "search.n_trials=2", "study.name=keep", "budget.macs=1000000000"]
+    common = [
+        "data=npz",
+        f"data.path={tmp_path / 'd.npz'}",
+        "logger=none",
+        "progress=false",
+        "train.epochs=1",
+        "search.n_trials=2",
+        "study.name=keep",
+        "budget.macs=1000000000",
+    ]
     run_search(common, tmp_path)
     db = tmp_path / "results" / "keep" / "study.db"
     before = db.read_bytes()

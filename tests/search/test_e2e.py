@@ -52,7 +52,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     run_search([*COMMON, "search.n_trials=10"], cwd)
     after_second = len(read_runs(directory / "wandb"))
     third = run_search([*COMMON, "search.n_trials=10"], cwd)
-    return Runs(directory, first, first_runs, _load(directory), read_runs(directory / "wandb"), after_second, third.stdout)
+    return Runs(
+        directory, first, first_runs, _load(directory), read_runs(directory / "wandb"), after_second, third.stdout
+    )
 
 
 def _status(t: optuna.trial.FrozenTrial) -> str:
@@ -99,7 +101,10 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
             assert run.config["train"]["lr"] == 0.05 and run.config["searched"] == {}
         else:
             assert run.config["train"]["lr"] == t.params["train.lr"]
-            assert run.config["searched"] == {"train.lr": "tag(log, interval(0.01, 0.2))", "train.weight_decay": "tag(log, interval(1e-05, 0.001))"}
+            assert run.config["searched"] == {
+                "train.lr": "tag(log, interval(0.01, 0.2))",
+                "train.weight_decay": "tag(log, interval(1e-05, 0.001))",
+            }
 
 
 @pytest.mark.slow
@@ -109,7 +114,12 @@ def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
     assert tally(trials) == (10, 0, 0)
     assert counts(trials[-1])  # the search stops on the trial that fills n_trials
     for before, after in zip(runs.first, trials):
-        assert (after.number, after.state, after.value, after.params) == (before.number, before.state, before.value, before.params)
+        assert (after.number, after.state, after.value, after.params) == (
+            before.number,
+            before.state,
+            before.value,
+            before.params,
+        )
     # The third run found 10 finished trials: it trained nothing and logged no new run.
     assert len(runs.runs) == runs.runs_after_second
     assert {r.name for r in runs.first_runs} <= {r.name for r in runs.runs}
@@ -194,9 +204,15 @@ def test_optuna_dashboard_shows_over_budget_trials_as_infeasible(runs: Runs) -> 
 @pytest.mark.slow
 def test_report_says_which_hyperparameters_were_searched(runs: Runs) -> None:
     report = (runs.directory / "report.md").read_text()
-    assert "- searched settings (search.params): train.lr: `tag(log, interval(0.01, 0.2))`, train.weight_decay: `tag(log, interval(1e-05, 0.001))`" in report
+    assert (
+        "- searched settings (search.params): train.lr: `tag(log, interval(0.01, 0.2))`, "
+        "train.weight_decay: `tag(log, interval(1e-05, 0.001))`" in report
+    )
     assert "- the hand design (trial #0) trains with its recipe's `train.lr=0.05 train.weight_decay=0.0001`" in report
-    assert "- fixed training settings: train.epochs=2, train.batch_size=32, train.momentum=0.9, train.schedule=paper" in report
+    assert (
+        "- fixed training settings: train.epochs=2, train.batch_size=32, train.momentum=0.9, train.schedule=paper"
+        in report
+    )
     best = next(t for t in runs.study.get_trials() if t.number == int(report.split("best trial: #")[1].split(",")[0]))
     companion = yaml.safe_load((runs.directory / "best_hyperparameters.yaml").read_text())
     assert companion == best.user_attrs["hyperparameters"]

@@ -8,14 +8,20 @@ import optuna
 import pytest
 import torch
 
-from search.config import Config, data_config, LoggerConfig, SearchConfig, TrainConfig
+from search.config import Config, LoggerConfig, SearchConfig, TrainConfig, data_config
 from search.run import run_study
 from search.train import Trainer
 
 
 def _cfg(**params: str) -> Config:
     return Config(
-        search=SearchConfig(n_trials=3, pruner="none", n_startup_trials=2, warm_start=False, params={"train.weight_decay": None, **params}),
+        search=SearchConfig(
+            n_trials=3,
+            pruner="none",
+            n_startup_trials=2,
+            warm_start=False,
+            params={"train.weight_decay": None, **params},
+        ),
         data=data_config("synthetic", n_samples=256),
         train=TrainConfig(epochs=1, batch_size=32),
         logger=LoggerConfig(name="none"),

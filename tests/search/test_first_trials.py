@@ -9,7 +9,16 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.config import BudgetConfig, Config, ConfigError, data_config, LoggerConfig, SearchConfig, TrainConfig, validate
+from search.config import (
+    BudgetConfig,
+    Config,
+    ConfigError,
+    LoggerConfig,
+    SearchConfig,
+    TrainConfig,
+    data_config,
+    validate,
+)
 from search.data import base_genotype, load_data
 from search.first_trials import warm_start_genotype
 from search.run import run_study
@@ -38,7 +47,10 @@ def test_warm_start_trains_the_hand_design_first(tmp_path: Path) -> None:
     assert hand is not None and first.user_attrs["warm_start"] is True
     assert first.user_attrs["key"] == hand.key and first.params == {}  # the base, not a draw of the grid
     assert 0.7 * cfg.budget.macs <= cost(hand).macs <= cfg.budget.macs
-    assert first.user_attrs["hyperparameters"] == {"train.lr": cfg.train.lr, "train.weight_decay": cfg.train.weight_decay}
+    assert first.user_attrs["hyperparameters"] == {
+        "train.lr": cfg.train.lr,
+        "train.weight_decay": cfg.train.weight_decay,
+    }
     report = (tmp_path / "report.md").read_text()
     assert f"hand design (trial #0, the base projected onto the budget): `{hand.key}`" in report
     cold = run_study(_cfg(warm_start=False), "cold", tmp_path / "cold")
@@ -83,22 +95,30 @@ def test_prescreen_queues_the_proxys_best_draws_first(tmp_path: Path) -> None:
 
 
 def test_prescreen_config_is_checked() -> None:
-    for field, value, message in [("prescreen", "flops", "must be one of naswot"), ("prescreen_trials", 300, "exceeds search.prescreen_candidates")]:
+    for field, value, message in [
+        ("prescreen", "flops", "must be one of naswot"),
+        ("prescreen_trials", 300, "exceeds search.prescreen_candidates"),
+    ]:
         cfg = _cfg(**{"prescreen": "naswot", field: value})
         with pytest.raises(ConfigError, match=f"search.{field}={value!r}: {message}"):
             validate(cfg)
 
 
 def test_a_searched_default_that_trains_no_trial_is_not_part_of_the_study() -> None:
-    from search.study import _identity
-
     from search.params import parse_params
+    from search.study import _identity
 
     cfg = Config()
     assert _identity(cfg, parse_params(cfg))["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it
     cfg.search.warm_start = False
-    assert "lr" not in _identity(cfg, parse_params(cfg))["train"] and "weight_decay" not in _identity(cfg, parse_params(cfg))["train"]
-    cfg.search.params = {"train.lr": None, "data.augment": "true,false"}  # lr not searched: every trial trains with train.lr
+    assert (
+        "lr" not in _identity(cfg, parse_params(cfg))["train"]
+        and "weight_decay" not in _identity(cfg, parse_params(cfg))["train"]
+    )
+    cfg.search.params = {
+        "train.lr": None,
+        "data.augment": "true,false",
+    }  # lr not searched: every trial trains with train.lr
     identity = _identity(cfg, parse_params(cfg))
     assert identity["train"]["lr"] == cfg.train.lr and "augment" not in identity["data"]
     assert identity["params"] == {"data.augment": "choice(true, false)"}

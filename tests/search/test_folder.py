@@ -45,7 +45,11 @@ def make_tree(root: Path, per_class: int = 12, *, val: int = 0, corrupt: bool = 
             for i in range(n):
                 mode = MODES[i % len(MODES)]
                 image = _image(label, rng, (40 + 4 * i, 30 + 2 * i))
-                image = image.convert(mode) if mode != "I;16" else Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 256)
+                image = (
+                    image.convert(mode)
+                    if mode != "I;16"
+                    else Image.fromarray(np.asarray(image.convert("L")).astype(np.uint16) * 256)
+                )
                 suffix = {"CMYK": ".JPEG", "RGB": ".jpg"}.get(mode, ".png" if i % 2 else ".PNG")
                 image.save((folder / "nested" if i == 1 else folder) / f"{i:03d}{suffix}")
     if corrupt:
@@ -104,10 +108,14 @@ def test_batches_do_not_depend_on_the_number_of_workers(tree: Path) -> None:
 
 
 def test_undecodable_images_are_skipped_and_counted(tree: Path) -> None:
-    data = load_data(data_config("folder", path=str(tree), resolution=16, workers=1, val_fraction=0.25, test_fraction=0.25))
+    data = load_data(
+        data_config("folder", path=str(tree), resolution=16, workers=1, val_fraction=0.25, test_fraction=0.25)
+    )
     broken = sum(1 for i in range(len(data.train)) if data.train.path(i).endswith("broken.jpg"))
     trainer = Trainer(TrainConfig(epochs=2, batch_size=8, polyak=None), data)
-    genotype = preset("googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}})
+    genotype = preset(
+        "googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}}
+    )
     history, _ = trainer.fit(build_model(genotype), aux_weight=0.3)
     assert [r.skipped_images for r in history] == [broken, broken]  # once per pass over train
     assert history[0].metrics().get("data/skipped_images", 0) == broken
@@ -137,8 +145,14 @@ def test_the_cache_is_built_once_beside_the_data_and_gives_the_same_labels(tmp_p
 def _refused(tmp_path: Path, root: Path, message: str) -> None:
     cwd = tmp_path / "run"
     cwd.mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "search", "data=folder", f"data.path={root}", "logger=none"],
-                          cwd=cwd, env=search_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "search", "data=folder", f"data.path={root}", "logger=none"],
+        cwd=cwd,
+        env=search_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: data.path='{root}'") and message in line, line
@@ -173,8 +187,17 @@ def test_a_val_folder_is_the_test_split(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
-    args = ["data=folder", f"data.path={tree}", "data.resolution=16", "data.workers=1", "budget.macs=3000000",
-            "train.epochs=2", "logger=none", "study.name=tree", "progress=false"]
+    args = [
+        "data=folder",
+        f"data.path={tree}",
+        "data.resolution=16",
+        "data.workers=1",
+        "budget.macs=3000000",
+        "train.epochs=2",
+        "logger=none",
+        "study.name=tree",
+        "progress=false",
+    ]
     run_search([*args, "search.n_trials=2"], tmp_path)
     again = run_search([*args, "search.n_trials=3"], tmp_path)
     import optuna
@@ -197,10 +220,16 @@ def _cifar100(root: Path) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, n in (("train", 60), ("test", 20)):
-        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), b"fine_labels": rng.integers(0, 100, n).tolist(),
-                 b"coarse_labels": rng.integers(0, 20, n).tolist()}
+        batch = {
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+            b"fine_labels": rng.integers(0, 100, n).tolist(),
+            b"coarse_labels": rng.integers(0, 20, n).tolist(),
+        }
         (folder / name).write_bytes(pickle.dumps(batch))
-    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)], b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    meta = {
+        b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+        b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+    }
     (folder / "meta").write_bytes(pickle.dumps(meta))
     return root
 
@@ -223,7 +252,9 @@ def test_a_streamed_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_on
     root = make_tree(tmp_path / "tree", per_class=8, corrupt=False)
     data = load_data(data_config("folder", path=str(root), resolution=16, workers=1, photometric=True))
     cfg = TrainConfig(epochs=3, batch_size=8)
-    genotype = preset("googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}})
+    genotype = preset(
+        "googlenet-small", resolution=16, in_channels=3, num_classes=3, aux={"head": {"pool": "adaptive", "size": 2}}
+    )
 
     def fit(**kwargs):
         torch.manual_seed(0)
@@ -241,10 +272,15 @@ def test_a_trials_own_settings_rebuild_a_streamed_loader_only_when_they_change_i
     data = load_data(cfg)
     trainer = Trainer(TrainConfig(epochs=1, batch_size=8), data)
     same = trainer.configured(TrainConfig(epochs=3, batch_size=8, lr=0.2), cfg)
-    assert same._splits == trainer._splits and same.cfg.lr == 0.2 and trainer.cfg.lr == 0.05  # nothing rebuilt or changed
+    assert (
+        same._splits == trainer._splits and same.cfg.lr == 0.2 and trainer.cfg.lr == 0.05
+    )  # nothing rebuilt or changed
     bigger = trainer.configured(TrainConfig(epochs=1, batch_size=16), cfg)
     assert bigger._splits["train"] is not trainer._splits["train"] and bigger._splits["train"].loader.batch_size == 16
     assert bigger._splits["val"] is trainer._splits["val"]  # evaluation is the study's
     plain = trainer.configured(TrainConfig(epochs=1, batch_size=8), dataclasses.replace(cfg, augment=False))
-    assert plain._splits["train"].split.transform.policy == "off" and trainer._splits["train"].split.transform.policy == "paper"
+    assert (
+        plain._splits["train"].split.transform.policy == "off"
+        and trainer._splits["train"].split.transform.policy == "paper"
+    )
     assert plain._splits["train"] is not trainer._splits["train"] and same.augment and not plain.augment

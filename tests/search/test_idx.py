@@ -28,8 +28,10 @@ def _idx(values: np.ndarray, *, magic: bytes | None = None) -> bytes:
 def _folder(root: Path, n_train: int = 60, n_test: int = 20, *, gz: bool = True, sep: str = "-") -> Path:
     rng = np.random.default_rng(0)
     parts = {
-        "train-images": rng.integers(0, 256, (n_train, 6, 6)), "train-labels": np.arange(n_train) % 10,
-        "t10k-images": rng.integers(0, 256, (n_test, 6, 6)), "t10k-labels": np.arange(n_test) % 10,
+        "train-images": rng.integers(0, 256, (n_train, 6, 6)),
+        "train-labels": np.arange(n_train) % 10,
+        "t10k-images": rng.integers(0, 256, (n_test, 6, 6)),
+        "t10k-labels": np.arange(n_test) % 10,
     }
     for stem, values in parts.items():
         raw = _idx(values)

@@ -17,8 +17,21 @@ TRIAL_LINE = re.compile(r"\] - trial (\d+) (\w+), (\d+\.\d\d) MMACs, (.*)$")
 
 @pytest.mark.slow
 def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_path: Path) -> None:
-    proc = run_search(["data=synthetic", "data.n_samples=256", "search.n_trials=5", "search.n_workers=2", "train.epochs=2",
-                       "budget.mode=constraint", "logger=none", "study.name=logs", "progress=true", "search.log_epochs_after=0"], tmp_path)
+    proc = run_search(
+        [
+            "data=synthetic",
+            "data.n_samples=256",
+            "search.n_trials=5",
+            "search.n_workers=2",
+            "train.epochs=2",
+            "budget.mode=constraint",
+            "logger=none",
+            "study.name=logs",
+            "progress=true",
+            "search.log_epochs_after=0",
+        ],
+        tmp_path,
+    )
     directory = tmp_path / "results" / "logs"
     text = (directory / "search.log").read_text()
     assert "\r" not in text and "\r" not in proc.stderr + proc.stdout  # progress=true, but not a terminal
@@ -45,7 +58,17 @@ def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_pa
 
 @pytest.mark.slow
 def test_short_trials_log_no_epoch_lines_by_default(tmp_path: Path) -> None:
-    run_search(["data=synthetic", "data.n_samples=128", "search.n_trials=2", "train.epochs=2", "logger=none", "study.name=quiet"], tmp_path)
+    run_search(
+        [
+            "data=synthetic",
+            "data.n_samples=128",
+            "search.n_trials=2",
+            "train.epochs=2",
+            "logger=none",
+            "study.name=quiet",
+        ],
+        tmp_path,
+    )
     text = (tmp_path / "results" / "quiet" / "search.log").read_text()
     assert " epoch 1/2" not in text
     assert sum(1 for line in text.splitlines() if TRIAL_LINE.search(line)) >= 2

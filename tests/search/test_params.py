@@ -14,7 +14,17 @@ import yaml
 
 from search.__main__ import precheck
 from search.ablate_config import register_ablate
-from search.config import DEFAULT_PARAMS, BudgetConfig, Config, ConfigError, LoggerConfig, SearchConfig, TrainConfig, data_config, register
+from search.config import (
+    DEFAULT_PARAMS,
+    BudgetConfig,
+    Config,
+    ConfigError,
+    LoggerConfig,
+    SearchConfig,
+    TrainConfig,
+    data_config,
+    register,
+)
 from search.params import SearchedParam, apply_values, config_values, parse_params
 from search.run import run_study
 from search.train import Trainer
@@ -38,20 +48,38 @@ KINDS = [
     ("train.momentum", "interval(0.8, 0.99)", SearchedParam("train.momentum", "float", low=0.8, high=0.99)),
     ("train.batch_size", "choice(32, 64, 128)", SearchedParam("train.batch_size", "choice", choices=(32, 64, 128))),
     ("train.batch_size", "32,64", SearchedParam("train.batch_size", "choice", choices=(32, 64))),
-    ("train.epochs", "range(1, 5)", SearchedParam("train.epochs", "int", low=1, high=4, step=1)),  # Hydra's range stops before 5
+    (
+        "train.epochs",
+        "range(1, 5)",
+        SearchedParam("train.epochs", "int", low=1, high=4, step=1),
+    ),  # Hydra's range stops before 5
     ("train.batch_size", "range(16, 129, 16)", SearchedParam("train.batch_size", "int", low=16, high=128, step=16)),
-    ("train.batch_size", "tag(log, interval(16, 256))", SearchedParam("train.batch_size", "int", low=16, high=256, log=True)),
-    ("train.decay_every", "interval(2, 8)", SearchedParam("train.decay_every", "int", low=2, high=8)),  # an integer interval
+    (
+        "train.batch_size",
+        "tag(log, interval(16, 256))",
+        SearchedParam("train.batch_size", "int", low=16, high=256, log=True),
+    ),
+    (
+        "train.decay_every",
+        "interval(2, 8)",
+        SearchedParam("train.decay_every", "int", low=2, high=8),
+    ),  # an integer interval
     ("train.epochs", "shuffle(range(1, 3))", SearchedParam("train.epochs", "int", low=1, high=2)),
     ("train.lr_decay", "range(0.9, 1.0, 0.05)", SearchedParam("train.lr_decay", "choice", choices=(0.9, 0.95))),
     ("train.schedule", "choice(paper, cosine)", SearchedParam("train.schedule", "choice", choices=("paper", "cosine"))),
-    ("train.weight_decay", "choice(0, 1e-4)", SearchedParam("train.weight_decay", "choice", choices=(0.0, 1e-4))),  # ints of a float field
+    (
+        "train.weight_decay",
+        "choice(0, 1e-4)",
+        SearchedParam("train.weight_decay", "choice", choices=(0.0, 1e-4)),
+    ),  # ints of a float field
     ("data.augment", "choice(true, false)", SearchedParam("data.augment", "choice", choices=(True, False))),
 ]
 
 
 @pytest.mark.parametrize("key, expression, expected", KINDS, ids=[e for _, e, _ in KINDS])
-def test_each_expression_kind_is_the_distribution_hydra_means(key: str, expression: str, expected: SearchedParam) -> None:
+def test_each_expression_kind_is_the_distribution_hydra_means(
+    key: str, expression: str, expected: SearchedParam
+) -> None:
     param = _parsed(key, expression)
     assert param == expected
     assert _parsed(key, param.expression) == param  # the canonical form a study stores parses back
@@ -120,16 +148,26 @@ def test_null_keeps_a_key_fixed_and_nested_keys_are_the_same_keys() -> None:
     cfg = Config()
     cfg.search.params = {**DEFAULT_PARAMS, "train.lr": None, "train": {"momentum": "interval(0.8, 0.9)"}}
     assert [p.key for p in parse_params(cfg)] == ["train.momentum", "train.weight_decay"]
-    cfg.search.params = {"train.lr": "interval(0.1, 0.2)", "train": {"lr": "interval(0.3, 0.4)"}}  # the command line's nested form wins
+    cfg.search.params = {
+        "train.lr": "interval(0.1, 0.2)",
+        "train": {"lr": "interval(0.3, 0.4)"},
+    }  # the command line's nested form wins
     assert parse_params(cfg)[0].low == 0.3
-    assert [p.key for p in parse_params(Config())] == ["train.lr", "train.weight_decay"]  # the defaults of space.lr/weight_decay before
+    assert [p.key for p in parse_params(Config())] == [
+        "train.lr",
+        "train.weight_decay",
+    ]  # the defaults of space.lr/weight_decay before
     assert parse_params(Config())[0] == SearchedParam("train.lr", "float", low=0.01, high=0.2, log=True)
 
 
 def test_bad_params_on_the_command_line_exit_2_and_write_nothing(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "search", "data=synthetic", "+search.params={train.momentum:'interval(0.5, 1.5)'}"],
-        cwd=tmp_path, capture_output=True, text=True, env=search_env(), timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=search_env(),
+        timeout=120,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
@@ -149,7 +187,11 @@ def _cfg(**params: str | None) -> Config:
     )
 
 
-THREE = {"train.batch_size": "choice(16, 32, 64)", "train.momentum": "interval(0.5, 0.95)", "train.schedule": "choice(paper, cosine)"}
+THREE = {
+    "train.batch_size": "choice(16, 32, 64)",
+    "train.momentum": "interval(0.5, 0.95)",
+    "train.schedule": "choice(paper, cosine)",
+}
 
 
 @pytest.mark.slow
@@ -170,7 +212,9 @@ def test_each_trial_trains_with_its_own_drawn_settings(tmp_path: Path, monkeypat
     for t, (train, augment) in zip(trained, seen):
         values = t.user_attrs["hyperparameters"]
         assert set(values) == {*THREE, "data.augment"}
-        assert (train.batch_size, train.momentum, train.schedule, augment) == tuple(values[k] for k in (*THREE, "data.augment"))
+        assert (train.batch_size, train.momentum, train.schedule, augment) == tuple(
+            values[k] for k in (*THREE, "data.augment")
+        )
         if t.user_attrs.get("warm_start"):  # the hand design: its recipe, the configured values
             assert values == config_values(cfg, parse_params(cfg)) and t.params == {}
         else:
@@ -189,12 +233,20 @@ def test_a_study_resumes_only_under_the_same_params(tmp_path: Path) -> None:
     after = run_study(respaced, "resume", tmp_path).study.trials
     assert sum(1 for t in after if t.user_attrs.get("epochs")) == 5
     changed = _cfg(**{**THREE, "train.momentum": "interval(0.5, 0.9)"})
-    with pytest.raises(ConfigError, match=r"^search\.params\.train\.momentum='interval\(0\.5, 0\.9\)': study 'resume' .* was run with 'interval\(0\.5, 0\.95\)'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^search\.params\.train\.momentum='interval\(0\.5, 0\.9\)': "
+        r"study 'resume' .* was run with 'interval\(0\.5, 0\.95\)'",
+    ):
         run_study(changed, "resume", tmp_path)
     dropped = _cfg(**{k: v for k, v in THREE.items() if k != "train.schedule"})
-    with pytest.raises(ConfigError, match=r"^search\.params\.train\.schedule=None: .* was run with 'choice\(paper, cosine\)'"):
+    with pytest.raises(
+        ConfigError, match=r"^search\.params\.train\.schedule=None: .* was run with 'choice\(paper, cosine\)'"
+    ):
         run_study(dropped, "resume", tmp_path)
-    assert len(optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == len(after)
+    assert len(optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == len(
+        after
+    )
 
 
 def test_apply_values_copies_and_leaves_the_config_alone() -> None:
@@ -225,7 +277,11 @@ def test_lightning_hydra_templates_mnist_block_runs_through_our_parser_and_study
     lht = yaml.safe_load(LHT_MNIST)["hydra"]["sweeper"]["params"]
     with pytest.raises(ConfigError, match="lightning-hydra-template's data.batch_size is train.batch_size here"):
         parse_params(_cfg(**lht))
-    with pytest.raises(ConfigError, match=r"model.net.lin1_size='choice\(64, 128, 256\)': is lightning-hydra-template's network; here the architecture is the space"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model.net.lin1_size='choice\(64, 128, 256\)': is lightning-hydra-template's network; "
+        r"here the architecture is the space",
+    ):
         parse_params(_cfg(**{"model.net.lin1_size": lht["model.net.lin1_size"]}))
     ours = {LHT_KEYS[k]: v for k, v in lht.items() if k in LHT_KEYS}
     cfg = _cfg(**ours, **{"train.weight_decay": None})
@@ -247,16 +303,32 @@ def test_lightning_hydra_templates_mnist_block_runs_through_our_parser_and_study
 def test_the_shipped_hparams_search_file_composes_with_an_experiment_and_the_command_line(tmp_path: Path) -> None:
     cfg = precheck(["hparams_search=fashion-mnist"])
     assert cfg.study.name == "fashion-mnist-hparams" and cfg.search.n_trials == 30
-    assert {p.key for p in parse_params(cfg)} == {"train.lr", "train.weight_decay", "train.batch_size", "train.momentum", "train.schedule"}
-    both = precheck(["experiment=search-cifar10", "hparams_search=fashion-mnist", f"data.path={tmp_path}", "search.n_trials=5"])
+    assert {p.key for p in parse_params(cfg)} == {
+        "train.lr",
+        "train.weight_decay",
+        "train.batch_size",
+        "train.momentum",
+        "train.schedule",
+    }
+    both = precheck(
+        ["experiment=search-cifar10", "hparams_search=fashion-mnist", f"data.path={tmp_path}", "search.n_trials=5"]
+    )
     assert both.data.name == "cifar10" and both.budget.macs == 10_000_000 and both.train.epochs == 8  # the experiment's
     assert both.search.n_trials == 5 and both.study.name == "cifar10-hparams"  # the command line's, the hparams file's
     assert len(parse_params(both)) == 5
-    with pytest.raises(ConfigError, match=r"^experiment=aux: an experiment of inception-ablate and inception-compare \(it sets experiment.kind\), not of inception-search$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^experiment=aux: an experiment of inception-ablate and inception-compare "
+        r"\(it sets experiment.kind\), not of inception-search$",
+    ):
         precheck(["experiment=aux"])
     from search.cli import compose_checked
 
-    with pytest.raises(ConfigError, match=r"^experiment=search-cifar10: an experiment of inception-search \(it sets no experiment.kind\), not of inception-ablate$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^experiment=search-cifar10: an experiment of inception-search "
+        r"\(it sets no experiment.kind\), not of inception-ablate$",
+    ):
         compose_checked("ablate", ["experiment=search-cifar10"])
 
 
@@ -265,10 +337,26 @@ def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path
     """The shipped hparams_search file on synthetic data, through the CLI, as a multirun over
     another key: each job's study, W&B runs, trials.csv, report.md and best_hyperparameters.yaml."""
     proc = subprocess.run(
-        [sys.executable, "-m", "search", "-m", "data=synthetic", "data.n_samples=160", "hparams_search=fashion-mnist",
-         "search.n_trials=3", "search.n_workers=1", "search.n_startup_trials=1", "train.epochs=1", "progress=false",
-         "budget.macs=1500000,2000000"],
-        cwd=tmp_path, capture_output=True, text=True, env=search_env(), timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "search",
+            "-m",
+            "data=synthetic",
+            "data.n_samples=160",
+            "hparams_search=fashion-mnist",
+            "search.n_trials=3",
+            "search.n_workers=1",
+            "search.n_startup_trials=1",
+            "train.epochs=1",
+            "progress=false",
+            "budget.macs=1500000,2000000",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=search_env(),
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     searched = {"train.lr", "train.weight_decay", "train.batch_size", "train.momentum", "train.schedule"}
@@ -282,7 +370,8 @@ def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path
         trained = [t for t in study.trials if t.user_attrs.get("epochs")]
         assert len(trained) == 3
         runs = {r.name: r for r in read_runs(directory / "wandb")}
-        rows = {int(r["number"]): r for r in csv.DictReader(open(directory / "trials.csv"))}
+        with open(directory / "trials.csv") as trials_csv:
+            rows = {int(r["number"]): r for r in csv.DictReader(trials_csv)}
         for t in trained:
             values = t.user_attrs["hyperparameters"]
             assert set(values) == searched
@@ -291,11 +380,18 @@ def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path
             run = runs[f"trial-{t.number:04d}-{t.user_attrs['key']}"]
             assert run.config["hyperparameters"] == values
             assert {k: run.config["train"][k.removeprefix("train.")] for k in searched} == values
-            assert run.config["searched"] == ({} if t.user_attrs.get("warm_start") else study.user_attrs["identity"]["params"])
+            assert run.config["searched"] == (
+                {} if t.user_attrs.get("warm_start") else study.user_attrs["identity"]["params"]
+            )
             for key in searched:
                 assert rows[t.number][key] == str(values[key])
         report = (directory / "report.md").read_text()
         assert "- searched settings (search.params): train.batch_size: `choice(32, 64, 128)`" in report
-        assert "train.batch_size | train.lr | train.momentum | train.schedule | train.weight_decay" in report  # top trials
+        assert (
+            "train.batch_size | train.lr | train.momentum | train.schedule | train.weight_decay" in report
+        )  # top trials
         best = yaml.safe_load((directory / "best_hyperparameters.yaml").read_text())
-        assert set(best) == searched and f"the best trial's settings: `train.batch_size={best['train.batch_size']}" in report
+        assert (
+            set(best) == searched
+            and f"the best trial's settings: `train.batch_size={best['train.batch_size']}" in report
+        )

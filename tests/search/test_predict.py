@@ -15,7 +15,8 @@ import torch
 
 from search.config import data_config
 from search.data import _split_indices, load_data
-from search.export import export, main as export_main
+from search.export import export
+from search.export import main as export_main
 from search.predict import load_trained, weights_file
 from tests.search.conftest import REPO, run_search
 
@@ -37,8 +38,20 @@ def _npz(path: Path) -> Path:
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cwd = tmp_path_factory.mktemp("predict")
     data = _npz(cwd / "pets.npz")
-    run_search(["data=npz", f"data.path={data}", "data.resolution=16", "search.n_trials=2", "train.epochs=2",
-                "budget.macs=3000000", "logger=none", "study.name=pets", "progress=false"], cwd)
+    run_search(
+        [
+            "data=npz",
+            f"data.path={data}",
+            "data.resolution=16",
+            "search.n_trials=2",
+            "train.epochs=2",
+            "budget.macs=3000000",
+            "logger=none",
+            "study.name=pets",
+            "progress=false",
+        ],
+        cwd,
+    )
     return cwd / "results" / "pets"
 
 
@@ -110,12 +123,26 @@ def test_export_cli_and_bad_paths(study: Path, tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.slow
 def test_ablation_keeps_weights_when_asked(tmp_path: Path) -> None:
-    args = ["experiment=reductions", "experiment.per_module=false", "experiment.reduce_ratios=[]", "experiment.seeds=1",
-            "data=synthetic", "train.epochs=1", "logger=none"]
+    args = [
+        "experiment=reductions",
+        "experiment.per_module=false",
+        "experiment.reduce_ratios=[]",
+        "experiment.seeds=1",
+        "data=synthetic",
+        "train.epochs=1",
+        "logger=none",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 
     def ablate(*extra: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "search.ablate", *args, *extra], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "search.ablate", *args, *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.report import main as report_main, pareto_front
+from search.report import main as report_main
+from search.report import pareto_front
 from tests.search.conftest import run_search
 
 
@@ -21,8 +22,20 @@ def test_pareto_front_keeps_cheapest_for_each_accuracy_gain() -> None:
 
 @pytest.mark.slow
 def test_report_aggregates_a_search_multirun_into_one_table(tmp_path: Path) -> None:
-    run_search(["-m", "data=synthetic", "data.n_samples=256", "search.n_trials=2", "train.epochs=1", "logger=none",
-                "study.name=sweep", "budget.macs=1500000,2500000", "progress=false"], tmp_path)
+    run_search(
+        [
+            "-m",
+            "data=synthetic",
+            "data.n_samples=256",
+            "search.n_trials=2",
+            "train.epochs=1",
+            "logger=none",
+            "study.name=sweep",
+            "budget.macs=1500000,2500000",
+            "progress=false",
+        ],
+        tmp_path,
+    )
     sweep = tmp_path / "results" / "sweep"
     jobs = sorted(p.parent for p in sweep.glob("*/study.db"))
     assert len(jobs) == 2
@@ -33,7 +46,9 @@ def test_report_aggregates_a_search_multirun_into_one_table(tmp_path: Path) -> N
     for row, job in zip(rows, jobs):
         (summary,) = optuna.get_all_study_summaries(f"sqlite:///{job / 'study.db'}", include_best_trial=False)
         study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{job / 'study.db'}")
-        best = max((t for t in study.trials if t.user_attrs.get("status") == "complete"), key=lambda t: (t.value, -t.number))
+        best = max(
+            (t for t in study.trials if t.user_attrs.get("status") == "complete"), key=lambda t: (t.value, -t.number)
+        )
         assert int(row["best_trial"]) == best.number and float(row["val_accuracy"]) == round(best.value, 4)
         assert float(row["test_accuracy"]) == round(study.user_attrs["test"]["accuracy"], 4)
         assert int(row["macs"]) <= int(job.name.split("budget.macs=")[1].split(",")[0])

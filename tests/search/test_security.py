@@ -51,8 +51,17 @@ def test_a_password_in_the_storage_url_is_written_nowhere(tmp_path: Path) -> Non
         pytest.skip(f"{mask_credentials(url)} carries no password to mask")
     secret = password[1]
     name = unique_name("mask")
-    args = ["data=synthetic", "data.n_samples=256", "train.epochs=1", "search.n_trials=2", "budget.mode=project",
-            "progress=false", "logger=wandb", f"study.name={name}", f"search.storage={url}"]
+    args = [
+        "data=synthetic",
+        "data.n_samples=256",
+        "train.epochs=1",
+        "search.n_trials=2",
+        "budget.mode=project",
+        "progress=false",
+        "logger=wandb",
+        f"study.name={name}",
+        f"search.storage={url}",
+    ]
     proc = run_search(args, tmp_path)
     assert secret not in proc.stdout + proc.stderr
     files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import space
-from search.config import Config, data_config, TrainConfig
+from search.config import Config, TrainConfig, data_config
 from search.data import base_genotype, load_data
 from search.train import Trainer, TrainingDiverged
 
@@ -65,9 +65,7 @@ def test_a_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(da
 
     def fit(**kwargs):
         torch.manual_seed(0)
-        return Trainer(cfg, data, augment=augment).fit(
-            space.build_model(genotype), aux_weight=0.3, **kwargs
-        )
+        return Trainer(cfg, data, augment=augment).fit(space.build_model(genotype), aux_weight=0.3, **kwargs)
 
     states = []
 

@@ -13,9 +13,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.storage import open_storage
 from bench.sleep_workers import sleep_study
 from search.status import Status, counts, tally
+from search.storage import open_storage
 from tests.search.conftest import REPO, run_search, search_env, start_search
 from tests.search.storages import STORAGES, storage_url, unique_name
 
@@ -214,7 +214,14 @@ def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -
         machine.mkdir()
         # one CPU thread each: two processes with two busy-waiting OpenMP threads apiece on two
         # cores slow each other down tenfold (search.n_workers splits the cores by itself)
-        args = [*FAST, "search.n_trials=8", "train.threads=1", f"search.worker={worker}", f"study.name={name}", f"search.storage={url}"]
+        args = [
+            *FAST,
+            "search.n_trials=8",
+            "train.threads=1",
+            f"search.worker={worker}",
+            f"study.name={name}",
+            f"search.storage={url}",
+        ]
         procs.append(start_search(args, machine))
     for proc in procs:
         out, err = proc.communicate(timeout=300)

@@ -10,7 +10,14 @@ def test_reduction_variants_and_their_costs() -> None:
     base = space.preset("googlenet")
     variants = reduction_variants(base, ratios=(0.5,))
     names = [name for name, _ in base.named_modules()]
-    assert list(variants) == ["base", "naive", *[f"naive-{n}" for n in names], "3x3-reduce-only", "5x5-reduce-only", "ratio-0.5"]
+    assert list(variants) == [
+        "base",
+        "naive",
+        *[f"naive-{n}" for n in names],
+        "3x3-reduce-only",
+        "5x5-reduce-only",
+        "ratio-0.5",
+    ]
     assert variants["base"] == base
     naive = variants["naive"]
     assert all(m.c3_reduce is None and m.c5_reduce is None and m.pool_proj is None for _, m in naive.named_modules())

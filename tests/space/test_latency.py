@@ -23,7 +23,9 @@ SMALL = {"resolution": 16, "in_channels": 1, "num_classes": 4, "aux": {"head": {
 
 
 def _genotype(seed: int = 0) -> Genotype:
-    return sample(RandomDraw(seed), Ranges(modules_per_stage=((1, 1), (1, 2), (1, 1))), preset("googlenet-small", **SMALL))
+    return sample(
+        RandomDraw(seed), Ranges(modules_per_stage=((1, 1), (1, 2), (1, 1))), preset("googlenet-small", **SMALL)
+    )
 
 
 def test_measure_pins_threads_and_restores_them() -> None:
@@ -55,7 +57,13 @@ def test_the_cache_measures_each_genotype_and_setting_once(tmp_path: Path, monke
     reopened = LatencyCache(path)  # from the file: nothing measured again
     assert reopened.measure(g, Setting(batch=4)) == 6.0 and len(calls) == 3 and len(reopened) == 3
     key = LatencyCache.key(g, Setting(batch=4))
-    assert key.startswith(g.key) and hardware("cpu") in key and "batch 4" in key and "threads 1" in key and "float32" in key
+    assert (
+        key.startswith(g.key)
+        and hardware("cpu") in key
+        and "batch 4" in key
+        and "threads 1" in key
+        and "float32" in key
+    )
     path.write_text("{not json")
     assert len(LatencyCache(path)) == 0  # an unreadable cache starts afresh, with a warning
 
@@ -81,13 +89,21 @@ def test_network_blocks_are_the_layers_the_model_runs() -> None:
 def test_prediction_is_table_lookups_plus_per_kind_costs_and_calibration() -> None:
     g = _genotype()
     blocks = network_blocks(g)
-    table = LatencyTable(setting=Setting(batch=2), hardware=hardware("cpu"), costs={"conv1x1:n": 0.01, "conv3x3:macs": 1e-6, "maxpool:elements": 1e-5},
-                         scale=1.5, per_block=0.02, offset=0.1)
+    table = LatencyTable(
+        setting=Setting(batch=2),
+        hardware=hardware("cpu"),
+        costs={"conv1x1:n": 0.01, "conv3x3:macs": 1e-6, "maxpool:elements": 1e-5},
+        scale=1.5,
+        per_block=0.02,
+        offset=0.1,
+    )
     table.blocks[blocks[0].signature] = 0.7  # the stem is in the table: looked up
     by_kind = 0.0
     for b in blocks[1:]:
         f = b.features()
-        by_kind += 0.01 * f.get("conv1x1:n", 0) + 1e-6 * 2 * f.get("conv3x3:macs", 0) + 1e-5 * 2 * f.get("maxpool:elements", 0)
+        by_kind += (
+            0.01 * f.get("conv1x1:n", 0) + 1e-6 * 2 * f.get("conv3x3:macs", 0) + 1e-5 * 2 * f.get("maxpool:elements", 0)
+        )
     assert table.predict(g) == pytest.approx(1.5 * (0.7 + by_kind) + 0.02 * len(blocks) + 0.1)
 
 
@@ -105,7 +121,9 @@ def test_a_fitted_table_is_saved_checked_and_refused_elsewhere(tmp_path: Path) -
     data = json.loads(path.read_text())
     data["hardware"] = "cuda:NVIDIA H200 torch 2.0.0"  # never this machine: torch 2.0 predates our floor
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=re.escape(f"fitted on 'cuda:NVIDIA H200 torch 2.0.0', not on this '{hardware('cpu')}'")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"fitted on 'cuda:NVIDIA H200 torch 2.0.0', not on this '{hardware('cpu')}'")
+    ):
         LatencyTable.load(path).check(Setting(), path)
     path.write_text("[]")
     with pytest.raises(ValueError, match="not a table this version reads"):
@@ -113,6 +131,10 @@ def test_a_fitted_table_is_saved_checked_and_refused_elsewhere(tmp_path: Path) -
 
 
 def test_bad_settings_are_refused() -> None:
-    for kwargs, message in [({"batch": 0}, "batch=0"), ({"threads": 0}, "threads=0"), ({"dtype": "int8"}, "dtype='int8'")]:
+    for kwargs, message in [
+        ({"batch": 0}, "batch=0"),
+        ({"threads": 0}, "threads=0"),
+        ({"dtype": "int8"}, "dtype='int8'"),
+    ]:
         with pytest.raises(ValueError, match=message):
             Setting(**kwargs)

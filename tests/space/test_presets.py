@@ -57,7 +57,9 @@ def test_naive_preset_has_no_reductions_and_costs_more() -> None:
     naive = space.preset("googlenet-naive")
     assert all(m.c3_reduce is None and m.c5_reduce is None and m.pool_proj is None for _, m in naive.named_modules())
     reduced = space.preset("googlenet")
-    assert [(m.c1, m.c3, m.c5) for _, m in naive.named_modules()] == [(m.c1, m.c3, m.c5) for _, m in reduced.named_modules()]
+    assert [(m.c1, m.c3, m.c5) for _, m in naive.named_modules()] == [
+        (m.c1, m.c3, m.c5) for _, m in reduced.named_modules()
+    ]
     assert space.cost(naive).macs > 5 * space.cost(reduced).macs
 
 

@@ -57,7 +57,12 @@ def test_ranges_must_match_the_base_stages() -> None:
 
 @pytest.mark.parametrize(
     "ranges",
-    [Ranges(), Ranges(reduce_ratios=(0.5, 1.0, None)), Ranges(reduce_ratios=(None,)), Ranges(large_kinds=("5x5", "3x3x2"))],
+    [
+        Ranges(),
+        Ranges(reduce_ratios=(0.5, 1.0, None)),
+        Ranges(reduce_ratios=(None,)),
+        Ranges(large_kinds=("5x5", "3x3x2")),
+    ],
     ids=["default", "with-naive", "naive-only", "no-3x3"],
 )
 def test_smallest_is_no_costlier_than_any_sampled_network(ranges: Ranges) -> None:
