@@ -24,12 +24,12 @@ from pathlib import Path
 
 import optuna
 
-from search.config import BudgetConfig, Config, LoggerConfig, SearchConfig, data_config
-from search.data import Splits, base_genotype, load_data
-from search.objective import Objective
-from search.study import open_study
-from search.tracking import Tracker
-from search.train import EpochResult
+from search.config.schema import BudgetConfig, Config, LoggerConfig, SearchConfig, data_config
+from search.data.sources import Splits, base_genotype, load_data
+from search.optimize.objective import Objective
+from search.optimize.study import open_study
+from search.training.tracking import Tracker
+from search.training.trainer import EpochResult
 from space.accounting import cost
 
 

@@ -3,12 +3,12 @@
 A generated tree of JPEGs (`--size`, default 500x375, ImageNet's typical size; noise over a
 per-class colour) is read at 64, 128 and 224 pixels by (a) a plain `Dataset` that opens each
 file with Pillow, decodes it whole, converts it to RGB, takes the same random crop and flip,
-and resizes; (b) search/folder.py
-streaming from disk (JPEG draft decoding, crop and resize in one step); (c) search/folder.py
+and resizes; (b) search/data/folder.py
+streaming from disk (JPEG draft decoding, crop and resize in one step); (c) search/data/folder.py
 from its cache (`data.cache=true`, built once beforehand; its build time is printed apart).
 All use a DataLoader with the same number of workers and batch size; images per second over
 full passes, after one warm-up pass. Then `googlenet-small` trains at 64 pixels for a pass
-over the cached data through search.train's streamed source: the share of each step's time
+over the cached data through search.training.trainer's streamed source: the share of each step's time
 spent waiting for its batch.
 
 Goals: (b) >= 1.0x (a); (c) >= 5x (a); waiting < 10% of step time with the cache.
@@ -28,10 +28,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.config import TrainConfig, data_config
-from search.data import load_data
-from search.folder import SCALES, KeyedSampler, Transform, _crop_box, loader
-from search.train import Trainer, _Streamed
+from search.config.schema import TrainConfig, data_config
+from search.data.folder import SCALES, KeyedSampler, Transform, _crop_box, loader
+from search.data.sources import load_data
+from search.training.trainer import Trainer, _Streamed
 from space.model import build_model
 from space.presets import preset
 
@@ -147,7 +147,7 @@ def main() -> None:
             f"{'pixels':>6} {'plain img/s':>12} {'folder img/s':>13} {'cached img/s':>13} {'folder/plain':>13} "
             f"{'cached/plain':>13} {'cache build s':>14}"
         )
-        from search.folder import FolderSplit, build_cache
+        from search.data.folder import FolderSplit, build_cache
 
         for r in args.resolutions:
             plain = images_per_second(PlainFiles(paths, r), args.workers, args.passes)

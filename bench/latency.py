@@ -13,7 +13,7 @@ On this machine (batch 1, one thread, float32, channels_last, Fashion-MNIST's 28
    `budget.mode=project` trains them, measured: the spread of latency at (nearly) equal MACs
    and Kendall's tau between MACs and latency there;
 4. the presets at `--macs` (at 32x32, as experiment=compare runs them), scaled as
-   `search.compare` scales them: MACs, measured and predicted latency.
+   `search.apps.compare` scales them: MACs, measured and predicted latency.
 """
 
 from __future__ import annotations

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import optuna
 
-from search.config import Config, SearchConfig, TrainConfig
-from search.run import run_study
+from search.config.schema import Config, SearchConfig, TrainConfig
+from search.experiments.run import run_study
 
 
 def main() -> None:

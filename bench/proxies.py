@@ -5,7 +5,7 @@
 
 `--n` random genotypes of the default space around googlenet-small, each width-projected into
 [0.7, 1] x `--macs` (one budget: at a fixed budget the size signal that many proxies ride on is
-gone), scored by every proxy in search/proxies.py on one fixed minibatch, then trained with the
+gone), scored by every proxy in search/training/proxies.py on one fixed minibatch, then trained with the
 main job's pipeline (fixed lr and weight decay: the proxies judge architectures) on Fashion-MNIST
 (`--data digits` where its files are missing). Prints the correlations of each proxy, and of
 plain params, MACs and depth (modules), with final validation accuracy, and each proxy's tau
@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 from scipy.stats import kendalltau, spearmanr
 
-from search.budget import project
-from search.config import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig, data_config
-from search.data import Splits, base_genotype, load_data, minibatch
-from search.proxies import proxy_scores
-from search.train import Trainer
+from search.budget.constraints import project
+from search.config.schema import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig, data_config
+from search.data.sources import Splits, base_genotype, load_data, minibatch
+from search.training.proxies import proxy_scores
+from search.training.trainer import Trainer
 from space.genotype import Genotype
 from space.model import build_model
 from space.ranges import RandomDraw, Ranges, sample

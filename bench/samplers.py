@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from search.config import Config, LoggerConfig, SearchConfig, TrainConfig
-from search.run import run_study
-from search.status import Status, status
+from search.config.schema import Config, LoggerConfig, SearchConfig, TrainConfig
+from search.experiments.run import run_study
+from search.optimize.status import Status, status
 
 
 def main() -> None:

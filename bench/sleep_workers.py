@@ -1,7 +1,7 @@
 """Stand-in trials that measure the worker machinery alone: two parameters, then a sleep.
 
 Used by `bench/workers.py` (trials per second of 1, 2 and 4 workers) and by the worker tests:
-workers are separate processes on one study, each running `search.workers.run_worker` exactly as
+workers are separate processes on one study, each running `search.optimize.workers.run_worker` exactly as
 a real search does, with the training replaced by a sleep.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import optuna
 
-from search.status import Status
-from search.storage import heartbeat_enabled, open_storage
-from search.workers import run_worker
+from search.optimize.status import Status
+from search.optimize.storage import heartbeat_enabled, open_storage
+from search.optimize.workers import run_worker
 
 __all__ = ["sleep_objective", "sleep_study"]
 

@@ -4,7 +4,7 @@
 
 The plain loop is the textbook one: a DataLoader over a TensorDataset (shuffle, default
 collation), NCHW tensors, `loss.item()` every step, evaluation through a DataLoader. Ours is
-`search.train.Trainer.fit` with its defaults (Polyak averaging included, which the plain loop
+`search.training.trainer.Trainer.fit` with its defaults (Polyak averaging included, which the plain loop
 does not even do). Images per second over whole epochs (training + validation), median of
 repeats. Goal: >= 1.5x on CPU.
 """
@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import space
-from search.config import Config, TrainConfig, data_config
-from search.data import Splits, base_genotype, load_data
-from search.train import Trainer
+from search.config.schema import Config, TrainConfig, data_config
+from search.data.sources import Splits, base_genotype, load_data
+from search.training.trainer import Trainer
 
 
 def _genotype(data: Splits) -> space.Genotype:

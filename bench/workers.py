@@ -31,9 +31,9 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.sleep_workers import sleep_study
-from search.credentials import mask_credentials
-from search.status import tally
-from search.storage import open_storage
+from search.config.credentials import mask_credentials
+from search.optimize.status import tally
+from search.optimize.storage import open_storage
 from tests.search.storages import url_or_problem
 
 

@@ -1,81 +1,9 @@
-"""`python -m search [overrides]` (or `inception-search`): the budget-constrained search.
-
-A Hydra app over `conf/search.yaml`. Before Hydra starts, the overrides are composed once (the
-first value of each sweep) and validated, so every user error, Hydra's included, is one line
-naming the field and the value, with exit code 2 and no traceback.
-"""
+"""`python -m search [overrides]` (or `inception-search`): the budget-constrained search
+(search/apps/search.py)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from search.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
-from search.config import Config, ConfigError, register, validate
-from search.credentials import mask_credentials, mask_file
-
-__all__ = ["main", "precheck"]
-
-
-def precheck(overrides: list[str]) -> Config:
-    """Compose and validate what Hydra will run; raise ConfigError with one line."""
-    composed = compose_checked("search", overrides)
-    if composed is None:
-        return Config()
-    cfg = to_config(composed)
-    validate(cfg)
-    check_outputs("study.results_dir", cfg.study.results_dir, cfg.logger)
-    return cfg
-
-
-@hydra.main(config_path=str(CONF_DIR), config_name="search", version_base="1.3")
-def _app(dcfg: DictConfig) -> float | None:
-    from search.run import run_study
-
-    cfg: Config = checked_config(dcfg, validate)
-    hc = HydraConfig.get()
-    directory = Path(hc.runtime.output_dir)
-    sys.argv[:] = [mask_credentials(arg) for arg in sys.argv]  # Hydra is done with it; W&B records it
-    _mask_saved_config(directory / str(hc.output_subdir), Path(hc.sweep.dir))
-    name = cfg.study.name
-    if hc.mode == RunMode.MULTIRUN:
-        if hc.job.override_dirname:  # one study per combination of swept settings
-            name = f"{cfg.study.name}/{hc.job.override_dirname}"
-        else:  # jobs that differ only in excluded keys (search.worker, ...) are workers of one study
-            directory = Path(hc.sweep.dir)
-    try:
-        result = run_study(cfg, name, directory)
-    except ConfigError as err:  # found while running: data contents, storage, a resumed study
-        error(str(err))
-    except RuntimeError as err:  # a local worker failed; the study and its reports are saved
-        error(str(err), code=1)
-    best = result.best_trial
-    if best is None:
-        print(f"study {name}: no trained trial fits the budget yet; see {directory / 'report.md'}")
-        return None
-    test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "not measured"
-    print(
-        f"study {name}: best trial #{best.number} ({best.user_attrs['key']}, "
-        f"{best.user_attrs['macs']:,} MACs): val {best.value:.4f}, test {test}; results in {directory}"
-    )
-    return best.value
-
-
-def _mask_saved_config(hydra_dir: Path, sweep_dir: Path) -> None:
-    """Hydra saves the overrides and config as typed: mask storage credentials in them."""
-    for path in [*hydra_dir.glob("*.yaml"), sweep_dir / "multirun.yaml"]:
-        mask_file(path)
-
-
-def main() -> None:
-    register()
-    run_checked(precheck, _app)
-
+from search.apps.search import main
 
 if __name__ == "__main__":
     main()

@@ -62,7 +62,7 @@ class Setting:
     batch: int = 1
     threads: int = 1  # CPU threads during the measurement (torch's intra-op pool)
     dtype: str = "float32"
-    channels_last: bool = True  # the trainer's memory format (search/train.py)
+    channels_last: bool = True  # the trainer's memory format (search/training/trainer.py)
 
     def __post_init__(self) -> None:
         if self.batch < 1:

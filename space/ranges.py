@@ -70,7 +70,7 @@ class Ranges:
     reduction (the naive branch). Aux heads may sit on any existing module in `aux_modules`.
 
     These fields, with these defaults, are also the `space.*` keys of the search's config:
-    `search.config.SpaceConfig` is derived from them, so a new searched range is declared here once.
+    `search.config.schema.SpaceConfig` is derived from them, so a new searched range is declared here once.
     """
 
     base: str = "googlenet-small"

@@ -29,7 +29,7 @@ FOREIGN_HARDWARE = "cuda:NVIDIA H200 torch 2.0.0"
 def this_machine() -> str:
     """The hardware string the CLI names with its default device (`train.device=auto`): latency
     tables are keyed by it, so messages about them name it; tests compare with this, never a literal."""
-    from search.train import resolve_device
+    from search.training.trainer import resolve_device
     from space.latency import hardware
 
     return hardware(str(resolve_device("auto")))

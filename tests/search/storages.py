@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from search.credentials import mask_credentials
+from search.config.credentials import mask_credentials
 
 STORAGES = ("sqlite", "journal", "postgresql")
 POSTGRES_DEFAULT = "postgresql+psycopg://inception:inception-ci@127.0.0.1:5432/inception_test"

@@ -13,9 +13,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import space
-from search.ablate_config import AblateConfig, ExperimentConfig, register_ablate
-from search.cli import CONF_DIR
-from search.config import ConfigError, register
+from search.apps.cli import CONF_DIR
+from search.config.ablate import AblateConfig, ExperimentConfig, register_ablate
+from search.config.schema import ConfigError, register
 from space.ablations import reduction_variants
 from space.accounting import cost
 from space.presets import preset
@@ -61,7 +61,7 @@ def test_every_experiment_file_composes(experiment: str) -> None:
 @pytest.mark.slow
 def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
     args = ["experiment=reductions", "experiment.per_module=false", "experiment.reduce_ratios=[0.5]", *FAST]
-    first = _run("search.ablate", args, tmp_path)
+    first = _run("search.apps.ablate", args, tmp_path)
     directory = tmp_path / "results" / "reductions"
     rows = _summary(directory)
     assert list(rows) == ["base", "naive", "3x3-reduce-only", "5x5-reduce-only", "ratio-0.5"]
@@ -76,19 +76,19 @@ def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
     for name in ("report.md", "accuracy.png", "cost.png"):
         assert (directory / name).stat().st_size > 500
     assert first.stdout.count("cached") == 0
-    again = _run("search.ablate", args, tmp_path)  # nothing retrained
+    again = _run("search.apps.ablate", args, tmp_path)  # nothing retrained
     assert again.stdout.count("cached") == 10
-    more = _run("search.ablate", [*args[:-1], "experiment.seeds=3"], tmp_path)  # only the new seed trains
+    more = _run("search.apps.ablate", [*args[:-1], "experiment.seeds=3"], tmp_path)  # only the new seed trains
     assert more.stdout.count("cached") == 10 and more.stdout.count(": test ") == 5
-    # `python -m search.report` rebuilds the table from the stored runs
+    # `python -m search.apps.report` rebuilds the table from the stored runs
     (directory / "summary.csv").unlink()
-    _run("search.report", [str(directory)], tmp_path)
+    _run("search.apps.report", [str(directory)], tmp_path)
     assert _summary(directory)["naive"]["seeds"] == "3"
 
 
 def test_aux_ablation_reports_train_cost(tmp_path: Path) -> None:
     _run(
-        "search.ablate",
+        "search.apps.ablate",
         ["experiment=aux", "experiment.aux_placements=[[],[4a,4d]]", "experiment.aux_weights=[0.0,0.3]", *FAST],
         tmp_path,
     )
@@ -100,9 +100,9 @@ def test_aux_ablation_reports_train_cost(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_aux_weight_multirun_aggregates_into_one_table(tmp_path: Path) -> None:
-    _run("search.ablate", ["-m", "experiment=aux-weight", "space.aux.weight=0,0.3", *FAST], tmp_path)
+    _run("search.apps.ablate", ["-m", "experiment=aux-weight", "space.aux.weight=0,0.3", *FAST], tmp_path)
     directory = tmp_path / "results" / "aux-weight"
-    _run("search.report", [str(directory)], tmp_path)
+    _run("search.apps.report", [str(directory)], tmp_path)
     rows = _summary(directory)
     assert len(rows) == 2 and all("space.aux.weight=" in v for v in rows)
     weights = sorted(json.loads(p.read_text())["genotype"]["aux"]["weight"] for p in directory.glob("*/runs/*.json"))
@@ -113,7 +113,7 @@ def test_aux_weight_multirun_aggregates_into_one_table(tmp_path: Path) -> None:
 def test_compare_matches_budgets_and_reports_paired_differences(tmp_path: Path) -> None:
     budget = 1_500_000
     _run(
-        "search.compare",
+        "search.apps.compare",
         [
             *FAST,
             f"experiment.budget_macs={budget}",
@@ -135,9 +135,9 @@ def test_compare_matches_budgets_and_reports_paired_differences(tmp_path: Path) 
 
 
 def test_bad_experiment_input_is_one_line(tmp_path: Path) -> None:
-    proc = _run("search.ablate", ["experiment=nope"], tmp_path, check=False)
+    proc = _run("search.apps.ablate", ["experiment=nope"], tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope" in proc.stderr
-    proc = _run("search.compare", ["experiment.baseline=resnet"], tmp_path, check=False)
+    proc = _run("search.apps.compare", ["experiment.baseline=resnet"], tmp_path, check=False)
     assert proc.returncode == 2 and "experiment.baseline='resnet'" in proc.stderr
 
 
@@ -158,10 +158,10 @@ def _stand_in_table(genotypes, setting, **_):
 def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """experiment.match=latency: each architecture width-scaled to one predicted latency; the
     report then shows what each costs in MACs and in measured latency, side by side."""
-    import search.ablate
+    import search.experiments.ablate
     from space.ablations import match_budget
 
-    monkeypatch.setattr(search.ablate, "fit_table", _stand_in_table)
+    monkeypatch.setattr(search.experiments.ablate, "fit_table", _stand_in_table)
     cfg = AblateConfig(
         experiment=ExperimentConfig(
             kind="compare",
@@ -175,8 +175,8 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
     matched = {
         n: match_budget(preset(n, **shape), 1_500_000, divisor=4) for n in ("googlenet-small", "googlenet-naive")
     }
-    scaled = search.ablate._match_latency(matched, cfg)
-    table = _stand_in_table(list(scaled.values()), search.ablate.latency_setting(cfg))
+    scaled = search.experiments.ablate._match_latency(matched, cfg)
+    table = _stand_in_table(list(scaled.values()), search.experiments.ablate.latency_setting(cfg))
     assert scaled["googlenet-small"] == matched["googlenet-small"]  # the baseline is the target
     assert table.predict(scaled["googlenet-naive"]) <= table.predict(scaled["googlenet-small"])
     assert len({cost(g).macs for g in scaled.values()}) == 2  # equal latency is not equal MACs
@@ -190,10 +190,10 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
         match=r"^experiment.budget_latency_ms=0.001: googlenet-small cannot be width-scaled under it "
         r"\(its layers' fixed costs alone exceed it\); raise it$",
     ):
-        search.ablate._match_latency(matched, cfg)
+        search.experiments.ablate._match_latency(matched, cfg)
     # end to end with a real table: measured on this machine, however busy it is
     _run(
-        "search.compare",
+        "search.apps.compare",
         [
             *FAST,
             "experiment.seeds=1",
@@ -212,5 +212,5 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
     assert "width-scaled to the same predicted batch-1 latency on this machine" in report
     header = next(line for line in report.splitlines() if line.startswith("| variant"))
     assert "macs" in header and "latency_b1_ms" in header  # side by side for every architecture
-    proc = _run("search.compare", [*FAST, "experiment.match=speed"], tmp_path, check=False)
+    proc = _run("search.apps.compare", [*FAST, "experiment.match=speed"], tmp_path, check=False)
     assert proc.returncode == 2 and "experiment.match='speed': must be macs or latency" in proc.stderr

@@ -1,4 +1,4 @@
-"""The evaluation protocol (`python -m search.benchmark`): its size=quick end to end, its cache,
+"""The evaluation protocol (`python -m search.apps.benchmark`): its size=quick end to end, its cache,
 its bad inputs, and the anytime statistics the goals are judged by."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from search.benchmark_report import median_curve, reach_fraction
+from search.reports.benchmark import median_curve, reach_fraction
 from tests.search.conftest import search_env
 
 QUICK = ["size=quick", "data=digits", "logger=none"]
@@ -18,7 +18,7 @@ QUICK = ["size=quick", "data=digits", "logger=none"]
 
 def _benchmark(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search.benchmark", *args],
+        [sys.executable, "-m", "search.apps.benchmark", *args],
         cwd=cwd,
         env=search_env(),
         capture_output=True,
@@ -102,6 +102,6 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
 def test_method_type_checks_cover_every_method_field() -> None:
     from dataclasses import fields
 
-    from search.benchmark_config import _METHOD_TYPES, MethodConfig
+    from search.config.benchmark import _METHOD_TYPES, MethodConfig
 
     assert list(_METHOD_TYPES) == [f.name for f in fields(MethodConfig)]

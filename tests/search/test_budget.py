@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 import space
-from search.budget import constraints, feasible, project
-from search.config import BudgetConfig
+from search.budget.constraints import constraints, feasible, project
+from search.config.schema import BudgetConfig
 from tests.search.conftest import FOREIGN_HARDWARE, this_machine
 
 
@@ -67,9 +67,9 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     import subprocess
     import sys
 
-    from search.budget import latency_table
-    from search.config import Config, data_config
-    from search.data import base_genotype, load_data
+    from search.budget.constraints import latency_table
+    from search.config.schema import Config, data_config
+    from search.data.sources import base_genotype, load_data
     from space.latency import LatencyTable
     from space.ranges import RandomDraw, Ranges, sample
     from tests.search.conftest import search_env
@@ -154,8 +154,8 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
 
 @pytest.mark.parametrize("value, shown", [("0", "0.0"), ("-1", "-1.0"), ("nan", "nan")])
 def test_a_latency_budget_must_be_positive(value: str, shown: str) -> None:
-    from search.__main__ import precheck
-    from search.config import ConfigError, register
+    from search.apps.search import precheck
+    from search.config.schema import ConfigError, register
 
     register()
     with pytest.raises(

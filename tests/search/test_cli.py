@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from search.__main__ import precheck
-from search.cli import COMMANDS, CONF_DIR, config_groups
-from search.config import ConfigError, register
+from search.apps.cli import COMMANDS, CONF_DIR, config_groups
+from search.apps.search import precheck
+from search.config.schema import ConfigError, register
 from tests.search.conftest import REPO, search_env
 
 
@@ -22,7 +22,12 @@ def _schemas() -> None:
     register()  # what each command's main() does first
 
 
-MODULES = {"search": "search", "ablate": "search.ablate", "compare": "search.compare", "benchmark": "search.benchmark"}
+MODULES = {
+    "search": "search",
+    "ablate": "search.apps.ablate",
+    "compare": "search.apps.compare",
+    "benchmark": "search.apps.benchmark",
+}
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.__main__ import precheck
-from search.config import Config, ConfigError, register
+from search.apps.search import precheck
+from search.config.schema import Config, ConfigError, register
 from tests.search.conftest import run_search
 
 register()
@@ -172,9 +172,9 @@ def test_hydra_excludes_exactly_the_execution_only_training_fields(config_name: 
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from search.ablate_config import register_ablate
-    from search.cli import CONF_DIR
-    from search.config import EXECUTION_FIELDS, TrainConfig, training_identity
+    from search.apps.cli import CONF_DIR
+    from search.config.ablate import register_ablate
+    from search.config.schema import EXECUTION_FIELDS, TrainConfig, training_identity
 
     register_ablate()
     GlobalHydra.instance().clear()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import ConfigError, data_config
-from search.data import load_data
+from search.config.schema import ConfigError, data_config
+from search.data.sources import load_data
 
 
 def test_digits_are_real_and_split_by_seed() -> None:

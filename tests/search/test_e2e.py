@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import space
-from search.status import counts, tally
+from search.optimize.status import counts, tally
 from tests.search.conftest import run_search
 from tests.search.wandb_records import OfflineRun, read_runs
 
@@ -156,7 +156,9 @@ def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
     before = csv_path.read_text()
     csv_path.unlink()
     (runs.directory / "report.md").unlink()
-    proc = subprocess.run([sys.executable, "-m", "search.report", str(runs.directory)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "search.apps.report", str(runs.directory)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert csv_path.read_text() == before
     assert "best trial: #" in (runs.directory / "report.md").read_text()

@@ -8,9 +8,9 @@ import optuna
 import pytest
 import torch
 
-from search.config import Config, LoggerConfig, SearchConfig, TrainConfig, data_config
-from search.run import run_study
-from search.train import Trainer
+from search.config.schema import Config, LoggerConfig, SearchConfig, TrainConfig, data_config
+from search.experiments.run import run_study
+from search.training.trainer import Trainer
 
 
 def _cfg(**params: str) -> Config:

@@ -9,7 +9,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.config import (
+from search.apps.checks import check_search
+from search.config.schema import (
     BudgetConfig,
     Config,
     ConfigError,
@@ -17,12 +18,11 @@ from search.config import (
     SearchConfig,
     TrainConfig,
     data_config,
-    validate,
 )
-from search.data import base_genotype, load_data
-from search.first_trials import warm_start_genotype
-from search.run import run_study
-from search.status import Status, counts, status
+from search.data.sources import base_genotype, load_data
+from search.experiments.run import run_study
+from search.optimize.first_trials import warm_start_genotype
+from search.optimize.status import Status, counts, status
 from space.accounting import cost
 
 
@@ -101,12 +101,12 @@ def test_prescreen_config_is_checked() -> None:
     ]:
         cfg = _cfg(**{"prescreen": "naswot", field: value})
         with pytest.raises(ConfigError, match=f"search.{field}={value!r}: {message}"):
-            validate(cfg)
+            check_search(cfg)  # the proxy's name is a start-up check: the list lives with the proxies
 
 
 def test_a_searched_default_that_trains_no_trial_is_not_part_of_the_study() -> None:
-    from search.params import parse_params
-    from search.study import _identity
+    from search.config.params import parse_params
+    from search.optimize.study import _identity
 
     cfg = Config()
     assert _identity(cfg, parse_params(cfg))["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it

@@ -15,10 +15,10 @@ import pytest
 import torch
 from PIL import Image
 
-from search.config import ConfigError, TrainConfig, data_config
-from search.data import load_data, minibatch
-from search.folder import KeyedSampler, Transform, loader, scan
-from search.train import Trainer
+from search.config.schema import ConfigError, TrainConfig, data_config
+from search.data.folder import KeyedSampler, Transform, loader, scan
+from search.data.sources import load_data, minibatch
+from search.training.trainer import Trainer
 from space.model import build_model
 from space.presets import preset
 from tests.search.conftest import run_search, search_env
@@ -208,7 +208,7 @@ def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
     assert all(t.user_attrs.get("skipped_images", 0) > 0 for t in trained)  # the broken file, counted
     log = (tmp_path / "results" / "tree" / "search.log").read_text()
     assert "undecodable image(s) skipped" in log
-    from search.predict import load_trained
+    from search.training.predict import load_trained
 
     trained_model = load_trained(tmp_path / "results" / "tree")
     assert trained_model.class_names == tuple(CLASSES) and trained_model.input_shape == (3, 16, 16)

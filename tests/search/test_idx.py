@@ -1,4 +1,4 @@
-"""The IDX reader (search/idx.py) and data=fashion-mnist: strict headers, official splits,
+"""The IDX reader (search/data/idx.py) and data=fashion-mnist: strict headers, official splits,
 class-balanced subsets. The tests on the real files skip, with the line that says how to get
 them, where the Debian package is not installed (./run.sh test installs it where it can)."""
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import ConfigError, data_config
-from search.data import balanced_subset, load_data
-from search.idx import FASHION_MNIST_DIR, FASHION_MNIST_HINT, idx_files, read_idx
+from search.config.schema import ConfigError, data_config
+from search.data.idx import FASHION_MNIST_DIR, FASHION_MNIST_HINT, idx_files, read_idx
+from search.data.sources import balanced_subset, load_data
 
 HAVE_FASHION_MNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST, reason=f"no Fashion-MNIST: {FASHION_MNIST_HINT}")

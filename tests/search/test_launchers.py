@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.status import tally
+from search.optimize.status import tally
 from tests.search.conftest import run_search, search_env
 
 

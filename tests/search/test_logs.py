@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.status import status
+from search.optimize.status import status
 from tests.search.conftest import run_search
 
 TRIAL_LINE = re.compile(r"\] - trial (\d+) (\w+), (\d+\.\d\d) MMACs, (.*)$")

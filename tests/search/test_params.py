@@ -12,9 +12,10 @@ import optuna
 import pytest
 import yaml
 
-from search.__main__ import precheck
-from search.ablate_config import register_ablate
-from search.config import (
+from search.apps.search import precheck
+from search.config.ablate import register_ablate
+from search.config.params import SearchedParam, apply_values, config_values, parse_params
+from search.config.schema import (
     DEFAULT_PARAMS,
     BudgetConfig,
     Config,
@@ -25,9 +26,8 @@ from search.config import (
     data_config,
     register,
 )
-from search.params import SearchedParam, apply_values, config_values, parse_params
-from search.run import run_study
-from search.train import Trainer
+from search.experiments.run import run_study
+from search.training.trainer import Trainer
 from space.ranges import RandomDraw
 from tests.search.conftest import search_env
 from tests.search.wandb_records import read_runs
@@ -95,7 +95,7 @@ def test_each_expression_kind_is_the_distribution_hydra_means(
     # Optuna gets the same distribution under the config key
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
-    from search.sample import TrialDraw
+    from search.optimize.sample import TrialDraw
 
     value = param.draw(TrialDraw(trial))
     dist = trial.distributions[key]
@@ -220,7 +220,7 @@ def test_each_trial_trains_with_its_own_drawn_settings(tmp_path: Path, monkeypat
         else:
             assert values == {k: t.params[k] for k in values}  # drawn by Optuna under the config key
     assert len({tuple(sorted(t.user_attrs["hyperparameters"].items())) for t in trained}) > 1
-    from search.report import _importances
+    from search.reports.study import _importances
 
     assert {*THREE, "data.augment"} <= set(_importances(study))  # importances.png has a bar for each
 
@@ -322,7 +322,7 @@ def test_the_shipped_hparams_search_file_composes_with_an_experiment_and_the_com
         r"\(it sets experiment.kind\), not of inception-search$",
     ):
         precheck(["experiment=aux"])
-    from search.cli import compose_checked
+    from search.apps.cli import compose_checked
 
     with pytest.raises(
         ConfigError,

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from search.config import data_config
-from search.data import _split_indices, load_data
-from search.export import export
-from search.export import main as export_main
-from search.predict import load_trained, weights_file
+from search.apps.export import export
+from search.apps.export import main as export_main
+from search.config.schema import data_config
+from search.data.sources import _split_indices, load_data
+from search.training.predict import load_trained, weights_file
 from tests.search.conftest import REPO, run_search
 
 CLASSES = ["cat", "dog", "owl"]
@@ -136,7 +136,7 @@ def test_ablation_keeps_weights_when_asked(tmp_path: Path) -> None:
 
     def ablate(*extra: str) -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "search.ablate", *args, *extra],
+            [sys.executable, "-m", "search.apps.ablate", *args, *extra],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from search.proxies import PROXIES, proxy_scores, score, screen_score
+from search.training.proxies import PROXIES, proxy_scores, score, screen_score
 from space.presets import preset
 from space.scaling import scale_widths
 

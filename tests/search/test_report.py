@@ -1,4 +1,4 @@
-"""Reports: the Pareto front, and `search.report` over a search multirun folder."""
+"""Reports: the Pareto front, and `search.reports.study` over a search multirun folder."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.report import main as report_main
-from search.report import pareto_front
+from search.apps.report import main as report_main
+from search.reports.study import pareto_front
 from tests.search.conftest import run_search
 
 
@@ -56,7 +56,7 @@ def test_report_aggregates_a_search_multirun_into_one_table(tmp_path: Path) -> N
 
 
 def test_report_on_a_folder_of_nothing_names_every_accepted_form(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "search.report", str(tmp_path)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "search.apps.report", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert all(form in line for form in ("study.db", "runs/", "*/study.db", "*/summary.csv", "--storage"))

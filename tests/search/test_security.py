@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.credentials import mask_credentials
+from search.config.credentials import mask_credentials
 from tests.search.conftest import REPO, run_search
 from tests.search.storages import postgres_problem, unique_name
 

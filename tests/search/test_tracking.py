@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from search.config import LoggerConfig
-from search.credentials import mask_credentials
-from search.tracking import Tracker
+from search.config.credentials import mask_credentials
+from search.config.schema import LoggerConfig
+from search.training.tracking import Tracker
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import space
-from search.config import Config, TrainConfig, data_config
-from search.data import base_genotype, load_data
-from search.train import Trainer, TrainingDiverged
+from search.config.schema import Config, TrainConfig, data_config
+from search.data.sources import base_genotype, load_data
+from search.training.trainer import Trainer, TrainingDiverged
 
 
 @pytest.fixture(scope="module")

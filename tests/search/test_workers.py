@@ -14,8 +14,8 @@ import pytest
 from optuna.trial import TrialState
 
 from bench.sleep_workers import sleep_study
-from search.status import Status, counts, tally
-from search.storage import open_storage
+from search.optimize.status import Status, counts, tally
+from search.optimize.storage import open_storage
 from tests.search.conftest import REPO, run_search, search_env, start_search
 from tests.search.storages import STORAGES, storage_url, unique_name
 
@@ -185,8 +185,8 @@ def test_a_killed_workers_trial_is_retried_by_another_worker_after_its_heartbeat
 def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from search.config import Config, SearchConfig, TrainConfig
-    from search.workers import worker_config
+    from search.config.schema import Config, SearchConfig, TrainConfig
+    from search.optimize.workers import worker_config
 
     cfg = Config(search=SearchConfig(n_workers=4))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -247,14 +247,14 @@ def test_a_live_worker_whose_trial_was_failed_as_stale_carries_on(tmp_path: Path
         trial.set_user_attr("status", "complete")
         return 1.0
 
-    from search.workers import run_worker
+    from search.optimize.workers import run_worker
 
     run_worker(study, objective, 3, heartbeats=True)
     assert tally(study.get_trials()) == (3, 0, 0) and len(calls) == 4
 
 
 def test_start_up_recovery_skips_a_retry_still_carrying_its_predecessors_worker(tmp_path: Path) -> None:
-    from search.workers import recover_dead_local_trials
+    from search.optimize.workers import recover_dead_local_trials
 
     study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 's.db'}"))
     import socket

@@ -10,9 +10,9 @@ if os.environ.get("INCEPTION_TEST_FAULTS"):
 
     import torch
 
-    import search.train
+    import search.training.trainer
 
-    _real_fit = search.train.Trainer.fit
+    _real_fit = search.training.trainer.Trainer.fit
 
     def _claim(name: str) -> bool:
         try:
@@ -32,4 +32,4 @@ if os.environ.get("INCEPTION_TEST_FAULTS"):
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
         return _real_fit(self, model, **kwargs)
 
-    search.train.Trainer.fit = _fit_with_faults
+    search.training.trainer.Trainer.fit = _fit_with_faults

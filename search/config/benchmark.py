@@ -1,0 +1,124 @@
+"""The structured config of `python -m search.apps.benchmark`: the search's own config (space, budget,
+data, training, logging: one pipeline for every method) plus what the protocol adds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from search.config.checks import validate
+from search.config.schema import PRUNERS, SAMPLERS, Config, ConfigError, schema
+
+HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
+
+__all__ = [
+    "HAND_DESIGN",
+    "BenchmarkConfig",
+    "MethodConfig",
+    "ProtocolConfig",
+    "method_configs",
+    "register_benchmark",
+    "validate_benchmark",
+]
+
+
+@dataclass
+class MethodConfig:
+    """One search method: the `search.*` settings that differ between the methods compared."""
+
+    sampler: str = "tpe"
+    pruner: str = "median"
+    warm_start: bool = True
+    prescreen: Optional[str] = None
+
+
+def _default_methods() -> dict[str, Any]:
+    return {
+        "random": {"sampler": "random", "pruner": "none", "warm_start": False},
+        "tpe": {"sampler": "tpe", "pruner": "median", "warm_start": True},
+        "tpe-hyperband": {"sampler": "tpe", "pruner": "hyperband", "warm_start": True},
+        "tpe-grad_norm": {"sampler": "tpe", "pruner": "median", "warm_start": True, "prescreen": "-grad_norm"},
+        "tpe-nopruner": {"sampler": "tpe", "pruner": "none", "warm_start": True},  # what the pruners save
+    }
+
+
+_METHOD_TYPES: dict[str, tuple[type, ...]] = {
+    "sampler": (str,),
+    "pruner": (str,),
+    "warm_start": (bool,),
+    "prescreen": (str, type(None)),
+}  # MethodConfig's field types, as isinstance checks (tests/search/test_benchmark.py holds them together)
+
+
+def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
+    """`benchmark.methods` as MethodConfigs. The mapping is untyped in the schema because
+    OmegaConf cannot add a dataclass-typed entry from the command line
+    (`+benchmark.methods.mine.sampler=gp` fails inside OmegaConf), so the keys and types
+    are checked here instead, with the same one-line errors."""
+    known = [f.name for f in fields(MethodConfig)]
+    methods = {}
+    for name, entry in b.methods.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f"benchmark.methods.{name}={entry!r}: must be a mapping of {', '.join(known)}")
+        for key, value in entry.items():
+            if key not in known:
+                raise ConfigError(f"benchmark.methods.{name}.{key}: unknown key (one of {', '.join(known)})")
+            want = _METHOD_TYPES[key]
+            if not isinstance(value, want):
+                raise ConfigError(
+                    f"benchmark.methods.{name}.{key}={value!r}: must be a {' or '.join(t.__name__ for t in want)}"
+                )
+        methods[name] = MethodConfig(**entry)
+    return methods
+
+
+@dataclass
+class ProtocolConfig:
+    """`repeats` independent searches per method (seeds 0..repeats-1), each of `n_trials`
+    trained networks; then each method's best genotype and the hand design, width-matched to
+    `budget.macs`, retrained from scratch with `seeds` seeds for `retrain_epochs` epochs on a
+    class-balanced `retrain_subset` of the training images (null: all) and tested once.
+    Searches and retrainings run `jobs` at a time, each process with its share of the CPU
+    threads. `baseline` is the method the others are also compared with (random search)."""
+
+    name: str = "fashion-mnist"
+    methods: dict[str, Any] = field(default_factory=_default_methods)  # name -> MethodConfig fields
+    baseline: str = "random"
+    repeats: int = 3
+    n_trials: int = 10
+    seeds: int = 5
+    retrain_epochs: int = 6
+    retrain_subset: Optional[int] = 12000
+    jobs: int = 2
+
+
+@dataclass
+class BenchmarkConfig(Config):
+    benchmark: ProtocolConfig = field(default_factory=ProtocolConfig)
+
+
+def register_benchmark() -> None:
+    ConfigStore.instance().store(name="benchmark_schema", node=schema(BenchmarkConfig))
+
+
+def validate_benchmark(cfg: BenchmarkConfig) -> None:
+    validate(cfg)
+    b = cfg.benchmark
+    if not b.name or "/" in b.name:
+        raise ConfigError(f"benchmark.name={b.name!r}: must be a non-empty name without '/'")
+    if not b.methods:
+        raise ConfigError("benchmark.methods={}: needs at least one method")
+    for name, m in method_configs(b).items():
+        if m.sampler not in SAMPLERS:
+            raise ConfigError(f"benchmark.methods.{name}.sampler={m.sampler!r}: must be one of {', '.join(SAMPLERS)}")
+        if m.pruner not in PRUNERS:
+            raise ConfigError(f"benchmark.methods.{name}.pruner={m.pruner!r}: must be one of {', '.join(PRUNERS)}")
+    if b.baseline not in b.methods:
+        raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
+    for key in ("repeats", "n_trials", "seeds", "retrain_epochs", "jobs"):
+        if getattr(b, key) < 1:
+            raise ConfigError(f"benchmark.{key}={getattr(b, key)!r}: must be >= 1")
+    if b.retrain_subset is not None and b.retrain_subset < 10:
+        raise ConfigError(f"benchmark.retrain_subset={b.retrain_subset!r}: must be >= 10 (or null: all images)")

@@ -1,0 +1,401 @@
+"""Structured configs: one dataclass per Hydra config group, registered in Hydra's ConfigStore.
+
+Hydra merges `conf/` into these schemas, so a misspelled key or a value of the wrong type fails
+at start-up. `validate` then checks what types cannot (choices, ranges, paths) and raises one
+`ConfigError` naming the field and the value. Library code receives these dataclasses, never a
+DictConfig.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from space.ranges import Ranges
+
+__all__ = [
+    "BudgetConfig",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "DATA_CONFIGS",
+    "DEFAULT_PARAMS",
+    "data_config",
+    "LoggerConfig",
+    "SearchConfig",
+    "SpaceConfig",
+    "StudyConfig",
+    "TrainConfig",
+    "EXECUTION_FIELDS",
+    "register",
+    "schema",
+    "training_identity",
+]
+
+SAMPLERS = ("tpe", "random", "nsga2", "gp")
+PRUNERS = ("none", "median", "hyperband")
+BUDGET_MODES = ("constraint", "prune", "project")
+SCHEDULES = ("paper", "cosine")
+LOGGERS = ("wandb", "none")
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+FROM_DATA = ("resolution", "in_channels", "num_classes")
+_RANGES = Ranges()  # the search ranges' defaults, shared with space.random_genotype
+
+
+class ConfigError(ValueError):
+    """A bad value in the user's configuration; its message is one line naming field and value."""
+
+
+# On small inputs aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map. The
+# default `space.genotype` of searches and ablations alike.
+SMALL_INPUT_GENOTYPE: dict[str, Any] = {"aux": {"head": {"pool": "adaptive", "size": 2}}}
+
+
+def _config_type(hint: Any) -> Any:
+    """The OmegaConf type of a `Ranges` field: tuples become lists (OmegaConf has no nested
+    tuples) and `X | None` becomes `Optional[X]`."""
+    args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+    if typing.get_origin(hint) is tuple:
+        return list[_config_type(args[0])]  # type: ignore[misc]
+    if type(None) in args:
+        return Optional[_config_type(next(a for a in args if a is not type(None)))]
+    return hint
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _as_tuples(value: Any) -> Any:
+    return tuple(_as_tuples(v) for v in value) if isinstance(value, (tuple, list)) else value
+
+
+def _range_fields() -> list[tuple[str, Any, Any]]:
+    """One config field per field of `space.ranges.Ranges`, with its default: the space is
+    declared once, there."""
+    hints = typing.get_type_hints(Ranges)
+    fields = []
+    for f in dataclasses.fields(Ranges):
+        default = getattr(_RANGES, f.name)
+        if isinstance(default, tuple):
+            fields.append((f.name, _config_type(hints[f.name]), field(default_factory=partial(_as_lists, default))))
+        else:
+            fields.append((f.name, hints[f.name], field(default=default)))
+    return fields
+
+
+_RANGE_FIELDS = _range_fields()
+SpaceConfig = dataclasses.make_dataclass(
+    "SpaceConfig",
+    [
+        _RANGE_FIELDS[0],  # base
+        ("genotype", dict[str, Any], field(default_factory=lambda: copy.deepcopy(SMALL_INPUT_GENOTYPE))),
+        *_RANGE_FIELDS[1:],
+    ],
+    namespace={
+        "__module__": __name__,
+        "__doc__": """The search space: the fields of `space.ranges.Ranges` (the ranges around a base
+    preset; see there), plus the base's overrides and the searched training hyperparameters.
+
+    `genotype` overrides fields of the base preset (as `space.preset(base, **genotype)`);
+    resolution, input channels and classes always come from the data. A `reduce_ratios` entry of
+    null removes that 1x1 reduction. Training hyperparameters are searched by `search.params`.
+    """,
+    },
+)
+
+
+@dataclass
+class BudgetConfig:
+    """A hard cap on inference multiply-adds (and parameters when `params` is set, and latency
+    when `latency_ms` is set).
+
+    mode=constraint: over-budget trials are never trained; they are recorded with
+    their constraint values so the sampler learns the feasible region. mode=prune: the naive
+    baseline, over-budget trials are pruned without telling the sampler why. mode=project: every
+    sampled network is width-scaled into [min_fraction * macs, macs].
+    """
+
+    macs: int = 2_000_000
+    params: Optional[int] = None
+    mode: str = "constraint"
+    min_fraction: float = 0.7
+    # A cap on inference latency (ms) on this machine, predicted before training by a per-block
+    # table (space/latency.py) and measured after; null: none. Measured at `latency_batch`
+    # images with `latency_threads` CPU threads. `latency_table`: the table's file; null:
+    # <study.results_dir>/latency-tables/<machine and setting>.json, fitted there once when missing.
+    latency_ms: Optional[float] = None
+    latency_batch: int = 1
+    latency_threads: int = 1
+    latency_table: Optional[str] = None
+
+
+# What a search samples beside the architecture unless told otherwise.
+DEFAULT_PARAMS: dict[str, Optional[str]] = {
+    "train.lr": "tag(log, interval(0.01, 0.2))",
+    "train.weight_decay": "tag(log, interval(1e-5, 1e-3))",
+}
+
+
+@dataclass
+class SearchConfig:
+    """How the space is searched. `n_trials` counts trained networks (complete, pruned or
+    failed); over-budget draws and duplicates are told to the sampler but cost only
+    milliseconds, and `max_untrained_in_row` of them in a row stop the search with advice.
+
+    `warm_start` enqueues the hand-designed base, projected onto the budget, as the first trial,
+    so a search never ends below the design it started from. `prescreen` names a zero-cost
+    proxy (search/training/proxies.py): `prescreen_candidates` random genotypes are scored by it on one
+    minibatch, and the best `prescreen_trials` of them are trained first, as the sampler's
+    warm-up. `params` maps train.* and data.* keys to Hydra sweep expressions, each drawn per
+    trial beside the architecture (search/config/params.py)."""
+
+    sampler: str = "tpe"
+    pruner: str = "median"
+    n_trials: int = 30
+    seed: int = 0
+    storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
+    n_startup_trials: int = 8
+    max_untrained_in_row: int = 500
+    warm_start: bool = True
+    prescreen: Optional[str] = (
+        None  # a proxy of search.training.proxies.PROXIES ("-name": lower is better), or null: off
+    )
+    prescreen_candidates: int = 200
+    prescreen_trials: int = 4
+    # Training and data settings searched beside the architecture (search/config/params.py): config
+    # key -> Hydra sweep expression; null: not searched (the key keeps its configured value).
+    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
+    # Scale-out (search/optimize/workers.py): local worker processes; this process's index among
+    # separately started ones (seeds its sampler apart; a multirun over it joins one study).
+    n_workers: int = 1
+    worker: int = 0
+    # Crash recovery on RDB storages: heartbeat every `heartbeat_interval` s (null: off); a trial
+    # silent for `grace_period` s (null: 2 x interval) fails and is retried up to `max_retry` times,
+    # resuming from its last checkpoint: written after an epoch once `checkpoint_seconds` have
+    # passed since the last one (0: every epoch; null: never), so long trials save every epoch
+    # and second-long digits trials do not pay for it.
+    heartbeat_interval: Optional[int] = 30
+    grace_period: Optional[int] = None
+    max_retry: int = 3
+    checkpoint_seconds: Optional[float] = 60.0
+    # Logs: one line per finished trial always; a trial that has trained `log_epochs_after`
+    # seconds also logs a line per epoch (0: every epoch of every trial; null: never).
+    log_epochs_after: Optional[float] = 10.0
+
+
+@dataclass
+class StudyConfig:
+    name: str = "digits"
+    results_dir: str = "results"
+
+
+@dataclass
+class DataConfig:
+    """Where images come from: the fields every source shares; each source's dataclass below
+    adds its own, so a config shows only what its source reads. `resolution` null keeps the
+    data's own size; otherwise images are resized (bilinear) once at load time. Splits are fixed
+    by `seed`. `subset` keeps a seeded, class-balanced sample of that many images (of the official
+    training set, where the data has an official test set) before validation is carved out: fast
+    runs on large data sets."""
+
+    name: str = "digits"
+    resolution: Optional[int] = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    augment: bool = False
+    limit: Optional[int] = None  # use only the first N images (quick runs)
+    subset: Optional[int] = None  # a seeded class-balanced sample of N images (see above)
+
+
+@dataclass
+class DigitsData(DataConfig):
+    """scikit-learn's digits; the test split is carved out too (`test_fraction`)."""
+
+    name: str = "digits"
+    test_fraction: float = 0.2
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    """One random smooth template per class plus noise: learnable in an epoch (fast tests)."""
+
+    name: str = "synthetic"
+    test_fraction: float = 0.2
+    n_samples: int = 1024
+    n_classes: int = 4
+    channels: int = 3
+    size: int = 8
+
+
+@dataclass
+class FashionMnistData(DataConfig):
+    """Fashion-MNIST or any MNIST-family IDX folder (`path`; null: Debian's package folder);
+    its official test set is the test split."""
+
+    name: str = "fashion-mnist"
+    path: Optional[str] = None
+
+
+@dataclass
+class Cifar10Data(DataConfig):
+    """CIFAR-10 in its python format (`path`: the folder); its test batch is the test split."""
+
+    name: str = "cifar10"
+    path: Optional[str] = None
+
+
+@dataclass
+class NpzData(DataConfig):
+    """An .npz of `images` and `labels` (`path`: the file); the test split is carved out."""
+
+    name: str = "npz"
+    path: Optional[str] = None
+    test_fraction: float = 0.2
+
+
+@dataclass
+class Cifar100Data(DataConfig):
+    """CIFAR-100 in its python format (`path`: the folder holding cifar-100-python/ or its
+    train/test/meta files); `labels`: fine (100 classes) or coarse (20 superclasses)."""
+
+    name: str = "cifar100"
+    path: Optional[str] = None
+    labels: str = "fine"
+    augment: bool = True
+
+
+@dataclass
+class FolderData(DataConfig):
+    """Class-per-folder images (`path`/train/<class>/*, optionally `path`/val/<class>/*, which
+    is then the test split), streamed from disk by `workers` processes (null: one per core, up to
+    8) or decoded once into a cache (`cache`; search/data/folder.py). `augmentation` (when `augment`):
+    paper (random crops of 8-100% of the area, aspect 3/4-4/3, flips), light (35-100%, flips) or
+    off; `photometric` adds brightness/contrast/saturation jitter. Images are converted to
+    `channels` (1: grey, 3: RGB) and cropped to `resolution`."""
+
+    name: str = "folder"
+    path: Optional[str] = None
+    resolution: Optional[int] = 224
+    test_fraction: float = 0.1
+    channels: int = 3
+    augment: bool = True
+    augmentation: str = "paper"
+    photometric: bool = False
+    cache: bool = False
+    workers: Optional[int] = None
+
+
+# data=<name> picks the dataclass: each conf/data/<name>.yaml extends `<name>_schema`.
+DATA_CONFIGS: dict[str, type[DataConfig]] = {
+    "fashion-mnist": FashionMnistData,
+    "digits": DigitsData,
+    "synthetic": SyntheticData,
+    "cifar10": Cifar10Data,
+    "npz": NpzData,
+    "cifar100": Cifar100Data,
+    "folder": FolderData,
+}
+
+
+def data_config(name: str, **fields: Any) -> DataConfig:
+    """The config of data source `name` (the API's way to say `data=<name> data.<field>=...`)."""
+    if name not in DATA_CONFIGS:
+        raise ConfigError(f"data={name!r}: must be one of {', '.join(DATA_CONFIGS)}")
+    return DATA_CONFIGS[name](**fields)
+
+
+@dataclass
+class TrainConfig:
+    """SGD with momentum; `schedule=paper` multiplies the learning rate by `lr_decay` every
+    `decay_every` epochs (the paper: 0.96 every 8), `cosine` anneals to zero. The paper also
+    evaluates a Polyak average of the weights: `polyak` is the per-step decay of that
+    exponential moving average (null: evaluate the raw weights)."""
+
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "paper"
+    lr_decay: float = 0.96
+    decay_every: int = 8
+    polyak: Optional[float] = 0.95  # per-step EMA decay of the weights evaluated; null: off
+    device: str = "auto"
+    amp: bool = True  # on CUDA only
+    channels_last: str = "auto"  # auto | true | false
+    seed: int = 0
+    threads: Optional[int] = None  # torch CPU threads; null leaves torch's default
+
+
+# TrainConfig fields that say how a run executes, not what it computes: left out of study
+# identities and run cache keys, so a study or ablation started on a CPU may go on on a GPU.
+EXECUTION_FIELDS = ("device", "amp", "channels_last", "threads")
+
+
+def training_identity(train: TrainConfig) -> dict[str, Any]:
+    """`train` as a dict without its execution-only fields."""
+    identity = asdict(train)
+    for key in EXECUTION_FIELDS:
+        identity.pop(key)
+    return identity
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "wandb"
+    mode: str = "offline"
+    project: str = "inception-nas"
+    entity: Optional[str] = None
+    dir: Optional[str] = None  # default: <study dir>
+    group: Optional[str] = None  # W&B group of the runs; default: the study (a benchmark sets its name)
+
+
+@dataclass
+class Config:
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    study: StudyConfig = field(default_factory=StudyConfig)
+    data: DataConfig = field(default_factory=DigitsData)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    progress: bool = True
+
+
+def schema(cls: type) -> Any:
+    """`cls` as the node a primary config extends: its `data` is the shared base, which the data
+    group's own dataclass (conf/data/<name>.yaml extends `<name>_schema`) then replaces; a
+    source's fields are accepted only where that source is chosen."""
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(cls)
+    node.data = DataConfig()
+    return node
+
+
+def register() -> None:
+    """Put the schemas in Hydra's ConfigStore: `conf/search.yaml` extends `search_schema`, and
+    each group file is merged into its group's dataclass. Also the `or` resolver the sweep
+    directory uses (`${or:${hydra.job.override_dirname},${hydra.job.num}}`)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("or"):
+        OmegaConf.register_new_resolver("or", lambda first, second: first if first not in (None, "") else second)
+    cs = ConfigStore.instance()
+    cs.store(name="search_schema", node=schema(Config))
+    for name, node in DATA_CONFIGS.items():
+        cs.store(group="data", name=f"{name}_schema", node=node)
+
+
+def ranges_from_config(cfg: Any) -> Ranges:
+    """The `space.ranges.Ranges` a SpaceConfig describes (a ValueError names a bad field)."""
+    return Ranges(**{f.name: _as_tuples(getattr(cfg, f.name)) for f in dataclasses.fields(Ranges)})

@@ -1,0 +1,1 @@
+"""Data sources and their splits: each source loads its images into train/val/test splits."""

@@ -1,0 +1,296 @@
+"""`python -m search.apps.benchmark [size=quick|default|full]`: does the search find better networks?
+
+The protocol of ../shared/BENCHMARKING.md (after Lindauer & Hutter, JMLR 2020), for one task and
+one budget:
+
+1. `benchmark.repeats` independent searches per method (random search always among them), same
+   space, same trial budget (`benchmark.n_trials` trained networks), same training pipeline;
+   each is an ordinary study under `searches/<method>-r<repeat>/`, so an interrupted benchmark
+   resumes where it stopped.
+2. Anytime curves: best validation accuracy against cumulative training seconds (pre-screen
+   seconds included), median and inter-quartile band over the repeats.
+3. Each method's best genotype (over its repeats, by validation) and the hand design (the base
+   projected onto the budget), all width-matched to `budget.macs`, retrained from scratch with
+   `benchmark.seeds` seeds and tested once on the official test set; each (arm, seed) result is
+   one JSON file under `retrain/`, keyed by genotype, hyperparameters, training, data and seed,
+   so nothing finished is retrained.
+4. summary.csv, report.md, anytime.png, test_accuracy.png; W&B runs grouped by the benchmark.
+
+Every method retrains its network with the settings its best trial drew (`search.params`: by
+default learning rate and weight decay); the hand design keeps its recipe, the configured values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from search.config.benchmark import (
+    HAND_DESIGN,
+    BenchmarkConfig,
+    MethodConfig,
+    method_configs,
+)
+from search.config.params import apply_values, config_values, parse_params
+from search.config.schema import (
+    Config,
+    ConfigError,
+    DataConfig,
+    StudyConfig,
+    TrainConfig,
+    ranges_from_config,
+    training_identity,
+)
+from search.data.sources import Splits, base_genotype, load_data
+from search.experiments.run import run_study
+from search.optimize.first_trials import warm_start_genotype
+from search.optimize.status import Status, is_trained
+from search.optimize.storage import storage_url
+from search.reports.benchmark import write_benchmark_report
+from search.training.tracking import Tracker
+from search.training.trainer import Trainer, TrainingDiverged, resolve_device
+from space.ablations import match_budget
+from space.accounting import cost
+from space.genotype import Genotype
+from space.io import atomic_path
+from space.model import build_model
+
+__all__ = ["HAND_DESIGN", "Arm", "run_benchmark", "search_config"]
+
+log = logging.getLogger(__name__)
+
+_DATA: dict[str, Splits] = {}  # per process: data sets loaded once, by their config
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One network to retrain: a method's best genotype, or the hand design."""
+
+    name: str
+    genotype: Genotype
+    hyperparameters: dict[str, Any]  # the values of the searched keys it trains with ({"train.lr": ...})
+    source: str  # where it came from: "<method>-r<repeat> trial <n>", or the base
+
+
+def _threads(cfg: BenchmarkConfig) -> int | None:
+    """Each of `jobs` processes gets its share of the CPU threads (one GPU process needs none)."""
+    if cfg.train.threads is not None or resolve_device(cfg.train.device).type != "cpu":
+        return cfg.train.threads
+    return max(1, (os.cpu_count() or 1) // cfg.benchmark.jobs)
+
+
+def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: int, directory: Path) -> Config:
+    """The study config of one search: the shared pipeline with the method's settings."""
+    search = dataclasses.replace(
+        cfg.search,
+        sampler=m.sampler,
+        pruner=m.pruner,
+        warm_start=m.warm_start,
+        prescreen=m.prescreen,
+        n_trials=cfg.benchmark.n_trials,
+        seed=repeat,
+        n_workers=1,
+        worker=0,
+        storage=None,
+    )
+    return Config(
+        space=cfg.space,
+        budget=cfg.budget,
+        search=search,
+        data=cfg.data,
+        study=StudyConfig(name=f"{method}-r{repeat}", results_dir=str(directory / "searches")),
+        train=dataclasses.replace(cfg.train, threads=_threads(cfg)),
+        logger=dataclasses.replace(cfg.logger, group=f"benchmark-{cfg.benchmark.name}"),
+        progress=False,
+    )
+
+
+def _run_search(job: tuple[Config, str]) -> str:
+    cfg, directory = job
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    start = time.perf_counter()
+    result = run_study(cfg, cfg.study.name, Path(directory))
+    best = f"{result.best_trial.value:.4f}" if result.best_trial is not None else "-"
+    return f"search {cfg.study.name}: best val {best} ({time.perf_counter() - start:.0f} s)"
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
+
+
+def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna.Study]]:
+    """Every (method, repeat) search to its end (finished ones only reload); the studies."""
+    configs = {
+        method: [search_config(cfg, method, m, r, directory) for r in range(cfg.benchmark.repeats)]
+        for method, m in method_configs(cfg.benchmark).items()
+    }
+    # Repeat by repeat, every method in each round: whatever else loads the machine meanwhile
+    # slows all methods alike, so the anytime curves' seconds stay comparable.
+    jobs = [
+        (cs[r], str(directory / "searches" / cs[r].study.name))
+        for r in range(cfg.benchmark.repeats)
+        for cs in configs.values()
+    ]
+    with _pool(cfg.benchmark.jobs) as pool:
+        for i, line in enumerate(pool.map(_run_search, jobs), 1):
+            print(f"[{i}/{len(jobs)}] {line}", flush=True)
+    return {
+        method: [
+            optuna.load_study(study_name=c.study.name, storage=storage_url(c, directory / "searches" / c.study.name))
+            for c in cs
+        ]
+        for method, cs in configs.items()
+    }
+
+
+def arms(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], base: Genotype) -> list[Arm]:
+    """The hand design and each method's best, width-matched to the budget."""
+    divisor = ranges_from_config(cfg.space).width_step
+    hand = warm_start_genotype(cfg, base)
+    if hand is None:
+        raise ConfigError(f"budget.macs={cfg.budget.macs}: the base {cfg.space.base} cannot be scaled into it")
+    recipe = config_values(cfg, parse_params(cfg))
+    found = [Arm(HAND_DESIGN, hand, recipe, f"{cfg.space.base} projected onto the budget")]
+    for method, runs in studies.items():
+        trained = [(t, s) for s in runs for t in s.get_trials(deepcopy=False) if is_trained(t)]
+        if not trained:
+            log.warning("method %s trained no network: nothing to retrain", method)
+            continue
+        best, study = max(trained, key=lambda ts: ts[0].value)  # type: ignore[arg-type, return-value]
+        genotype = Genotype.from_dict(best.user_attrs["genotype"])
+        found.append(
+            Arm(method, genotype, best.user_attrs["hyperparameters"], f"{study.study_name} trial {best.number}")
+        )
+    matched = []
+    for arm in found:
+        try:
+            genotype = match_budget(arm.genotype, cfg.budget.macs, divisor=divisor)
+        except ValueError as err:
+            log.warning("%s: %s; retrained at %d MACs", arm.name, err, cost(arm.genotype).macs)
+            genotype = arm.genotype
+        matched.append(dataclasses.replace(arm, genotype=genotype))
+    return matched
+
+
+def retrain_configs(cfg: BenchmarkConfig) -> tuple[TrainConfig, DataConfig]:
+    b = cfg.benchmark
+    train = dataclasses.replace(cfg.train, epochs=b.retrain_epochs, threads=_threads(cfg))
+    return train, dataclasses.replace(cfg.data, subset=b.retrain_subset)
+
+
+def _run_key(arm: Arm, train: TrainConfig, data: DataConfig, seed: int) -> str:
+    identity = {
+        "genotype": arm.genotype.key,
+        "hyperparameters": arm.hyperparameters,
+        "train": training_identity(train),
+        "data": dataclasses.asdict(data),
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[str, Any]:
+    """One arm, one seed: trained from scratch, tested once on the test split."""
+    arm, seed, train, data_cfg, logger, group = job
+    key = json.dumps(dataclasses.asdict(data_cfg), sort_keys=True)
+    if key not in _DATA:
+        _DATA[key] = load_data(data_cfg)
+    # The arm's searched values over the retraining recipe, whose epochs and subset stay.
+    values = {k: v for k, v in arm.hyperparameters.items() if k != "train.epochs"}
+    own = apply_values(Config(train=dataclasses.replace(train, seed=seed), data=data_cfg), values)
+    train = own.train
+    trainer = Trainer(train, _DATA[key], augment=data_cfg.augment).configured(train, own.data)
+    torch.manual_seed(seed)
+    model = build_model(arm.genotype)
+    c = cost(arm.genotype)
+    run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
+        name=f"{arm.name.replace(' ', '-')}-s{seed}",
+        config={
+            "arm": arm.name,
+            "seed": seed,
+            "genotype": arm.genotype.to_dict(),
+            "genotype_key": arm.genotype.key,
+            "train": dataclasses.asdict(train),
+            "hyperparameters": arm.hyperparameters,
+            "macs": c.macs,
+        },
+    )
+    record: dict[str, Any] = {
+        "arm": arm.name,
+        "seed": seed,
+        "key": arm.genotype.key,
+        "macs": c.macs,
+        "params": c.params,
+        "hyperparameters": arm.hyperparameters,
+        "source": arm.source,
+    }
+    start = time.perf_counter()
+    try:
+        history, evaluated = trainer.fit(
+            model, aux_weight=arm.genotype.aux.weight, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch)
+        )
+    except TrainingDiverged as err:
+        run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
+        return {
+            **record,
+            "state": str(Status.FAILED),
+            "fail_reason": str(err),
+            "val_accuracy": None,
+            "test_accuracy": None,
+        }
+    record |= {
+        "state": str(Status.COMPLETE),
+        "val_accuracy": history[-1].val_accuracy,
+        "test_accuracy": trainer.evaluate(evaluated, "test"),
+        "train_seconds": time.perf_counter() - start,
+    }
+    run.finish(record)
+    return record
+
+
+def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> list[dict[str, Any]]:
+    """Every (arm, seed) not already stored; all stored records."""
+    train, data = retrain_configs(cfg)
+    runs = directory / "retrain"
+    runs.mkdir(parents=True, exist_ok=True)
+    logger = dataclasses.replace(cfg.logger, dir=cfg.logger.dir or str(directory), group=None)
+    paths = {
+        (arm.name, seed): runs / f"{arm.name.replace(' ', '-')}--s{seed}--{_run_key(arm, train, data, seed)}.json"
+        for arm in found
+        for seed in range(cfg.benchmark.seeds)
+    }
+    todo = [
+        (arm, seed, train, data, logger, f"benchmark-{cfg.benchmark.name}")
+        for arm in found
+        for seed in range(cfg.benchmark.seeds)
+        if not paths[arm.name, seed].is_file()
+    ]
+    print(f"retraining: {len(paths) - len(todo)} of {len(paths)} runs cached", flush=True)
+    with _pool(cfg.benchmark.jobs) as pool:
+        for i, record in enumerate(pool.map(_retrain, todo), 1):
+            with atomic_path(paths[record["arm"], record["seed"]]) as tmp:
+                tmp.write_text(json.dumps(record, indent=1))
+            test = f"test {record['test_accuracy']:.4f}" if record["test_accuracy"] is not None else record["state"]
+            print(f"[{i}/{len(todo)}] retrain {record['arm']} seed {record['seed']}: {test}", flush=True)
+    return [json.loads(p.read_text()) for p in paths.values()]
+
+
+def run_benchmark(cfg: BenchmarkConfig, directory: Path) -> dict[str, Any]:
+    """The whole protocol; returns what the report states (also written to report.md)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    data = load_data(cfg.data)  # fail here, once, on a bad data path
+    base = base_genotype(cfg.space.base, cfg.space.genotype, data)
+    studies = run_searches(cfg, directory)
+    records = run_retraining(cfg, arms(cfg, studies, base), directory)
+    return write_benchmark_report(cfg, studies, records, directory)

@@ -1,0 +1,221 @@
+"""Run a study to its end: open it once, recover what dead local workers left, run this process
+and `search.n_workers - 1` spawned workers until `search.n_trials` trials have counted, then
+test the best trial once on the held-out split and write the reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from search.budget.constraints import check_reachable, latency_table
+from search.config.credentials import mask_credentials
+from search.config.params import as_overrides
+from search.config.schema import Config, ranges_from_config
+from search.data.sources import Splits, base_genotype, load_data
+from search.optimize.first_trials import enqueue_first_trials
+from search.optimize.results import (
+    best_trial,
+    drop_orphan_checkpoints,
+    keep_best_weights,
+    save_weights_file,
+    trial_file,
+    weights_dir,
+)
+from search.optimize.status import Status, status, tally
+from search.optimize.storage import heartbeat_enabled, storage_url
+from search.optimize.study import open_study
+from search.optimize.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
+from search.reports.study import write_results
+from search.training.trainer import Trainer
+from space.genotype import Genotype
+from space.model import build_model
+
+__all__ = ["StudyResult", "run_study"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    study: optuna.Study
+    directory: Path
+    best_trial: optuna.trial.FrozenTrial | None
+    test_accuracy: float | None
+
+
+def trial_line(trial: optuna.trial.FrozenTrial) -> str:
+    """One finished trial as a log line: outcome, cost, accuracy, seconds."""
+    outcome = status(trial)
+    parts = [f"trial {trial.number} {outcome}", f"{trial.user_attrs.get('macs', 0) / 1e6:.2f} MMACs"]
+    epochs = trial.user_attrs.get("epochs")
+    if outcome == Status.COMPLETE:
+        parts.append(f"val {trial.value:.4f} after {epochs} epochs")
+    elif outcome == Status.PRUNED and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        parts.append(f"val {trial.intermediate_values[step]:.4f} when pruned after epoch {step}")
+    elif outcome == Status.INFEASIBLE:
+        parts.append("over budget, not trained")
+    elif outcome == Status.DUPLICATE:
+        parts.append(f"same network and hyperparameters as trial {trial.user_attrs.get('duplicate_of')}, not trained")
+    elif outcome == Status.FAILED:
+        parts.append(str(trial.user_attrs.get("fail_reason", "failed")))
+    if epochs and trial.user_attrs.get("hyperparameters"):  # what it trained with
+        parts.append(as_overrides(trial.user_attrs["hyperparameters"]))
+    if trial.user_attrs.get("skipped_images"):
+        parts.append(f"{trial.user_attrs['skipped_images']} undecodable image(s) skipped")
+    seconds = trial.user_attrs.get("train_seconds")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    return ", ".join(parts)
+
+
+class _Progress:
+    """One log line per finished trial, from every worker (the log file and the console), and a
+    progress bar of counted trials with the best so far on stderr when it is a terminal (tqdm
+    comes with Optuna); a log file or pipe never receives the bar's carriage-return frames."""
+
+    def __init__(self, study: optuna.Study, total: int, done: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            desc="trials",
+            unit="trial",
+            dynamic_ncols=True,
+            disable=not (enabled and sys.stderr.isatty()),
+        )
+        # Trials finished before this run (a resumed study) were logged by the run that had them.
+        self.logged = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self._redirect = contextlib.ExitStack()
+        if not self.bar.disable:  # every console log line (trials, epochs) printed above the bar
+            self._redirect.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm))
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        """Optuna's callback after each trial of this process; called once more at the end for
+        what the spawned workers finished last."""
+        trials = study.get_trials(deepcopy=False)
+        for t in sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number):
+            if t.number not in self.logged:
+                self.logged.add(t.number)
+                log.info("%s", trial_line(t))
+        counted, _, _ = tally(trials)
+        self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
+        best = best_trial(study)
+        self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -")
+
+    def close(self) -> None:
+        self._redirect.close()
+        self.bar.close()
+
+
+def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
+    """Run (or resume, or join) the study until it holds `search.n_trials` counted trials, with
+    `search.n_workers` local workers (this process is worker 0), then test the best trial and
+    write the reports."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data = load_data(cfg.data)
+    base = base_genotype(cfg.space.base, cfg.space.genotype, data)
+    found = latency_table(cfg, base)  # fitted here once, before any worker loads it
+    table = found[0] if found else None
+    check_reachable(cfg.budget, ranges_from_config(cfg.space), base, table)  # before any worker starts
+    study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
+    recover_dead_local_trials(study, cfg.search.max_retry)
+    enqueue_first_trials(study, cfg, base, data, table)
+    if "class_names" not in study.user_attrs:  # labels by name, with the study as in every weights file
+        study.set_user_attr("class_names", list(data.class_names))
+    counted, running, _ = tally(study.get_trials(deepcopy=False))
+    url = mask_credentials(storage_url(cfg, directory))
+    log.info(
+        "study %s: %d counted trials, %d running, %d to go with %d worker(s) here; storage %s",
+        name,
+        counted,
+        running,
+        max(0, cfg.search.n_trials - counted),
+        cfg.search.n_workers,
+        url,
+    )
+    if not heartbeat_enabled(storage) and running:
+        log.warning(
+            "%d trial(s) RUNNING: live workers, or dead ones on other machines, which a storage without "
+            "heartbeats cannot tell apart (an RDB storage with search.heartbeat_interval can)",
+            running,
+        )
+    failed = _run_workers(cfg, name, directory, (study, storage), data, counted)
+    keep_best_weights(study, directory)
+    drop_orphan_checkpoints(study, directory)
+    best = best_trial(study)
+    test_accuracy = None
+    if best is not None:
+        test_accuracy = _test_best(
+            study, best, Trainer(worker_config(cfg, 0, 1).train, data, augment=cfg.data.augment), directory
+        )
+    write_results(study, directory, budget_macs=cfg.budget.macs, storage=url, best=best, test_accuracy=test_accuracy)
+    if failed:
+        raise RuntimeError(f"worker(s) {', '.join(failed)} failed; see {directory / 'workers'}")
+    return StudyResult(study=study, directory=directory, best_trial=best, test_accuracy=test_accuracy)
+
+
+def _run_workers(
+    cfg: Config,
+    name: str,
+    directory: Path,
+    opened: tuple[optuna.Study, optuna.storages.BaseStorage],
+    data: Splits,
+    counted: int,
+) -> list[str]:
+    """This process as worker 0 and the spawned ones beside it, to the end; the names of the
+    spawned workers that failed."""
+    progress = _Progress(opened[0], cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
+    processes = start_workers(cfg, name, directory) if counted < cfg.search.n_trials else []
+    try:
+        run_local_worker(cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress])
+    except BaseException:  # worker 0 failed or was interrupted: stop the others rather than wait
+        for process in processes:
+            process.terminate()  # their running trials are recovered on the next start
+        raise
+    finally:
+        for process in processes:
+            process.join()
+        progress(opened[0])
+        progress.close()
+    failed = [p.name for p in processes if p.exitcode != 0]
+    if failed:
+        log.error("worker(s) %s exited with an error: see %s", ", ".join(failed), directory / "workers")
+    return failed
+
+
+def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:
+    """Test accuracy of the best trial, measured once: stored on the study and reused."""
+    done = study.user_attrs.get("test")
+    if done and done.get("trial") == best.number:
+        return float(done["accuracy"])
+    path = trial_file(weights_dir(directory), best.number)
+    if not path.is_file():
+        log.warning("no saved weights for the best trial at %s: test accuracy not measured", path)
+        return None
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    genotype = Genotype.from_dict(checkpoint["genotype"])
+    if genotype.key != best.user_attrs.get("key"):
+        log.warning(
+            "%s holds genotype %s, not the best trial's %s: test accuracy not measured",
+            path,
+            genotype.key,
+            best.user_attrs.get("key"),
+        )
+        return None
+    model = build_model(genotype)
+    model.load_state_dict(checkpoint["state_dict"])
+    accuracy = trainer.evaluate(trainer.prepare(model), "test")
+    study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
+    kept = {k: v for k, v in checkpoint.items() if k not in ("key", "genotype", "test_accuracy")}
+    save_weights_file(path, genotype, **kept, test_accuracy=accuracy)  # the weights file carries it too
+    return accuracy

@@ -1,0 +1,307 @@
+"""Many workers, one study: starting local workers, who runs the next trial, when the study is
+done, and what happens to the trial of a worker that died.
+
+Workers share nothing but the study's storage (SQLite, PostgreSQL, MySQL or Optuna's journal
+file), so K processes on one machine, K SLURM jobs or K machines behave alike. Each worker loops:
+fail stale trials (Optuna heartbeats), stop when `n_trials` trials have counted, otherwise ask
+for one trial (Optuna hands out WAITING retries first) and claim a slot for it.
+
+A slot is claimed from trial numbers, which the storage hands out atomically and in order: a
+trial may run only while fewer than `n_trials` lower-numbered trials have counted or may still
+count. Workers that ask at the same moment therefore never overshoot `n_trials`; the rare trial
+that loses the race ends at once as a FAIL marked "surplus" and does not count.
+
+A trial counts when it completed, was pruned, or failed for a stored reason of its own (a NaN
+loss, out of memory). A trial whose worker died does not count: it is failed when its heartbeat
+goes stale (RDB storages, any machine) or, at start-up, when its recorded `host:pid` is gone from
+this machine (any storage); Optuna's retry callback then queues a copy, which resumes from the
+dead trial's last checkpoint.
+
+Local workers (`search.n_workers`) are fresh processes (spawn: no CUDA state or threads
+inherited), each with its own GPU where there are several and its share of the CPU threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import os
+import socket
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from search.config.schema import Config, ConfigError
+from search.data.sources import Splits, base_genotype, load_data
+from search.optimize.objective import CATCH, Objective
+from search.optimize.results import keep_best_weights
+from search.optimize.status import UNTRAINED, Status, counts, status, tally
+from search.optimize.storage import heartbeat_enabled, storage_url
+from search.optimize.study import open_study
+from search.training.tracking import Tracker
+from search.training.trainer import Trainer, resolve_device
+
+__all__ = [
+    "Surplus",
+    "claims_slot",
+    "recover_dead_local_trials",
+    "run_local_worker",
+    "run_worker",
+    "start_workers",
+    "worker_config",
+    "worker_id",
+]
+
+log = logging.getLogger(__name__)
+
+_FIRST_PAUSE = 0.05
+_ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+# -- local worker processes ----------------------------------------------------------------
+def worker_config(cfg: Config, index: int, n_workers: int) -> Config:
+    """The config one of `n_workers` local workers trains with: its own GPU (round-robin over
+    the visible devices) where the device is `auto` or `cuda`, and its share of the CPU threads."""
+    train = cfg.train
+    device = train.device
+    if device in ("auto", "cuda") and torch.cuda.is_available():
+        device = f"cuda:{index % torch.cuda.device_count()}"
+    threads = train.threads
+    if threads is None and n_workers > 1 and resolve_device(device).type == "cpu":
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
+    return dataclasses.replace(cfg, train=dataclasses.replace(train, device=device, threads=threads))
+
+
+def run_local_worker(
+    cfg: Config,
+    name: str,
+    directory: Path,
+    index: int,
+    *,
+    opened: tuple[optuna.Study, optuna.storages.BaseStorage] | None = None,
+    data: Splits | None = None,
+    callbacks: Sequence[TrialCallback] = (),
+) -> int:
+    """Run trials as local worker `index` of `search.n_workers` until the study holds
+    `search.n_trials` counted trials; return how many it ran. Worker 0 passes the study and data
+    it has open; a spawned worker opens its own."""
+    cfg = worker_config(cfg, index, cfg.search.n_workers)
+    data = data or load_data(cfg.data)
+    study, storage = opened or open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers + index)
+    objective = Objective(
+        cfg=cfg,
+        base=base_genotype(cfg.space.base, cfg.space.genotype, data),
+        trainer=Trainer(cfg.train, data, augment=cfg.data.augment),
+        tracker=Tracker(cfg.logger, study=name, directory=directory),
+        study_dir=directory,
+        storage=storage_url(cfg, directory),
+    )
+    return run_worker(
+        study,
+        objective,
+        cfg.search.n_trials,
+        heartbeats=heartbeat_enabled(storage),
+        catch=CATCH,
+        max_untrained_in_row=cfg.search.max_untrained_in_row,
+        callbacks=[lambda study, _trial: keep_best_weights(study, directory), *callbacks],
+    )
+
+
+def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
+    """Entry point of a spawned local worker: its log goes to workers/worker-<index>.log."""
+    path = Path(directory) / "workers" / f"worker-{index}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"[%(asctime)s][worker {index}][%(name)s][%(levelname)s] - %(message)s",
+        handlers=[logging.FileHandler(path), logging.StreamHandler()],
+        force=True,
+    )
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        ran = run_local_worker(cfg, name, Path(directory), index)
+    except ConfigError as err:
+        log.error("%s", err)
+        raise SystemExit(2) from None
+    log.info("worker %d ran %d trials", index, ran)
+
+
+def start_workers(cfg: Config, name: str, directory: Path) -> list[multiprocessing.process.BaseProcess]:
+    """Local workers 1..K-1 as fresh processes; this process is worker 0."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker_process, args=(cfg, name, str(directory), i), name=f"worker-{i}", daemon=False)
+        for i in range(1, cfg.search.n_workers)
+    ]
+    for process in processes:
+        process.start()
+    return processes
+
+
+# -- slots and the stop rule ---------------------------------------------------------------
+class Surplus(Exception):
+    """This trial lost the race for the last slot: it ends as FAIL with status "surplus"."""
+
+
+def claims_slot(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """True when fewer than `n_trials` trials numbered below `number` have counted or are active."""
+    ahead = sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and (counts(t) or t.state in _ACTIVE))
+    return ahead < n_trials
+
+
+def worker_id() -> str:
+    """`host:pid`, stored on each trial as the user attribute "worker"."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Claimed:
+    """The objective, run only for trials that hold a slot; each trial records its worker."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> None:
+        self.objective = objective
+        self.n_trials = n_trials
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_id())
+        if not claims_slot(trial.study, trial.number, self.n_trials):
+            trial.set_user_attr("status", Status.SURPLUS)
+            raise Surplus(f"trial {trial.number}: the study already has {self.n_trials} trials")
+        return self.objective(trial)
+
+
+class _UntrainedInRow:
+    """Counts this worker's consecutive over-budget or duplicate draws; too many stop the search."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.in_row = 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        outcome = status(trial)
+        if outcome == Status.SURPLUS:
+            return
+        self.in_row = self.in_row + 1 if outcome in UNTRAINED else 0
+        if self.limit is not None and self.in_row >= self.limit:
+            raise ConfigError(
+                f"search.max_untrained_in_row={self.limit}: the last {self.in_row} draws were all over budget or "
+                f"duplicates, none trained ({counts_line(study)}); use budget.mode=project (every draw scaled into "
+                "the budget), a larger budget.macs, or a narrower space (space.width_scale, space.modules_per_stage)"
+            )
+
+
+def counts_line(study: optuna.Study) -> str:
+    """`12 trained, 480 infeasible, 3 duplicate`: a study's outcomes in one phrase."""
+    by = Counter(status(t) for t in study.get_trials(deepcopy=False))
+    return ", ".join(f"{n} {s}" for s, n in by.most_common())
+
+
+def run_worker(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    n_trials: int,
+    *,
+    heartbeats: bool,
+    catch: tuple[type[Exception], ...] = (),
+    callbacks: Sequence[TrialCallback] = (),
+    max_pause_seconds: float = 2.0,
+    max_untrained_in_row: int | None = None,
+) -> int:
+    """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
+
+    With `heartbeats` (the study's storage beats: `search.storage.heartbeat_enabled`), a worker
+    waits while the last slots are held by running trials, so a trial whose worker dies is
+    failed when its heartbeat goes stale and retried here. Without them (the journal storage) a
+    running trial cannot be told from a dead one, so the worker stops once every slot is taken.
+
+    Over-budget draws and duplicates do not count; `max_untrained_in_row` of them in a row from
+    this worker end the search with a ConfigError that says how to widen the feasible region."""
+    claimed = _Claimed(objective, n_trials)
+    untrained = _UntrainedInRow(max_untrained_in_row)
+    ran = 0
+    pause = _FIRST_PAUSE
+    while True:
+        counted, running, waiting = tally(study.get_trials(deepcopy=False))
+        if counted >= n_trials:
+            return ran
+        if counted + running >= n_trials and not waiting:
+            if not heartbeats:
+                return ran
+            # The last slots are held by running trials: wait, backing off from 50 ms (a short
+            # tail ends at once) to `max_pause_seconds` (a long one costs a query per interval),
+            # failing stale trials so that a dead worker's trial comes back as a WAITING retry.
+            time.sleep(pause)
+            pause = min(2 * pause, max_pause_seconds)
+            _fail_stale(study)
+            continue
+        pause = _FIRST_PAUSE
+        # optimize() fails stale trials itself before asking, and beats for the trial it runs
+        try:
+            study.optimize(
+                claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False
+            )
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+            if not isinstance(
+                err, optuna.exceptions.UpdateFinishedTrialError
+            ) and "Cannot tell a FAIL trial" not in str(err):
+                raise
+            # This worker was alive but silent past the grace period (a stalled storage, say):
+            # another worker failed its trial and queued the retry. Carry on with the next one.
+            log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
+        ran += 1
+
+
+# -- dead workers --------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> list[int]:
+    """Fail and queue for retry the RUNNING trials whose worker ran on this host and is gone.
+
+    Heartbeats find dead workers anywhere, but only after their grace period and only on RDB
+    storages; this finds those of this machine at once, on any storage (the journal file has no
+    heartbeats). Run at start-up, before this host starts workers. Returns the failed numbers."""
+    host = socket.gethostname()
+    failed = []
+    trials = study.get_trials(deepcopy=False)
+    workers = {t.number: t.user_attrs.get("worker") for t in trials}
+    for t in trials:
+        if t.state != TrialState.RUNNING:
+            continue
+        history = t.system_attrs.get("retry_history", [])
+        if history and t.user_attrs.get("worker") == workers.get(history[-1]):
+            continue  # a retry that has not written its own worker yet: the attribute is inherited
+        owner, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if owner != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            continue  # another worker got there first (ValueError: "Cannot tell a FAIL trial")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            frozen = next(x for x in study.get_trials(deepcopy=True) if x.number == t.number)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+        log.warning("trial %d: its worker %s is gone; failed and queued for a retry", t.number, t.user_attrs["worker"])
+        failed.append(t.number)
+    return failed
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)

@@ -1,0 +1,1 @@
+"""Reports written from stored results alone: a study's, an ablation's, a benchmark's."""

@@ -1,0 +1,40 @@
+"""The structure CI holds: the layers of import-linter's contracts (pyproject.toml), ruff's form,
+and a cost counter that needs no torch."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed (it is a dev dependency: pip install -e '.[dev]')")
+    return found
+
+
+def test_every_import_keeps_to_its_layer() -> None:
+    """An upward import, a cycle between layers, torch in the config layer or in the cost
+    counter: each breaks a contract and fails here with the import chain that does it."""
+    proc = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+    assert "0 broken" in proc.stdout
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command: list[str]) -> None:
+    proc = subprocess.run([_tool("ruff"), *command, "."], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr
+
+
+def test_the_cost_counter_imports_no_torch() -> None:
+    code = "import sys, space.accounting, space.genotype, space.presets; assert 'torch' not in sys.modules, 'torch'"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
