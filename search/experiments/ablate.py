@@ -10,30 +10,28 @@ running the command again retrains nothing that finished. Reports are rebuilt fr
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from search.config.ablate import AblateConfig
-from search.config.schema import ConfigError, training_identity
+from search.config.schema import ConfigError
 from search.data.sources import Splits, base_genotype, load_data
 from search.optimize.results import save_weights_file
 from search.optimize.status import Status
 from search.reports.ablation import write_ablation_report
+from search.training.network import run_key, train_network
 from search.training.predict import model_card
 from search.training.tracking import Tracker
-from search.training.trainer import EpochResult, Trainer, TrainingDiverged, resolve_device, uses_channels_last
+from search.training.trainer import Trainer, resolve_device, uses_channels_last
 from space.ablations import aux_variants, match_budget, reduction_variants
 from space.accounting import cost
 from space.genotype import Genotype
 from space.io import GENOTYPE_SUFFIXES, atomic_path
 from space.latency import Setting, fit_table, measure_module
-from space.model import build_model
 from space.presets import PRESETS
 from space.scaling import scale_widths, widest_fitting
 
@@ -147,17 +145,6 @@ def _match_latency(matched: dict[str, Genotype], cfg: AblateConfig) -> dict[str,
     return scaled
 
 
-def _run_key(genotype: Genotype, cfg: AblateConfig, seed: int) -> str:
-    """Genotype + training config (minus how it executes) + data config + seed."""
-    identity = {
-        "genotype": genotype.key,
-        "train": training_identity(cfg.train),
-        "data": dataclasses.asdict(cfg.data),
-        "seed": seed,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-
-
 @torch.inference_mode()
 def latency_ms(model: torch.nn.Module, genotype: Genotype, cfg: AblateConfig, batch: int, repeats: int) -> float:
     """Median inference latency (ms) of a trained network, as `latency_setting` measures it."""
@@ -172,8 +159,6 @@ def _train_one(
 ) -> dict[str, Any]:
     train_cfg = dataclasses.replace(cfg.train, seed=seed)
     trainer = Trainer(train_cfg, data, augment=cfg.data.augment)
-    torch.manual_seed(seed)
-    model = build_model(genotype)
     c = cost(genotype)
     run = tracker.start(
         name=f"{name}-s{seed}",
@@ -189,20 +174,21 @@ def _train_one(
         },
     )
 
-    def on_epoch(r: EpochResult) -> None:
-        run.log(r.metrics(), step=r.epoch)
-
-    start = time.perf_counter()
-    try:
-        history, evaluated = trainer.fit(model, aux_weight=genotype.aux.weight, on_epoch=on_epoch)
-    except TrainingDiverged as err:
-        run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
-        return {"state": str(Status.FAILED), "fail_reason": str(err), "val_accuracy": None, "test_accuracy": None}
+    trained = train_network(genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    if trained.fail_reason is not None:
+        run.finish({"state": str(Status.FAILED), "fail_reason": trained.fail_reason}, failed=True)
+        return {
+            "state": str(Status.FAILED),
+            "fail_reason": trained.fail_reason,
+            "val_accuracy": None,
+            "test_accuracy": None,
+        }
+    evaluated = trained.model
     result = {
         "state": str(Status.COMPLETE),
-        "val_accuracy": history[-1].val_accuracy,
+        "val_accuracy": trained.val_accuracy,
         "test_accuracy": trainer.evaluate(evaluated, "test"),
-        "train_seconds": time.perf_counter() - start,
+        "train_seconds": trained.seconds,
     }
     if weights is not None:
         state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
@@ -251,7 +237,7 @@ def run_experiment(cfg: AblateConfig, directory: Path) -> list[dict[str, Any]]:
             records.append({**base_record, "seed": None, "state": "cost-only"})
             continue
         for seed in seeds:
-            path = runs_dir / f"{name}--s{seed}--{_run_key(genotype, cfg, seed)}.json"
+            path = runs_dir / f"{name}--s{seed}--{run_key(genotype, cfg.train, cfg.data, seed)}.json"
             done += 1
             weights = directory / "weights" / f"{path.stem}.pt" if cfg.keep_weights else None
             if path.is_file() and (weights is None or weights.is_file()):

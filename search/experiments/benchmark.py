@@ -23,7 +23,6 @@ default learning rate and weight decay); the hand design keeps its recipe, the c
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -34,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
 from search.config.benchmark import (
     HAND_DESIGN,
@@ -50,7 +48,6 @@ from search.config.schema import (
     StudyConfig,
     TrainConfig,
     ranges_from_config,
-    training_identity,
 )
 from search.data.sources import Splits, base_genotype, load_data
 from search.experiments.run import run_study
@@ -58,13 +55,13 @@ from search.optimize.first_trials import warm_start_genotype
 from search.optimize.status import Status, is_trained
 from search.optimize.storage import storage_url
 from search.reports.benchmark import write_benchmark_report
+from search.training.network import run_key, train_network
 from search.training.tracking import Tracker
-from search.training.trainer import Trainer, TrainingDiverged, resolve_device
+from search.training.trainer import Trainer, resolve_device
 from space.ablations import match_budget
 from space.accounting import cost
 from space.genotype import Genotype
 from space.io import atomic_path
-from space.model import build_model
 
 __all__ = ["HAND_DESIGN", "Arm", "run_benchmark", "search_config"]
 
@@ -189,17 +186,6 @@ def retrain_configs(cfg: BenchmarkConfig) -> tuple[TrainConfig, DataConfig]:
     return train, dataclasses.replace(cfg.data, subset=b.retrain_subset)
 
 
-def _run_key(arm: Arm, train: TrainConfig, data: DataConfig, seed: int) -> str:
-    identity = {
-        "genotype": arm.genotype.key,
-        "hyperparameters": arm.hyperparameters,
-        "train": training_identity(train),
-        "data": dataclasses.asdict(data),
-        "seed": seed,
-    }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-
-
 def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[str, Any]:
     """One arm, one seed: trained from scratch, tested once on the test split."""
     arm, seed, train, data_cfg, logger, group = job
@@ -211,8 +197,6 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     own = apply_values(Config(train=dataclasses.replace(train, seed=seed), data=data_cfg), values)
     train = own.train
     trainer = Trainer(train, _DATA[key], augment=data_cfg.augment).configured(train, own.data)
-    torch.manual_seed(seed)
-    model = build_model(arm.genotype)
     c = cost(arm.genotype)
     run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
         name=f"{arm.name.replace(' ', '-')}-s{seed}",
@@ -235,28 +219,24 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
         "hyperparameters": arm.hyperparameters,
         "source": arm.source,
     }
-    start = time.perf_counter()
-    try:
-        history, evaluated = trainer.fit(
-            model, aux_weight=arm.genotype.aux.weight, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch)
-        )
-    except TrainingDiverged as err:
-        run.finish({"state": str(Status.FAILED), "fail_reason": str(err)}, failed=True)
-        return {
-            **record,
-            "state": str(Status.FAILED),
-            "fail_reason": str(err),
-            "val_accuracy": None,
-            "test_accuracy": None,
-        }
+    trained = train_network(arm.genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    if trained.fail_reason is not None:
+        run.finish({"state": str(Status.FAILED), "fail_reason": trained.fail_reason}, failed=True)
+        failed = {"state": str(Status.FAILED), "fail_reason": trained.fail_reason}
+        return {**record, **failed, "val_accuracy": None, "test_accuracy": None}
     record |= {
         "state": str(Status.COMPLETE),
-        "val_accuracy": history[-1].val_accuracy,
-        "test_accuracy": trainer.evaluate(evaluated, "test"),
-        "train_seconds": time.perf_counter() - start,
+        "val_accuracy": trained.val_accuracy,
+        "test_accuracy": trainer.evaluate(trained.model, "test"),
+        "train_seconds": trained.seconds,
     }
     run.finish(record)
     return record
+
+
+def _run_file(arm: Arm, seed: int, train: TrainConfig, data: DataConfig) -> str:
+    key = run_key(arm.genotype, train, data, seed, hyperparameters=arm.hyperparameters)
+    return f"{arm.name.replace(' ', '-')}--s{seed}--{key}.json"
 
 
 def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> list[dict[str, Any]]:
@@ -266,7 +246,7 @@ def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> l
     runs.mkdir(parents=True, exist_ok=True)
     logger = dataclasses.replace(cfg.logger, dir=cfg.logger.dir or str(directory), group=None)
     paths = {
-        (arm.name, seed): runs / f"{arm.name.replace(' ', '-')}--s{seed}--{_run_key(arm, train, data, seed)}.json"
+        (arm.name, seed): runs / _run_file(arm, seed, train, data)
         for arm in found
         for seed in range(cfg.benchmark.seeds)
     }

@@ -25,13 +25,13 @@ from search.optimize.first_trials import warm_start_genotype
 from search.optimize.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.optimize.sample import TrialDraw, sample_trial
 from search.optimize.status import Status, is_trained
+from search.training.network import train_network
 from search.training.predict import model_card
 from search.training.tracking import Tracker, TrialRun
-from search.training.trainer import EpochResult, Trainer, TrainingDiverged, TrainState
+from search.training.trainer import EpochResult, Trainer, TrainState
 from space.accounting import Cost, cost
 from space.genotype import Genotype
 from space.latency import LatencyCache
-from space.model import build_model
 
 __all__ = ["CATCH", "Objective", "TrialFailed"]
 
@@ -49,18 +49,6 @@ CATCH: tuple[type[Exception], ...] = (TrialFailed,)
 # already failed as stale by another worker. Such a trial gets no status, so it does not count,
 # and its checkpoint stays for the retry that heartbeats or a restart queue.
 _INTERRUPTIONS = (KeyboardInterrupt, SystemExit, optuna.exceptions.UpdateFinishedTrialError)
-
-
-def _failure_reason(err: BaseException) -> str | None:
-    """The stored reason for errors that end one trial, or None for errors that are bugs."""
-    if isinstance(err, torch.OutOfMemoryError):
-        return "CUDA out of memory"
-    if isinstance(err, TrainingDiverged):
-        return str(err)
-    text = str(err)
-    if isinstance(err, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text):
-        return "out of memory: " + text.splitlines()[0][:200]
-    return None
 
 
 def record_constraints(trial: optuna.Trial, values: dict[str, float]) -> None:
@@ -213,8 +201,6 @@ class Objective:
     def _train(self, trial: optuna.Trial, genotype: Genotype, values: dict[str, Any], c: Cost, start: float) -> float:
         own = apply_values(self.cfg, values)  # this trial's own config
         trainer = self.trainer.configured(own.train, own.data)
-        torch.manual_seed(own.train.seed)
-        model = build_model(genotype)
         resume, retried = self._resume_state(trial, genotype)
         trial.set_user_attr("setup_seconds", time.perf_counter() - start)
         run = self.tracker.start(
@@ -227,21 +213,23 @@ class Objective:
             if resume is not None:  # the epochs done before the kill: reported again, not retrained
                 for done in resume["history"]:
                     self._on_epoch(t, EpochResult(**done))
-            _, evaluated = trainer.fit(
-                model,
-                aux_weight=genotype.aux.weight,
+            trained = train_network(
+                genotype,
+                trainer,
+                seed=own.train.seed,
                 on_epoch=lambda result: self._on_epoch(t, result),
                 on_checkpoint=self._checkpointer(t),
                 resume=resume,
             )
         except BaseException as err:
-            raised = self._stopped(t, err)
-            if raised is err:
-                raise
-            raise raised from err
+            self._stopped(t, err)
+            raise
+        if trained.fail_reason is not None:
+            self._failed(t, trained.fail_reason)
+            raise TrialFailed(trained.fail_reason)
         value = t.history[-1].val_accuracy
         if value > self._best_so_far(trial):
-            state = {k: v.detach().cpu() for k, v in evaluated.state_dict().items()}
+            state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
             save_trial_file(
                 self.weights_dir,
                 trial.number,
@@ -290,22 +278,20 @@ class Objective:
         return max((t.value for t in trials if is_trained(t) and t.number != trial.number), default=float("-inf"))  # type: ignore[type-var]
 
     # -- the end of a trained trial --------------------------------------------------------
-    def _stopped(self, t: _Training, err: BaseException) -> BaseException:
-        """Record why training stopped; return the exception to raise in its place."""
+    def _stopped(self, t: _Training, err: BaseException) -> None:
+        """Record why training stopped on an exception, which the caller raises on: an
+        interruption (no status: the trial is retried), the pruner, or a bug (failed)."""
         if isinstance(err, _INTERRUPTIONS):
             t.run.finish({**t.summary, "state": "interrupted"}, failed=True)
-            return err
-        if isinstance(err, optuna.TrialPruned):
+        elif isinstance(err, optuna.TrialPruned):
             self._end(t, Status.PRUNED)
-            return err
-        reason = _failure_reason(err)
-        stored = reason or f"{err.__class__.__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
-        t.trial.set_user_attr("fail_reason", stored)
-        t.summary["fail_reason"] = stored
-        if isinstance(err, torch.OutOfMemoryError) and torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        else:
+            self._failed(t, f"{err.__class__.__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+
+    def _failed(self, t: _Training, reason: str) -> None:
+        t.trial.set_user_attr("fail_reason", reason)
+        t.summary["fail_reason"] = reason
         self._end(t, Status.FAILED)
-        return TrialFailed(reason) if reason is not None else err
 
     def _end(self, t: _Training, status: Status) -> None:
         """Status, timings and best accuracy on the trial and its W&B run; checkpoints dropped."""
