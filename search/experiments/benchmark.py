@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -57,7 +56,7 @@ from search.optimize.storage import storage_url
 from search.reports.benchmark import write_benchmark_report
 from search.training.network import run_key, train_network
 from search.training.tracking import Tracker
-from search.training.trainer import Trainer, resolve_device
+from search.training.trainer import Trainer, thread_share
 from space.ablations import match_budget
 from space.accounting import cost
 from space.genotype import Genotype
@@ -80,13 +79,6 @@ class Arm:
     source: str  # where it came from: "<method>-r<repeat> trial <n>", or the base
 
 
-def _threads(cfg: BenchmarkConfig) -> int | None:
-    """Each of `jobs` processes gets its share of the CPU threads (one GPU process needs none)."""
-    if cfg.train.threads is not None or resolve_device(cfg.train.device).type != "cpu":
-        return cfg.train.threads
-    return max(1, (os.cpu_count() or 1) // cfg.benchmark.jobs)
-
-
 def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: int, directory: Path) -> Config:
     """The study config of one search: the shared pipeline with the method's settings."""
     search = dataclasses.replace(
@@ -107,7 +99,7 @@ def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: in
         search=search,
         data=cfg.data,
         study=StudyConfig(name=f"{method}-r{repeat}", results_dir=str(directory / "searches")),
-        train=dataclasses.replace(cfg.train, threads=_threads(cfg)),
+        train=dataclasses.replace(cfg.train, threads=thread_share(cfg.train, cfg.benchmark.jobs)),
         logger=dataclasses.replace(cfg.logger, group=f"benchmark-{cfg.benchmark.name}"),
         progress=False,
     )
@@ -182,7 +174,7 @@ def arms(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], base: Gen
 
 def retrain_configs(cfg: BenchmarkConfig) -> tuple[TrainConfig, DataConfig]:
     b = cfg.benchmark
-    train = dataclasses.replace(cfg.train, epochs=b.retrain_epochs, threads=_threads(cfg))
+    train = dataclasses.replace(cfg.train, epochs=b.retrain_epochs, threads=thread_share(cfg.train, cfg.benchmark.jobs))
     return train, dataclasses.replace(cfg.data, subset=b.retrain_subset)
 
 

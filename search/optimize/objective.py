@@ -25,6 +25,7 @@ from search.optimize.first_trials import warm_start_genotype
 from search.optimize.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.optimize.sample import TrialDraw, sample_trial
 from search.optimize.status import Status, is_trained
+from search.optimize.study import CONSTRAINTS_ATTR
 from search.training.network import train_network
 from search.training.predict import model_card
 from search.training.tracking import Tracker, TrialRun
@@ -49,15 +50,6 @@ CATCH: tuple[type[Exception], ...] = (TrialFailed,)
 # already failed as stale by another worker. Such a trial gets no status, so it does not count,
 # and its checkpoint stays for the retry that heartbeats or a restart queue.
 _INTERRUPTIONS = (KeyboardInterrupt, SystemExit, optuna.exceptions.UpdateFinishedTrialError)
-
-
-def record_constraints(trial: optuna.Trial, values: dict[str, float]) -> None:
-    """Store the constraint values as the list system attribute `constraints`, the one format
-    every reader understands: Optuna 5's samplers and plots read it as `trial.constraints`
-    (keys "0", "1", ... in the order of `search.budget.constraints.constraints`), and optuna-dashboard 0.21
-    reads only it, not the `constraints:<name>` keys `trial.set_constraint` writes. Written
-    both ways, samplers would count each constraint twice."""
-    trial.storage.set_trial_system_attr(trial._trial_id, "constraints", [float(v) for v in values.values()])
 
 
 def _cost_attrs(c: Cost) -> dict[str, int]:
@@ -144,7 +136,7 @@ class Objective:
             trial.set_user_attr("latency_predicted_ms", predicted)
         values = constraints(c, self.cfg.budget, predicted)
         if self.cfg.budget.mode != "prune":  # "prune" is the baseline that hides why
-            record_constraints(trial, values)
+            trial.set_user_attr(CONSTRAINTS_ATTR, [float(v) for v in values.values()])  # the sampler stores them
         return any(v > 0 for v in values.values())
 
     def _duplicate_of(self, trial: optuna.Trial, key: str, values: dict[str, Any]) -> optuna.trial.FrozenTrial | None:

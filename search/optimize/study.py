@@ -9,6 +9,7 @@ study refuses trials of another space, budget, data or training setup (`identity
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,20 @@ from search.config.params import SearchedParam, parse_params
 from search.config.schema import Config, ConfigError, training_identity
 from search.optimize.storage import open_storage, storage_url
 
-__all__ = ["open_study"]
+__all__ = ["CONSTRAINTS_ATTR", "open_study", "stored_constraints"]
+
+# The user attribute where the objective leaves a trial's constraint values (keys "0", "1", ...
+# in the order of `search.budget.constraints.constraints`; <= 0 is feasible).
+CONSTRAINTS_ATTR = "constraint_values"
+
+
+def stored_constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The samplers' public `constraints_func`: after each complete or pruned trial the sampler
+    stores these values as the system attribute `constraints`, the one format every reader
+    understands: Optuna 5's samplers and plots (`trial.constraints`) and optuna-dashboard 0.21,
+    which does not read the `constraints:<name>` keys `Trial.set_constraint` writes."""
+    return list(trial.user_attrs.get(CONSTRAINTS_ATTR, []))
+
 
 # The parts of a config that define what a study's trials mean: a resumed study must agree.
 _IDENTITY = ("space", "budget", "data", "train")  # and search.params (`_identity`)
@@ -29,17 +43,22 @@ _IDENTITY = ("space", "budget", "data", "train")  # and search.params (`_identit
 def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
     s = cfg.search
     seed = s.seed + offset  # offset: trials so far and the worker index, so no two streams repeat
+    # budget.mode=prune hides why a network was stopped, so it records no constraints.
+    constrained = {"constraints_func": stored_constraints} if cfg.budget.mode != "prune" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if s.sampler == "random":
+        warnings.simplefilter("ignore", FutureWarning)  # constraints_func: see stored_constraints
+        if s.sampler == "random" and not constrained:
             return optuna.samplers.RandomSampler(seed=seed)
+        if s.sampler == "random":  # TPE's start-up phase, never left: RandomSampler(seed)'s very draws
+            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=sys.maxsize, **constrained)
         if s.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, s.n_startup_trials))
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, s.n_startup_trials), **constrained)
         if s.sampler == "gp":
             return optuna.samplers.GPSampler(
-                seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False
+                seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False, **constrained
             )
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, **constrained)
 
 
 def _pruner(cfg: Config, params: tuple[SearchedParam, ...]) -> optuna.pruners.BasePruner:

@@ -46,7 +46,7 @@ from search.optimize.status import UNTRAINED, Status, counts, status, tally
 from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.training.tracking import Tracker
-from search.training.trainer import Trainer, resolve_device
+from search.training.trainer import Trainer, thread_share
 
 __all__ = [
     "Surplus",
@@ -74,9 +74,7 @@ def worker_config(cfg: Config, index: int, n_workers: int) -> Config:
     device = train.device
     if device in ("auto", "cuda") and torch.cuda.is_available():
         device = f"cuda:{index % torch.cuda.device_count()}"
-    threads = train.threads
-    if threads is None and n_workers > 1 and resolve_device(device).type == "cpu":
-        threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = thread_share(train, n_workers, device)
     return dataclasses.replace(cfg, train=dataclasses.replace(train, device=device, threads=threads))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,16 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def thread_share(train: TrainConfig, processes: int, device: str | None = None) -> int | None:
+    """CPU threads for one of `processes` training processes on this machine: `train.threads`
+    when set, else an equal share of the cores. None (torch's default) for one process or off
+    the CPU: OpenMP pools that together ask for more threads than there are cores spin against
+    each other."""
+    if train.threads is not None or processes < 2 or resolve_device(device or train.device).type != "cpu":
+        return train.threads
+    return max(1, (os.cpu_count() or 1) // processes)
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
