@@ -25,7 +25,8 @@ from pathlib import Path
 import optuna
 
 from search.config.schema import BudgetConfig, Config, LoggerConfig, SearchConfig, data_config
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.optimize.objective import Objective
 from search.optimize.study import open_study
 from search.training.tracking import Tracker

@@ -29,7 +29,8 @@ from scipy.stats import kendalltau, spearmanr
 
 from search.budget.constraints import project
 from search.config.schema import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig, data_config
-from search.data.sources import Splits, base_genotype, load_data, minibatch
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype, minibatch
 from search.training.proxies import proxy_scores
 from search.training.trainer import Trainer
 from space.genotype import Genotype

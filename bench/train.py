@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import space
 from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.training.trainer import Trainer
 
 

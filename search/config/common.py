@@ -53,8 +53,9 @@ def validate_common(*, data: DataConfig, train: TrainConfig, logger: LoggerConfi
             d.name,
             f"choose the source with data={d.name} (the group; data.name alone keeps the fields of {type(d).__name__})",
         )
-    if d.name in ("cifar10", "cifar100", "npz", "folder") and not getattr(d, "path", None):
-        fail("data.path", None, f"data={d.name} needs data.path=<{'file.npz' if d.name == 'npz' else 'folder'}>")
+    hint = getattr(type(d), "path_hint", None)  # the sources whose data.path is required
+    if hint is not None and not getattr(d, "path", None):
+        fail("data.path", None, f"data={d.name} needs data.path=<{hint}>")
     if isinstance(d, Cifar100Data):
         one_of("data.labels", d.labels, ("fine", "coarse"))
     if isinstance(d, FolderData):

@@ -13,7 +13,7 @@ import dataclasses
 import typing
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -251,6 +251,7 @@ class Cifar10Data(DataConfig):
 
     name: str = "cifar10"
     path: Optional[str] = None
+    path_hint: ClassVar[str] = "folder"  # data.path is required: what it names
 
 
 @dataclass
@@ -259,6 +260,7 @@ class NpzData(DataConfig):
 
     name: str = "npz"
     path: Optional[str] = None
+    path_hint: ClassVar[str] = "file.npz"
     test_fraction: float = 0.2
 
 
@@ -269,6 +271,7 @@ class Cifar100Data(DataConfig):
 
     name: str = "cifar100"
     path: Optional[str] = None
+    path_hint: ClassVar[str] = "folder"
     labels: str = "fine"
     augment: bool = True
 
@@ -284,6 +287,7 @@ class FolderData(DataConfig):
 
     name: str = "folder"
     path: Optional[str] = None
+    path_hint: ClassVar[str] = "folder"
     resolution: Optional[int] = 224
     test_fraction: float = 0.1
     channels: int = 3

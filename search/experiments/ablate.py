@@ -19,7 +19,8 @@ import torch
 
 from search.config.ablate import AblateConfig
 from search.config.schema import ConfigError
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.optimize.results import save_weights_file
 from search.optimize.status import Status
 from search.reports.ablation import write_ablation_report

@@ -48,7 +48,8 @@ from search.config.schema import (
     TrainConfig,
     ranges_from_config,
 )
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.experiments.run import run_study
 from search.optimize.first_trials import warm_start_genotype
 from search.optimize.status import Status, is_trained

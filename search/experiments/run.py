@@ -19,7 +19,8 @@ from search.budget.constraints import check_reachable, latency_table
 from search.config.credentials import mask_credentials
 from search.config.params import as_overrides
 from search.config.schema import Config, ranges_from_config
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.optimize.first_trials import enqueue_first_trials
 from search.optimize.results import (
     best_trial,

@@ -25,7 +25,7 @@ import torch
 from search.budget.constraints import feasible, project
 from search.config.params import parse_params
 from search.config.schema import Config, ranges_from_config
-from search.data.sources import Splits, minibatch
+from search.data.splits import Splits, minibatch
 from search.optimize.sample import sample_trial
 from search.training.proxies import screen_score
 from space.accounting import cost

@@ -39,7 +39,8 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config.schema import Config, ConfigError
-from search.data.sources import Splits, base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import Splits, base_genotype
 from search.optimize.objective import CATCH, Objective
 from search.optimize.results import keep_best_weights
 from search.optimize.status import UNTRAINED, Status, counts, status, tally

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search.data.sources import Splits
+from search.data.splits import Splits
 from space.genotype import Genotype
 from space.model import build_model
 

@@ -69,7 +69,8 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
 
     from search.budget.constraints import latency_table
     from search.config.schema import Config, data_config
-    from search.data.sources import base_genotype, load_data
+    from search.data.sources import load_data
+    from search.data.splits import base_genotype
     from space.latency import LatencyTable
     from space.ranges import RandomDraw, Ranges, sample
     from tests.search.conftest import search_env

@@ -19,7 +19,8 @@ from search.config.schema import (
     TrainConfig,
     data_config,
 )
-from search.data.sources import base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import base_genotype
 from search.experiments.run import run_study
 from search.optimize.first_trials import warm_start_genotype
 from search.optimize.status import Status, counts, status

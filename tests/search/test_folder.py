@@ -17,7 +17,8 @@ from PIL import Image
 
 from search.config.schema import ConfigError, TrainConfig, data_config
 from search.data.folder import KeyedSampler, Transform, loader, scan
-from search.data.sources import load_data, minibatch
+from search.data.sources import load_data
+from search.data.splits import minibatch
 from search.training.trainer import Trainer
 from space.model import build_model
 from space.presets import preset

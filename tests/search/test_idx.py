@@ -14,7 +14,8 @@ import torch
 
 from search.config.schema import ConfigError, data_config
 from search.data.idx import FASHION_MNIST_DIR, FASHION_MNIST_HINT, idx_files, read_idx
-from search.data.sources import balanced_subset, load_data
+from search.data.sources import load_data
+from search.data.splits import balanced_subset
 
 HAVE_FASHION_MNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()
 needs_fashion_mnist = pytest.mark.skipif(not HAVE_FASHION_MNIST, reason=f"no Fashion-MNIST: {FASHION_MNIST_HINT}")

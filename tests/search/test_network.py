@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import base_genotype
 from search.training.network import failure_reason, run_key, train_network
 from search.training.trainer import Trainer, TrainingDiverged
 

@@ -16,7 +16,8 @@ import torch
 from search.apps.export import export
 from search.apps.export import main as export_main
 from search.config.schema import data_config
-from search.data.sources import _split_indices, load_data
+from search.data.sources import load_data
+from search.data.splits import split_indices
 from search.training.predict import load_trained, weights_file
 from tests.search.conftest import REPO, run_search
 
@@ -71,7 +72,7 @@ def test_raw_images_are_prepared_as_training_saw_them(study: Path) -> None:
     cfg = data_config("npz", path=str(study.parents[1] / "pets.npz"), resolution=16)
     splits = load_data(cfg)
     raw = np.load(cfg.path)["images"]
-    *_, test_idx = _split_indices(len(raw), cfg, with_test=True)
+    *_, test_idx = split_indices(len(raw), cfg, with_test=True)
     prepared = trained.preprocess(raw[test_idx])  # uint8, N x H x W x C, 12x12
     assert torch.allclose(prepared, splits.test.images, atol=1e-5)
     with torch.no_grad():

@@ -5,7 +5,8 @@ import torch
 
 import space
 from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import base_genotype, load_data
+from search.data.sources import load_data
+from search.data.splits import base_genotype
 from search.training.trainer import Trainer, TrainingDiverged
 
 
