@@ -26,7 +26,7 @@ from space.ablations import match_budget
 from space.accounting import cost
 from space.genotype import Genotype
 from space.io import load
-from space.latency import Setting, fit_table, kendall_tau, measure, measure_many, median_ape
+from space.latency import LatencyTable, Setting, fit_table, kendall_tau, measure, measure_many, median_ape
 from space.model import build_model
 from space.presets import preset
 from space.ranges import RandomDraw, Ranges, sample
@@ -58,6 +58,34 @@ def _measured(genotypes: list[Genotype], setting: Setting, repeats: int) -> list
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = _parser().parse_args(argv)
+    setting = Setting(device="cpu", batch=1, threads=1)
+    base = preset("googlenet-small", **SMALL_INPUT)
+    ranges = Ranges()
+    table = _fit(args.fit, base, ranges, setting, args.repeats)
+
+    test = _random(range(10_000, 10_000 + args.n), base, ranges)
+    measured = _measured_twice(test, setting, args.repeats)
+    ape, tau, macs = _judge_predictor(table, test, measured)
+
+    at_budget = _random(range(20_000, 20_000 + 3 * args.n), base, ranges, macs=args.macs)[: args.n]
+    mac, lat, tau_budget = _at_one_budget(table, at_budget, setting, args.repeats, args.macs)
+
+    print("presets scaled to the budget at 32x32 (as experiment=compare runs them), and the genotype files given:")
+    named = _named(args.macs, args.genotype)
+    named_ms = _measure_named(table, named, setting, args.repeats)
+    if args.plot:
+        _plot(
+            Path(args.plot),
+            (macs, measured),
+            (mac, lat),
+            {n: (cost(g).macs, named_ms[n]) for n, g in named.items()},
+            args.macs,
+        )
+    return {"median_ape": ape, "tau": tau, "tau_macs_at_budget": tau_budget}
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit", type=int, default=40, help="genotypes whose blocks fit the table")
     parser.add_argument("--n", type=int, default=100, help="genotypes measured to judge it")
@@ -67,26 +95,39 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "--genotype", nargs="*", default=[], help="genotype files (a search's best.yaml) measured beside the presets"
     )
     parser.add_argument("--plot", help="write MACs against measured latency of every network measured here (PNG)")
-    args = parser.parse_args(argv)
-    setting = Setting(device="cpu", batch=1, threads=1)
-    base = preset("googlenet-small", **SMALL_INPUT)
-    ranges = Ranges()
+    return parser
+
+
+def _fit(n: int, base: Genotype, ranges: Ranges, setting: Setting, repeats: int) -> LatencyTable:
+    """Step 1: the per-block table, fitted on the blocks of `n` random genotypes; the time printed
+    covers drawing them too."""
     start = time.perf_counter()
-    table = fit_table(_random(range(args.fit), base, ranges), setting, repeats=args.repeats)
+    table = fit_table(_random(range(n), base, ranges), setting, repeats=repeats)
     fit_s = time.perf_counter() - start
     print(
-        f"table: {len(table.blocks)} blocks of {args.fit} genotypes measured and fitted in {fit_s:.1f} s "
-        f"on {table.hardware}"
+        f"table: {len(table.blocks)} blocks of {n} genotypes measured and fitted in {fit_s:.1f} s on {table.hardware}"
     )
+    return table
 
-    test = _random(range(10_000, 10_000 + args.n), base, ranges)
-    first, second = _measured(test, setting, args.repeats), _measured(test, setting, args.repeats)
+
+def _measured_twice(genotypes: list[Genotype], setting: Setting, repeats: int) -> list[float]:
+    """The reference latencies: two independent measurements, averaged; their agreement is the
+    ceiling of any predictor, and is printed."""
+    first, second = _measured(genotypes, setting, repeats), _measured(genotypes, setting, repeats)
     measured = [(a + b) / 2 for a, b in zip(first, second)]  # the reference: two independent measurements, averaged
     print(
         f"measurement repeatability: Kendall tau {kendall_tau(first, second):.3f} and median difference "
         f"{median_ape(first, second):.1f}% between the two measurements of the same networks "
         "(the ceiling of any predictor)"
     )
+    return measured
+
+
+def _judge_predictor(
+    table: LatencyTable, test: list[Genotype], measured: list[float]
+) -> tuple[float, float, list[int]]:
+    """Step 2: the table's median error and Kendall tau against `measured`, and MACs' tau beside
+    it. Returns the error, the tau and the genotypes' MACs."""
     start = time.perf_counter()
     predicted = [table.predict(g) for g in test]
     predict_us = (time.perf_counter() - start) / len(test) * 1e6
@@ -98,40 +139,46 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"Kendall tau {tau:.3f} (goal >= 0.9), {predict_us:.0f} us per prediction"
     )
     print(f"MACs alone over the same genotypes: Kendall tau with latency {kendall_tau(macs, measured):.3f}")
+    return ape, tau, macs
 
-    at_budget = _random(range(20_000, 20_000 + 3 * args.n), base, ranges, macs=args.macs)[: args.n]
-    lat = _measured(at_budget, setting, args.repeats)
+
+def _at_one_budget(
+    table: LatencyTable, at_budget: list[Genotype], setting: Setting, repeats: int, budget: int
+) -> tuple[list[int], list[float], float]:
+    """Step 3: how far latency spreads at (nearly) equal MACs. Returns the MACs, the measured
+    latencies and Kendall's tau between them."""
+    lat = _measured(at_budget, setting, repeats)
     mac = [cost(g).macs for g in at_budget]
     tau_budget = kendall_tau(mac, lat)
     print(
-        f"at one budget ({len(at_budget)} genotypes projected into 0.7-1.0 x {args.macs / 1e6:g} MMACs): latency "
+        f"at one budget ({len(at_budget)} genotypes projected into 0.7-1.0 x {budget / 1e6:g} MMACs): latency "
         f"{min(lat):.2f}-{max(lat):.2f} ms ({max(lat) / min(lat):.2f}x), Kendall tau(MACs, latency) {tau_budget:.3f}; "
         f"predictor tau {kendall_tau([table.predict(g) for g in at_budget], lat):.3f}"
     )
+    return mac, lat, tau_budget
 
-    print("presets scaled to the budget at 32x32 (as experiment=compare runs them), and the genotype files given:")
+
+def _named(budget: int, files: list[str]) -> dict[str, Genotype]:
+    """Step 4's networks: the presets scaled as `search.apps.compare` scales them, and the files given."""
     named = {
-        name: match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), args.macs, divisor=4)
+        name: match_budget(preset(name, **{**SMALL_INPUT, "resolution": 32}), budget, divisor=4)
         for name in ("googlenet-small", "googlenet-naive", "googlenet-torchvision")
     }
-    named |= {path: load(Path(path)) for path in args.genotype}
+    named |= {path: load(Path(path)) for path in files}
+    return named
+
+
+def _measure_named(table: LatencyTable, named: dict[str, Genotype], setting: Setting, repeats: int) -> dict[str, float]:
+    """Each named network measured, printed beside its MACs and predicted latency."""
     named_ms = {}
     for name, g in named.items():
-        named_ms[name] = measure(g, setting, repeats=args.repeats)
+        named_ms[name] = measure(g, setting, repeats=repeats)
         print(
             f"  {name:40s} {g.resolution}x{g.resolution}  {cost(g).macs / 1e6:6.3f} MMACs  "
             f"{named_ms[name]:6.2f} ms measured  "
             f"{table.predict(g):6.2f} ms predicted"
         )
-    if args.plot:
-        _plot(
-            Path(args.plot),
-            (macs, measured),
-            (mac, lat),
-            {n: (cost(g).macs, named_ms[n]) for n, g in named.items()},
-            args.macs,
-        )
-    return {"median_ape": ape, "tau": tau, "tau_macs_at_budget": tau_budget}
+    return named_ms
 
 
 def _plot(

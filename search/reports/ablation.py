@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from search.optimize.status import Status
+from search.reports.plots import save_figure
 from space.io import atomic_path
 
 __all__ = ["aggregate_multirun", "paired_difference", "summarise", "write_ablation_report", "rebuild"]
@@ -166,7 +167,7 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
             ax.grid(axis="x", alpha=0.3)
         axes[0][0].set_yticks(y, names, fontsize=8)
         fig.tight_layout()
-        made.append(_save(fig, directory / "accuracy.png"))
+        made.append(save_figure(fig, directory / "accuracy.png"))
     fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(rows) + 1.4))
     names = [r["variant"] for r in rows][::-1]
     ax.barh(names, [r["train_macs"] / 1e6 for r in rows][::-1], color="C1", label="training (aux heads)")
@@ -174,17 +175,8 @@ def _plots(rows: list[dict[str, Any]], directory: Path) -> list[str]:
     ax.set(xlabel="MMACs", title="Cost per variant")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    made.append(_save(fig, directory / "cost.png"))
+    made.append(save_figure(fig, directory / "cost.png"))
     return made
-
-
-def _save(fig: Any, path: Path) -> str:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path.name
 
 
 def module_table(records: list[dict[str, Any]]) -> list[str]:

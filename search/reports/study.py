@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config.params import as_overrides, short_value
 from search.optimize.results import best_trial
 from search.optimize.status import Status, is_trained, status
+from search.reports.plots import save_figure
 from space.genotype import Genotype
 from space.io import atomic_path, dump
 
@@ -133,6 +134,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, budget_macs: int) -> list[str]:
+    """history.png and accuracy_vs_cost.png; accuracy_vs_latency.png under a latency budget and
+    importances.png once enough trials trained. Returns the names written, in that order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,8 +143,30 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
 
     made = []
     trained = [r for r in rows if r["state"] == Status.COMPLETE]
-    # optimisation history
     fig, ax = plt.subplots(figsize=(6, 4))
+    _draw_history(ax, study, rows, trained)
+    made.append(save_figure(fig, directory / "history.png", legend_below=True))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    _draw_accuracy_vs_cost(ax, rows, trained, budget_macs)
+    made.append(save_figure(fig, directory / "accuracy_vs_cost.png", legend_below=True))
+    timed = [r for r in trained if r["latency_ms"] != ""]
+    if timed:  # a latency budget: accuracy against measured latency, with its Pareto front
+        fig, ax = plt.subplots(figsize=(6, 4))
+        _draw_accuracy_vs_latency(ax, study, timed)
+        made.append(save_figure(fig, directory / "accuracy_vs_latency.png", legend_below=True))
+    importances = _importances(study)
+    if importances:  # the 15 most important, and every searched setting wherever it ranks
+        searched = set(searched_keys(study))
+        names = [n for i, n in enumerate(importances) if i < 15 or n in searched][::-1]
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
+        _draw_importances(ax, importances, names, searched)
+        made.append(save_figure(fig, directory / "importances.png", legend_below=True))
+    return made
+
+
+def _draw_history(ax: Any, study: optuna.Study, rows: list[dict[str, Any]], trained: list[dict[str, Any]]) -> None:
+    """The optimisation history: each complete trial's accuracy and the best so far, pruned
+    trials at the epoch they stopped (where the search spent compute too), over-budget ones."""
     if trained:
         xs = [r["number"] for r in trained]
         ys = [r["val_accuracy"] for r in trained]
@@ -162,11 +187,14 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         )
     _over_budget_rug(ax, [r["number"] for r in rows if r["state"] == Status.INFEASIBLE])
     ax.set(xlabel="trial", ylabel="validation accuracy", title="Optimisation history")
-    made.append(_save(fig, directory / "history.png"))
-    # accuracy vs cost with the Pareto front: against MACs (with the budget line) where trials
-    # spread over the budget; against parameters where all sit at it (budget.mode=project),
-    # since a MACs axis would stack every point on one vertical line
-    fig, ax = plt.subplots(figsize=(6, 4))
+
+
+def _draw_accuracy_vs_cost(
+    ax: Any, rows: list[dict[str, Any]], trained: list[dict[str, Any]], budget_macs: int
+) -> None:
+    """Accuracy vs cost with the Pareto front: against MACs (with the budget line) where trials
+    spread over the budget; against parameters where all sit at it (budget.mode=project),
+    since a MACs axis would stack every point on one vertical line."""
     macs = [r["macs"] for r in trained]
     by_macs = not trained or max(macs) - min(macs) >= 0.1 * budget_macs
     cost_of = (lambda r: r["macs"] / 1e6) if by_macs else (lambda r: r["params"] / 1e6)
@@ -176,12 +204,7 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
         front = pareto_front(pts)
         ax.step(*zip(*front), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front")
     if by_macs:
-        _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == Status.INFEASIBLE and r["macs"] != ""])
-        ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
-        xs = [r["macs"] / 1e6 for r in rows if r["state"] in (Status.COMPLETE, Status.INFEASIBLE) and r["macs"] != ""]
-        xs.append(budget_macs / 1e6)
-        ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
-        ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
+        _macs_axis(ax, rows, budget_macs)
     else:
         ax.set(
             xlabel="parameters (millions)",
@@ -189,44 +212,35 @@ def _plots(study: optuna.Study, rows: list[dict[str, Any]], directory: Path, bud
             title=f"Accuracy vs parameters (every trained trial at {min(macs) / 1e6:.3f}-{max(macs) / 1e6:.3f} MMACs)",
         )
         ax.title.set_fontsize(9)
-    made.append(_save(fig, directory / "accuracy_vs_cost.png"))
-    timed = [r for r in trained if r["latency_ms"] != ""]
-    if timed:  # a latency budget: accuracy against measured latency, with its Pareto front
-        fig, ax = plt.subplots(figsize=(6, 4))
-        pts = [(r["latency_ms"], r["val_accuracy"]) for r in timed]
-        ax.scatter(*zip(*pts), s=18, label="trained (measured after training)")
-        ax.step(
-            *zip(*pareto_front(pts)), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front"
-        )
-        cap = (study.user_attrs.get("identity") or {}).get("budget", {}).get("latency_ms")
-        if cap:
-            ax.axvline(cap, color="C3", linestyle="--", label=f"budget {cap:g} ms (predicted)")
-        ax.set(xlabel="inference latency (ms, measured)", ylabel="validation accuracy", title="Accuracy vs latency")
-        made.append(_save(fig, directory / "accuracy_vs_latency.png"))
-    # hyperparameter importances
-    importances = _importances(study)
-    if importances:  # the 15 most important, and every searched setting wherever it ranks
-        searched = set(searched_keys(study))
-        names = [n for i, n in enumerate(importances) if i < 15 or n in searched][::-1]
-        fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.2))
-        ax.barh(names, [importances[n] for n in names], color=["C1" if n in searched else "C0" for n in names])
-        ax.set(xlabel="importance (PED-ANOVA)", title="Importances: architecture (blue), search.params (orange)")
-        made.append(_save(fig, directory / "importances.png"))
-    return made
 
 
-def _save(fig: Any, path: Path) -> str:
-    """Legend (where anything is labelled), layout, an atomic write, and the figure closed."""
-    import matplotlib.pyplot as plt
+def _macs_axis(ax: Any, rows: list[dict[str, Any]], budget_macs: int) -> None:
+    """A MACs axis: over-budget trials as a rug, the budget line, and limits that take in both."""
+    _over_budget_rug(ax, [r["macs"] / 1e6 for r in rows if r["state"] == Status.INFEASIBLE and r["macs"] != ""])
+    ax.axvline(budget_macs / 1e6, color="C3", linestyle="--", label=f"budget {budget_macs / 1e6:g} MMACs")
+    xs = [r["macs"] / 1e6 for r in rows if r["state"] in (Status.COMPLETE, Status.INFEASIBLE) and r["macs"] != ""]
+    xs.append(budget_macs / 1e6)
+    ax.set_xlim(min(xs) * 0.95, max(xs) * 1.05)  # rug markers do not take part in autoscaling
+    ax.set(xlabel="inference MMACs", ylabel="validation accuracy", title="Accuracy vs multiply-adds")
 
-    for ax in fig.axes:  # the legend below the axes: it never hides a point
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return path.name
+
+def _draw_accuracy_vs_latency(ax: Any, study: optuna.Study, timed: list[dict[str, Any]]) -> None:
+    """Accuracy against measured latency with its Pareto front, and the latency budget's line."""
+    pts = [(r["latency_ms"], r["val_accuracy"]) for r in timed]
+    ax.scatter(*zip(*pts), s=18, label="trained (measured after training)")
+    ax.step(
+        *zip(*pareto_front(pts)), where="post", color="C2", marker="o", markerfacecolor="none", label="Pareto front"
+    )
+    cap = (study.user_attrs.get("identity") or {}).get("budget", {}).get("latency_ms")
+    if cap:
+        ax.axvline(cap, color="C3", linestyle="--", label=f"budget {cap:g} ms (predicted)")
+    ax.set(xlabel="inference latency (ms, measured)", ylabel="validation accuracy", title="Accuracy vs latency")
+
+
+def _draw_importances(ax: Any, importances: dict[str, float], names: list[str], searched: set[str]) -> None:
+    """Hyperparameter importances as bars: architecture in blue, search.params in orange."""
+    ax.barh(names, [importances[n] for n in names], color=["C1" if n in searched else "C0" for n in names])
+    ax.set(xlabel="importance (PED-ANOVA)", title="Importances: architecture (blue), search.params (orange)")
 
 
 def _over_budget_rug(ax: Any, xs: list[float]) -> None:
@@ -371,20 +385,37 @@ def write_results(
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     rows = trial_rows(study)
-    with atomic_path(directory / "trials.csv") as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns(study))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_trials_csv(study, rows, directory / "trials.csv")
     if best is not None:
         dump(Genotype.from_dict(best.user_attrs["genotype"]), directory / "best.yaml")
         _write_best_hyperparameters(best, directory / "best_hyperparameters.yaml")
     plots = _plots(study, rows, directory, budget_macs)
+    lines = _summary_lines(study, rows, budget_macs=budget_macs, storage=storage)
+    if best is not None:
+        lines += _best_lines(best, test_accuracy)
+    lines += _latency_lines(study, rows, best)
+    lines += _hyperparameter_lines(study, best)
+    lines += _against_hand_design(study, best)
+    lines += _table_lines(study, rows)
+    lines += [f"![{p}]({p})" for p in plots]
+    with atomic_path(directory / "report.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _write_trials_csv(study: optuna.Study, rows: list[dict[str, Any]], path: Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns(study))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _summary_lines(study: optuna.Study, rows: list[dict[str, Any]], *, budget_macs: int, storage: str) -> list[str]:
+    """report.md's title and the study at a glance: storage, budget, trials by state."""
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["state"]] = counts.get(r["state"], 0) + 1
-    trained = sorted((r for r in rows if r["state"] == Status.COMPLETE), key=lambda r: -r["val_accuracy"])
     over_budget_trained = sum(1 for r in rows if r["epochs"] and r["macs"] != "" and r["macs"] > budget_macs)
-    lines = [
+    return [
         f"# Study `{study.study_name}`",
         "",
         f"- storage: `{storage}`",
@@ -392,18 +423,22 @@ def write_results(
         f"- trials: {len(rows)} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})",
         f"- over-budget trials trained: {over_budget_trained} (the budget is checked before any model is built)",
     ]
-    if best is not None:
-        a = best.user_attrs
-        test = f"{test_accuracy:.4f}" if test_accuracy is not None else "not measured"
-        lines += [
-            f"- best trial: #{best.number}, genotype `{a['key']}`, {a['macs']:,} MACs, {a['params']:,} params, "
-            f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
-            "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
-        ]
-    lines += _latency_lines(study, rows, best)
-    lines += _hyperparameter_lines(study, best)
-    lines += _against_hand_design(study, best)
-    lines += [
+
+
+def _best_lines(best: FrozenTrial, test_accuracy: float | None) -> list[str]:
+    a = best.user_attrs
+    test = f"{test_accuracy:.4f}" if test_accuracy is not None else "not measured"
+    return [
+        f"- best trial: #{best.number}, genotype `{a['key']}`, {a['macs']:,} MACs, {a['params']:,} params, "
+        f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
+        "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
+    ]
+
+
+def _table_lines(study: optuna.Study, rows: list[dict[str, Any]]) -> list[str]:
+    """The ten best trials, then (where any) the failed, lost and retried ones with why."""
+    trained = sorted((r for r in rows if r["state"] == Status.COMPLETE), key=lambda r: -r["val_accuracy"])
+    lines = [
         "",
         "## Top trials",
         "",
@@ -420,9 +455,7 @@ def write_results(
             _markdown_table(troubled, ("number", "state", "epochs", "note")),
             "",
         ]
-    lines += [f"![{p}]({p})" for p in plots]
-    with atomic_path(directory / "report.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 STUDY_COLUMNS = (
