@@ -38,3 +38,17 @@ def test_the_cost_counter_imports_no_torch() -> None:
     code = "import sys, space.accounting, space.genotype, space.presets; assert 'torch' not in sys.modules, 'torch'"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_every_function_fits_on_a_screen() -> None:
+    """At most 60 lines per function in space/, search/ and bench/ (decorators not counted)."""
+    import ast
+
+    long = [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for root in ("space", "search", "bench")
+        for path in sorted((REPO / root).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert not long, long
