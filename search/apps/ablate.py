@@ -8,49 +8,36 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from search.apps.checks import check_ablate
-from search.apps.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
+from search.apps.cli import CONF_DIR, run_checked, run_in_output_dir, start_up_check
 from search.config.ablate import AblateConfig, register_ablate
-from search.config.schema import ConfigError, register
+from search.config.schema import register
 from search.experiments.ablate import run_experiment
 
 __all__ = ["main"]
 
 
-def _app_body(dcfg: DictConfig) -> None:
-    cfg: AblateConfig = checked_config(dcfg, check_ablate)
-    directory = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        run_experiment(cfg, directory)
-    except ConfigError as err:
-        error(str(err))
-    print(f"experiment {cfg.experiment.name}: {directory / 'report.md'}")
+def _experiment(cfg: AblateConfig, directory: Path) -> str:
+    run_experiment(cfg, directory)
+    return f"experiment {cfg.experiment.name}: {directory / 'report.md'}"
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="ablate", version_base="1.3")
 def _ablate(dcfg: DictConfig) -> None:
-    _app_body(dcfg)
+    run_in_output_dir(dcfg, check_ablate, _experiment)
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="compare", version_base="1.3")
 def _compare(dcfg: DictConfig) -> None:
-    _app_body(dcfg)
+    run_in_output_dir(dcfg, check_ablate, _experiment)
 
 
 def main(config_name: str = "ablate") -> None:
     register()
     register_ablate()
-
-    def precheck(overrides: list[str]) -> None:
-        composed = compose_checked(config_name, overrides)
-        if composed is not None:
-            cfg = to_config(composed)
-            check_ablate(cfg)
-            check_outputs("results_dir", cfg.results_dir, cfg.logger)
-
+    precheck = start_up_check(config_name, check_ablate, lambda cfg: ("results_dir", cfg.results_dir))
     run_checked(precheck, _compare if config_name == "compare" else _ablate)
 
 

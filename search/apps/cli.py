@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import search.config.ablate as ablate_config
@@ -21,6 +22,8 @@ from search.config.schema import ConfigError
 
 __all__ = [
     "CONF_DIR",
+    "run_in_output_dir",
+    "start_up_check",
     "check_outputs",
     "check_writable",
     "checked_config",
@@ -56,6 +59,37 @@ def run_checked(precheck: Callable[[list[str]], Any], app: Callable[[], Any]) ->
     except ConfigError as err:
         error(str(err))
     app()
+
+
+def start_up_check(
+    config_name: str, check: Callable[[Any], None], outputs: Callable[[Any], tuple[str, str]]
+) -> Callable[[list[str]], Any]:
+    """The start-up check of one command: compose what Hydra will run, check its values and then
+    this machine and the files it names (`check`), and that its outputs (`outputs(cfg)`: the
+    field and the folder) can be written. Returns the config; None for --help and friends."""
+
+    def precheck(overrides: list[str]) -> Any:
+        composed = compose_checked(config_name, overrides)
+        if composed is None:
+            return None
+        cfg = to_config(composed)
+        check(cfg)
+        check_outputs(*outputs(cfg), cfg.logger)
+        return cfg
+
+    return precheck
+
+
+def run_in_output_dir(dcfg: DictConfig, check: Callable[[Any], None], run: Callable[[Any, Path], str]) -> None:
+    """The body of an experiment's Hydra job: its config checked, `run(cfg, folder)` in Hydra's
+    output folder (a ConfigError found while running is one line, exit 2), then the line
+    `run` returns (where its report is)."""
+    cfg = checked_config(dcfg, check)
+    directory = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        print(run(cfg, directory))
+    except ConfigError as err:
+        error(str(err))
 
 
 def checked_config(composed: DictConfig, validate: Callable[[Any], None]) -> Any:

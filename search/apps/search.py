@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from search.apps.checks import check_search
-from search.apps.cli import CONF_DIR, check_outputs, checked_config, compose_checked, error, run_checked, to_config
+from search.apps.cli import CONF_DIR, checked_config, error, run_checked, start_up_check
 from search.config.credentials import mask_credentials, mask_file
 from search.config.schema import Config, ConfigError, register
 from search.experiments.run import run_study
@@ -24,15 +24,12 @@ from search.experiments.run import run_study
 __all__ = ["main", "precheck"]
 
 
+_precheck = start_up_check("search", check_search, lambda cfg: ("study.results_dir", cfg.study.results_dir))
+
+
 def precheck(overrides: list[str]) -> Config:
-    """Compose and validate what Hydra will run; raise ConfigError with one line."""
-    composed = compose_checked("search", overrides)
-    if composed is None:
-        return Config()
-    cfg = to_config(composed)
-    check_search(cfg)
-    check_outputs("study.results_dir", cfg.study.results_dir, cfg.logger)
-    return cfg
+    """Compose and check what Hydra will run; raise ConfigError with one line."""
+    return _precheck(overrides) or Config()
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="search", version_base="1.3")
