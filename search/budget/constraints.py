@@ -77,6 +77,15 @@ def project(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[
     return found
 
 
+def as_trained(genotype: Genotype, budget: BudgetConfig, *, divisor: int) -> tuple[Genotype, float] | None:
+    """A drawn network as the search trains it, with its width multiplier: in `budget.mode=project`
+    width-scaled into the budget's window (None: no width lands there); in the other modes as
+    drawn (1.0), for the constraints to judge."""
+    if budget.mode != "project":
+        return genotype, 1.0
+    return project(genotype, budget, divisor=divisor)
+
+
 def check_reachable(budget: BudgetConfig, ranges: Ranges, base: Genotype, latency: LatencyTable | None = None) -> None:
     """Refuse, before a study is opened, a budget that no network of the space can meet: every
     trial would be infeasible. In project mode the space reaches down to 1/64 of its widths."""
@@ -156,9 +165,7 @@ def latency_table(cfg: Config, base: Genotype) -> tuple[LatencyTable, Path] | No
     ranges = ranges_from_config(cfg.space)
     draws = [sample(RandomDraw(seed), ranges, base) for seed in range(LATENCY_FIT_GENOTYPES)]
     if cfg.budget.mode == "project":
-        draws = [
-            p[0] for p in (project(g, cfg.budget, divisor=ranges.width_step) for g in draws) if p is not None
-        ] or draws
+        draws = [p[0] for p in (as_trained(g, cfg.budget, divisor=ranges.width_step) for g in draws) if p] or draws
     log.info(
         "latency table: measuring the blocks of %d draws of the space on %s (once per machine and setting)",
         len(draws),

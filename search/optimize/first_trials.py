@@ -22,7 +22,7 @@ import time
 import optuna
 import torch
 
-from search.budget.constraints import feasible, project
+from search.budget.constraints import as_trained, feasible, project
 from search.config.params import parse_params
 from search.config.schema import Config, ranges_from_config
 from search.data.splits import Splits, minibatch
@@ -92,11 +92,10 @@ def _prescreen(
         draw = RandomDraw(seed=1_000_003 * (s.seed + 1) + draws)
         draws += 1
         genotype, _ = sample_trial(draw, ranges=ranges, base=base, params=params)
-        if cfg.budget.mode == "project":
-            projected = project(genotype, cfg.budget, divisor=ranges.width_step)
-            if projected is None:
-                continue
-            genotype = projected[0]
+        trained = as_trained(genotype, cfg.budget, divisor=ranges.width_step)
+        if trained is None:
+            continue
+        genotype = trained[0]
         predicted = latency.predict(genotype) if latency is not None else None
         if genotype.key in seen or not feasible(cost(genotype), cfg.budget, predicted):
             continue

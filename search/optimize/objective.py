@@ -17,7 +17,7 @@ from typing import Any
 import optuna
 import torch
 
-from search.budget.constraints import constraints, latency_setting, latency_table, project
+from search.budget.constraints import as_trained, constraints, latency_setting, latency_table
 from search.config.credentials import mask_credentials
 from search.config.params import apply_values, config_values, parse_params
 from search.config.schema import Config, ranges_from_config
@@ -116,11 +116,14 @@ class Objective:
             values = config_values(self.cfg, self.params)
         else:
             genotype, values = sample_trial(TrialDraw(trial), ranges=self.ranges, base=self.base, params=self.params)
-        if self.cfg.budget.mode == "project" and not trial.user_attrs.get("warm_start"):
-            projected = project(genotype, self.cfg.budget, divisor=self.ranges.width_step)
-            if projected is not None:
-                genotype, multiplier = projected
-                trial.set_user_attr("width_multiplier", multiplier)
+        trained = (
+            None
+            if trial.user_attrs.get("warm_start")
+            else as_trained(genotype, self.cfg.budget, divisor=self.ranges.width_step)
+        )
+        if trained is not None and self.cfg.budget.mode == "project":
+            genotype, multiplier = trained
+            trial.set_user_attr("width_multiplier", multiplier)
         c = cost(genotype)
         trial.set_user_attr("key", genotype.key)
         trial.set_user_attr("genotype", genotype.to_dict())
