@@ -52,3 +52,17 @@ def test_every_function_fits_on_a_screen() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno + 1 > 60
     ]
     assert not long, long
+
+
+def test_the_wheel_lists_every_package() -> None:
+    """pyproject.toml lists the packages by hand (conf/ ships as search.conf): a new subpackage
+    left out of it would be missing from the wheel, and every console script would fail."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts)
+        for root in ("space", "search")
+        for p in (REPO / root).rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)
