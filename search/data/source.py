@@ -1,5 +1,6 @@
-"""What a data source is: its config class, how it loads into splits, and what its labels are
-called. Each source is one module of search/data/sources/, registered once in its `SOURCES`."""
+"""What a data source is: its config class (whose `name` is `data=<name>`) and how it loads into
+splits, class names included. Each source is one module of search/data/sources/, registered once
+in its `SOURCES`."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ class Source(Protocol):
 
     def load(self, cfg: DataConfig) -> Splits: ...
 
-    def class_names(self, cfg: DataConfig, num_classes: int) -> tuple[str, ...]: ...
-
 
 def _no_names(cfg: DataConfig) -> list[str]:
     return []
@@ -43,9 +42,10 @@ class ArraySource:
     def load(self, cfg: DataConfig) -> Splits:
         images, labels, official_test = self.read(cfg)
         return from_arrays(
-            cfg, images, labels, official_test, names=lambda n: self.class_names(cfg, n), num_classes=self.classes(cfg)
+            cfg, images, labels, official_test, names=lambda n: self._class_names(cfg, n), num_classes=self.classes(cfg)
         )
 
-    def class_names(self, cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
+    def _class_names(self, cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
+        """The data set's own names where it has one per class, else the labels."""
         names = self.names(cfg)
         return tuple(names) if len(names) == num_classes else tuple(str(i) for i in range(num_classes))

@@ -108,22 +108,17 @@ class Objective:
     # -- before training -------------------------------------------------------------------
     def _sample(self, trial: optuna.Trial) -> tuple[Genotype, dict[str, Any], Cost]:
         """The trial's genotype, the values of the searched settings ({"train.lr": ...}) and its cost."""
-        if trial.user_attrs.get(
-            "warm_start"
-        ):  # the hand design with its recipe, queued by search/optimize/first_trials.py
+        if trial.user_attrs.get("warm_start"):  # the hand design with its recipe (search/optimize/first_trials.py)
             warm = warm_start_genotype(self.cfg, self.base)
             genotype = warm if warm is not None else self.base
             values = config_values(self.cfg, self.params)
         else:
             genotype, values = sample_trial(TrialDraw(trial), ranges=self.ranges, base=self.base, params=self.params)
-        trained = (
-            None
-            if trial.user_attrs.get("warm_start")
-            else as_trained(genotype, self.cfg.budget, divisor=self.ranges.width_step)
-        )
-        if trained is not None and self.cfg.budget.mode == "project":
-            genotype, multiplier = trained
-            trial.set_user_attr("width_multiplier", multiplier)
+            trained = as_trained(genotype, self.cfg.budget, divisor=self.ranges.width_step)
+            if trained is not None:
+                genotype, multiplier = trained
+                if self.cfg.budget.mode == "project":
+                    trial.set_user_attr("width_multiplier", multiplier)
         c = cost(genotype)
         trial.set_user_attr("key", genotype.key)
         trial.set_user_attr("genotype", genotype.to_dict())

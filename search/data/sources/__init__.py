@@ -1,6 +1,7 @@
 """The data sources, registered once: `data=<name>` picks one. A source is a module of this
-package with its config class, `load` and `class_names` (search/data/source.py); adding one
-touches its module, this dict, its config class and its conf/data/<name>.yaml.
+package with its config class and `load` (search/data/source.py), keyed here by its config
+class's name; adding one touches its module, this tuple, its config class and its
+conf/data/<name>.yaml.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ from search.data.splits import Splits
 
 __all__ = ["SOURCES", "load_data"]
 
-SOURCES: dict[str, Source] = {
-    "fashion-mnist": fashion_mnist.SOURCE,
-    "digits": digits.SOURCE,
-    "synthetic": synthetic.SOURCE,
-    "cifar10": cifar.CIFAR10,
-    "npz": npz.SOURCE,
-    "cifar100": cifar.CIFAR100,
-    "folder": folder.SOURCE,
-}
+_ALL: tuple[Source, ...] = (
+    fashion_mnist.SOURCE,
+    digits.SOURCE,
+    synthetic.SOURCE,
+    cifar.CIFAR10,
+    npz.SOURCE,
+    cifar.CIFAR100,
+    folder.SOURCE,
+)
+SOURCES: dict[str, Source] = {source.config.name: source for source in _ALL}  # data=<name>
 
 
 def load_data(cfg: DataConfig) -> Splits:

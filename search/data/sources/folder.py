@@ -53,9 +53,5 @@ class _FolderSource:
         assert isinstance(cfg, FolderData)
         return _load(cfg)
 
-    def class_names(self, cfg: DataConfig, num_classes: int) -> tuple[str, ...]:
-        """The class folders' names, sorted (the labels' order)."""
-        return scan(Path(getattr(cfg, "path", None) or "").expanduser()).classes
-
 
 SOURCE = _FolderSource()
