@@ -24,8 +24,8 @@ from pathlib import Path
 
 import optuna
 
-from search.config.schema import BudgetConfig, Config, LoggerConfig, SearchConfig, data_config
-from search.data.sources import load_data
+from search.config.schema import BudgetConfig, Config, LoggerConfig, SearchConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import Splits, base_genotype
 from search.optimize.objective import Objective
 from search.optimize.study import open_study

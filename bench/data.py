@@ -28,9 +28,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search.config.schema import TrainConfig, data_config
+from search.config.schema import TrainConfig
 from search.data.folder import SCALES, KeyedSampler, Transform, _crop_box, loader
-from search.data.sources import load_data
+from search.data.sources import data_config, load_data
 from search.training.trainer import Trainer, _Streamed
 from space.model import build_model
 from space.presets import preset

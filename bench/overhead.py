@@ -21,6 +21,7 @@ from pathlib import Path
 import optuna
 
 from search.config.schema import Config, SearchConfig, TrainConfig
+from search.data.sources import data_config
 from search.experiments.run import run_study
 
 
@@ -31,6 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config(
+            data=data_config("digits"),
             search=SearchConfig(n_trials=args.trials, pruner="none"),
             train=TrainConfig(epochs=args.epochs),
             progress=False,

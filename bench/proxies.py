@@ -28,8 +28,8 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from search.budget.constraints import project
-from search.config.schema import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig, data_config
-from search.data.sources import load_data
+from search.config.schema import SMALL_INPUT_GENOTYPE, BudgetConfig, DataConfig, TrainConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import Splits, base_genotype, minibatch
 from search.training.proxies import proxy_scores
 from search.training.trainer import Trainer

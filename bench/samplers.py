@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from search.config.schema import Config, LoggerConfig, SearchConfig, TrainConfig
+from search.data.sources import data_config
 from search.experiments.run import run_study
 from search.optimize.status import Status, status
 
@@ -31,6 +32,7 @@ def main() -> None:
         for sampler in ("tpe", "random"):
             for seed in range(args.seeds):
                 cfg = Config(
+                    data=data_config("digits"),
                     search=SearchConfig(sampler=sampler, n_trials=args.trials, seed=seed),
                     train=TrainConfig(epochs=args.epochs),
                     logger=LoggerConfig(name="none"),

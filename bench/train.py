@@ -21,15 +21,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import space
-from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import load_data
+from search.config.schema import Config, TrainConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import Splits, base_genotype
 from search.training.trainer import Trainer
 
 
 def _genotype(data: Splits) -> space.Genotype:
     """The default search's base network, shaped for `data`."""
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     return base_genotype(cfg.space.base, cfg.space.genotype, data)
 
 

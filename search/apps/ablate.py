@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from search.apps.checks import check_ablate
 from search.apps.cli import CONF_DIR, run_checked, run_in_output_dir, start_up_check
 from search.config.ablate import AblateConfig, register_ablate
-from search.config.schema import register
+from search.data.sources import register
 from search.experiments.ablate import run_experiment
 
 __all__ = ["main"]

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from search.apps.checks import check_benchmark
 from search.apps.cli import CONF_DIR, run_checked, run_in_output_dir, start_up_check
 from search.config.benchmark import BenchmarkConfig, register_benchmark
-from search.config.schema import register
+from search.data.sources import register
 from search.experiments.benchmark import run_benchmark
 
 __all__ = ["main"]

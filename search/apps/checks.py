@@ -15,8 +15,9 @@ from search.config.ablate import AblateConfig, validate_ablate
 from search.config.benchmark import BenchmarkConfig, method_configs, validate_benchmark
 from search.config.checks import validate
 from search.config.common import fail, one_of
-from search.config.schema import Config, ConfigError, DataConfig, FolderData, TrainConfig
+from search.config.schema import Config, ConfigError, DataConfig, TrainConfig
 from search.data.folder import check_tree
+from search.data.sources.folder import FolderData
 from search.training.proxies import PROXIES
 
 __all__ = ["check_ablate", "check_benchmark", "check_search"]

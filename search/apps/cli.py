@@ -19,6 +19,7 @@ import search.config.benchmark as benchmark_config
 import search.config.schema as config
 from search.config.credentials import mask_credentials
 from search.config.schema import ConfigError
+from search.data.sources import SOURCES
 
 __all__ = [
     "CONF_DIR",
@@ -169,15 +170,13 @@ def _no_such_key(key: str, schema: str) -> str:
         for m in (config, ablate_config, benchmark_config)
         for c in vars(m).values()
         if isinstance(c, type) and dataclasses.is_dataclass(c)
-    }
+    } | {src.config.__name__: src.config for src in SOURCES.values()}
     fields = [f.name for f in dataclasses.fields(classes[schema])] if schema in classes else []
     where = f" ({schema} has {', '.join(fields)})" if fields else ""
-    source = next((name for name, cls in config.DATA_CONFIGS.items() if cls.__name__ == schema), None)
+    source = next((name for name, src in SOURCES.items() if src.config.__name__ == schema), None)
     if source is not None:
         field = key.rsplit(".", 1)[-1]
-        others = [
-            name for name, cls in config.DATA_CONFIGS.items() if field in {f.name for f in dataclasses.fields(cls)}
-        ]
+        others = [name for name, src in SOURCES.items() if field in {f.name for f in dataclasses.fields(src.config)}]
         also = f"; data={' / data='.join(others)} take it" if others else ""
         return f"{key}: not a field of data={source} (its fields: {', '.join(fields)}){also}"
     moved = {"space.lr": "train.lr", "space.weight_decay": "train.weight_decay"}  # before search.params

@@ -18,7 +18,8 @@ from omegaconf import DictConfig
 from search.apps.checks import check_search
 from search.apps.cli import CONF_DIR, checked_config, error, run_checked, start_up_check
 from search.config.credentials import mask_credentials, mask_file
-from search.config.schema import Config, ConfigError, register
+from search.config.schema import Config, ConfigError
+from search.data.sources import register
 from search.experiments.run import run_study
 
 __all__ = ["main", "precheck"]

@@ -17,7 +17,6 @@ from search.config.schema import (
     SMALL_INPUT_GENOTYPE,
     ConfigError,
     DataConfig,
-    DigitsData,
     LoggerConfig,
     TrainConfig,
     schema,
@@ -76,7 +75,7 @@ class ExperimentConfig:
 class AblateConfig:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     space: AblationSpace = field(default_factory=AblationSpace)
-    data: DataConfig = field(default_factory=DigitsData)
+    data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     results_dir: str = "results"

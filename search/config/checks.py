@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from search.config.common import fail, one_of, positive, validate_common
+from search.config.common import validate_common
 from search.config.credentials import mask_credentials
 from search.config.params import parse_params
 from search.config.schema import (
@@ -18,6 +18,9 @@ from search.config.schema import (
     Config,
     ConfigError,
     SearchConfig,
+    fail,
+    one_of,
+    positive,
     ranges_from_config,
 )
 from space.io import GENOTYPE_SUFFIXES

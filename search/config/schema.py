@@ -11,11 +11,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import typing
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any, ClassVar, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 from space.ranges import Ranges
 
@@ -24,17 +26,19 @@ __all__ = [
     "Config",
     "ConfigError",
     "DataConfig",
-    "DATA_CONFIGS",
     "DEFAULT_PARAMS",
-    "data_config",
     "LoggerConfig",
     "SearchConfig",
     "SpaceConfig",
     "StudyConfig",
     "TrainConfig",
     "EXECUTION_FIELDS",
+    "fail",
+    "one_of",
+    "positive",
     "register",
     "schema",
+    "source_name",
     "training_identity",
 ]
 
@@ -52,6 +56,20 @@ _RANGES = Ranges()  # the search ranges' defaults, shared with space.random_geno
 
 class ConfigError(ValueError):
     """A bad value in the user's configuration; its message is one line naming field and value."""
+
+
+def fail(name: str, value: Any, why: str) -> None:
+    raise ConfigError(f"{name}={value!r}: {why}")
+
+
+def one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        fail(name, value, f"must be one of {', '.join(choices)}")
+
+
+def positive(name: str, value: float) -> None:
+    if not value > 0:
+        fail(name, value, "must be > 0")
 
 
 # On small inputs aux heads pool adaptively: the paper's 5x5/3 pool needs a 5x5 map. The
@@ -200,121 +218,58 @@ class StudyConfig:
 
 @dataclass
 class DataConfig:
-    """Where images come from: the fields every source shares; each source's dataclass below
-    adds its own, so a config shows only what its source reads. `resolution` null keeps the
-    data's own size; otherwise images are resized (bilinear) once at load time. Splits are fixed
-    by `seed`. `subset` keeps a seeded, class-balanced sample of that many images (of the official
-    training set, where the data has an official test set) before validation is carved out: fast
-    runs on large data sets."""
+    """Where images come from: the fields every source shares. Each source's own dataclass (in its
+    module of search/data/sources/) adds its fields, so a config shows only what its source reads;
+    `name` is `data=<name>`. `resolution` null keeps the data's own size; otherwise images are
+    resized (bilinear) once at load time. Splits are fixed by `seed`. `subset` keeps a seeded,
+    class-balanced sample of that many images (of the official training set, where the data has an
+    official test set) before validation is carved out: fast runs on large data sets."""
 
-    name: str = "digits"
+    name: str = MISSING  # set by each source's dataclass; the bare base has no source
     resolution: Optional[int] = None
     val_fraction: float = 0.2
     seed: int = 0
     augment: bool = False
     limit: Optional[int] = None  # use only the first N images (quick runs)
     subset: Optional[int] = None  # a seeded class-balanced sample of N images (see above)
+    # What data.path names, where the source requires one ("folder", "file.npz"); None: optional.
+    path_hint: ClassVar[Optional[str]] = None
+
+    def check(self) -> None:
+        """The checks of the shared fields; a source's dataclass adds its own fields' checks."""
+        source = source_name(type(self))
+        if source == MISSING:
+            fail("data", self.name, "choose a data source (data=<name>, e.g. data=fashion-mnist or data=digits)")
+        if self.name != source:
+            fail(
+                "data.name",
+                self.name,
+                f"choose the source with data={self.name} (the group; data.name alone keeps the fields of "
+                f"{type(self).__name__})",
+            )
+        if self.path_hint is not None and not getattr(self, "path", None):
+            fail("data.path", None, f"data={self.name} needs data.path=<{self.path_hint}>")
+        if self.resolution is not None:
+            positive("data.resolution", self.resolution)
+        test_fraction = getattr(self, "test_fraction", None)  # sources without an official test split
+        for name, value in (("val_fraction", self.val_fraction), ("test_fraction", test_fraction)):
+            if value is not None and not 0 < value < 1:
+                fail(f"data.{name}", value, "must be in (0, 1)")
+        if test_fraction is not None and self.val_fraction + test_fraction >= 1:
+            fail(
+                "data.test_fraction",
+                test_fraction,
+                f"leaves no training data beside data.val_fraction={self.val_fraction}",
+            )
+        if self.limit is not None:
+            positive("data.limit", self.limit)
+        if self.subset is not None and self.subset < 10:
+            fail("data.subset", self.subset, "must be >= 10 (or null: all images)")
 
 
-@dataclass
-class DigitsData(DataConfig):
-    """scikit-learn's digits; the test split is carved out too (`test_fraction`)."""
-
-    name: str = "digits"
-    test_fraction: float = 0.2
-
-
-@dataclass
-class SyntheticData(DataConfig):
-    """One random smooth template per class plus noise: learnable in an epoch (fast tests)."""
-
-    name: str = "synthetic"
-    test_fraction: float = 0.2
-    n_samples: int = 1024
-    n_classes: int = 4
-    channels: int = 3
-    size: int = 8
-
-
-@dataclass
-class FashionMnistData(DataConfig):
-    """Fashion-MNIST or any MNIST-family IDX folder (`path`; null: Debian's package folder);
-    its official test set is the test split."""
-
-    name: str = "fashion-mnist"
-    path: Optional[str] = None
-
-
-@dataclass
-class Cifar10Data(DataConfig):
-    """CIFAR-10 in its python format (`path`: the folder); its test batch is the test split."""
-
-    name: str = "cifar10"
-    path: Optional[str] = None
-    path_hint: ClassVar[str] = "folder"  # data.path is required: what it names
-
-
-@dataclass
-class NpzData(DataConfig):
-    """An .npz of `images` and `labels` (`path`: the file); the test split is carved out."""
-
-    name: str = "npz"
-    path: Optional[str] = None
-    path_hint: ClassVar[str] = "file.npz"
-    test_fraction: float = 0.2
-
-
-@dataclass
-class Cifar100Data(DataConfig):
-    """CIFAR-100 in its python format (`path`: the folder holding cifar-100-python/ or its
-    train/test/meta files); `labels`: fine (100 classes) or coarse (20 superclasses)."""
-
-    name: str = "cifar100"
-    path: Optional[str] = None
-    path_hint: ClassVar[str] = "folder"
-    labels: str = "fine"
-    augment: bool = True
-
-
-@dataclass
-class FolderData(DataConfig):
-    """Class-per-folder images (`path`/train/<class>/*, optionally `path`/val/<class>/*, which
-    is then the test split), streamed from disk by `workers` processes (null: one per core, up to
-    8) or decoded once into a cache (`cache`; search/data/folder.py). `augmentation` (when `augment`):
-    paper (random crops of 8-100% of the area, aspect 3/4-4/3, flips), light (35-100%, flips) or
-    off; `photometric` adds brightness/contrast/saturation jitter. Images are converted to
-    `channels` (1: grey, 3: RGB) and cropped to `resolution`."""
-
-    name: str = "folder"
-    path: Optional[str] = None
-    path_hint: ClassVar[str] = "folder"
-    resolution: Optional[int] = 224
-    test_fraction: float = 0.1
-    channels: int = 3
-    augment: bool = True
-    augmentation: str = "paper"
-    photometric: bool = False
-    cache: bool = False
-    workers: Optional[int] = None
-
-
-# data=<name> picks the dataclass: each conf/data/<name>.yaml extends `<name>_schema`.
-DATA_CONFIGS: dict[str, type[DataConfig]] = {
-    "fashion-mnist": FashionMnistData,
-    "digits": DigitsData,
-    "synthetic": SyntheticData,
-    "cifar10": Cifar10Data,
-    "npz": NpzData,
-    "cifar100": Cifar100Data,
-    "folder": FolderData,
-}
-
-
-def data_config(name: str, **fields: Any) -> DataConfig:
-    """The config of data source `name` (the API's way to say `data=<name> data.<field>=...`)."""
-    if name not in DATA_CONFIGS:
-        raise ConfigError(f"data={name!r}: must be one of {', '.join(DATA_CONFIGS)}")
-    return DATA_CONFIGS[name](**fields)
+def source_name(data_config: type[DataConfig]) -> str:
+    """The `data=<name>` of a source's dataclass: its `name` field's default."""
+    return dataclasses.fields(data_config)[0].default  # type: ignore[return-value]
 
 
 @dataclass
@@ -369,7 +324,7 @@ class Config:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
-    data: DataConfig = field(default_factory=DigitsData)
+    data: DataConfig = field(default_factory=DataConfig)  # a source's: search.data.sources.data_config
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     progress: bool = True
@@ -382,13 +337,13 @@ def schema(cls: type) -> Any:
     from omegaconf import OmegaConf
 
     node = OmegaConf.structured(cls)
-    node.data = DataConfig()
+    node.data = OmegaConf.structured(DataConfig)
     return node
 
 
-def register() -> None:
+def register(data_configs: Iterable[type[DataConfig]]) -> None:
     """Put the schemas in Hydra's ConfigStore: `conf/search.yaml` extends `search_schema`, and
-    each group file is merged into its group's dataclass. Also the `or` resolver the sweep
+    each conf/data/<name>.yaml extends its source's dataclass (`<name>_schema`). Also the `or` resolver the sweep
     directory uses (`${or:${hydra.job.override_dirname},${hydra.job.num}}`)."""
     from omegaconf import OmegaConf
 
@@ -396,8 +351,8 @@ def register() -> None:
         OmegaConf.register_new_resolver("or", lambda first, second: first if first not in (None, "") else second)
     cs = ConfigStore.instance()
     cs.store(name="search_schema", node=schema(Config))
-    for name, node in DATA_CONFIGS.items():
-        cs.store(group="data", name=f"{name}_schema", node=node)
+    for data_config in data_configs:
+        cs.store(group="data", name=f"{source_name(data_config)}_schema", node=data_config)
 
 
 def ranges_from_config(cfg: Any) -> Ranges:

@@ -29,17 +29,16 @@ import numpy as np
 import torch
 from PIL import Image, ImageEnhance
 
-from search.config.schema import ConfigError, FolderData
+from search.config.schema import ConfigError
 
 __all__ = [
     "FolderSplit",
     "IMAGE_SUFFIXES",
     "Tree",
+    "build_cache",
+    "channel_stats",
     "check_tree",
-    "folder_splits",
-    "loader_workers",
     "scan",
-    "train_transform",
 ]
 
 log = logging.getLogger(__name__)
@@ -360,39 +359,3 @@ def channel_stats(split: FolderSplit, n: int = 512) -> tuple[tuple[float, ...], 
     mean = stack.mean(dim=(0, 1, 2))
     std = stack.std(dim=(0, 1, 2)).clamp_min(1e-6)
     return tuple(mean.tolist()), tuple(std.tolist())
-
-
-def folder_splits(
-    cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path, int]]]
-) -> tuple[dict[str, FolderSplit], tuple[float, ...], tuple[float, ...]]:
-    """train/val/test FolderSplits of the files `search.data.sources` split, each with its transform
-    (and its cache when `cfg.cache`), and the train split's channel mean and std."""
-    assert cfg.resolution is not None  # validate_common: data=folder needs a crop size
-    workers = loader_workers(cfg)
-    train_t = train_transform(cfg)
-    eval_t = Transform(cfg.resolution, cfg.channels, train=False)
-    splits: dict[str, FolderSplit] = {}
-    skipped = 0
-    for name, part in parts.items():
-        cache = None
-        if cfg.cache:
-            cache = build_cache(part, root=root, resolution=cfg.resolution, channels=cfg.channels, workers=workers)
-            skipped += int(cache[1].sum())
-        splits[name] = FolderSplit(part, train_t if name == "train" else eval_t, cache)
-    if skipped:
-        log.warning("data cache: %d image(s) could not be decoded; training and evaluation skip them", skipped)
-    mean, std = channel_stats(splits["train"].with_transform(eval_t))
-    return splits, mean, std
-
-
-def train_transform(cfg: FolderData) -> Transform:
-    """The training split's crop policy: `data.augmentation` when `data.augment`, else the
-    evaluation crop."""
-    assert cfg.resolution is not None  # validate_common: data=folder needs a crop size
-    policy = cfg.augmentation if cfg.augment else "off"
-    return Transform(cfg.resolution, cfg.channels, train=cfg.augment, policy=policy, photometric=cfg.photometric)
-
-
-def loader_workers(cfg: FolderData) -> int:
-    """`data.workers`, or one loader process per core (up to 8)."""
-    return cfg.workers if cfg.workers is not None else max(1, min(8, os.cpu_count() or 2))

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from search.config.schema import EXECUTION_FIELDS, DataConfig, FolderData, TrainConfig
-from search.data.folder import FolderSplit, KeyedSampler, normalised, train_transform
+from search.config.schema import EXECUTION_FIELDS, DataConfig, TrainConfig
+from search.data.folder import FolderSplit, KeyedSampler, normalised
 from search.data.folder import loader as folder_loader
+from search.data.sources.folder import FolderData, train_transform
 from search.data.splits import Split, Splits
 
 __all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device", "uses_channels_last"]

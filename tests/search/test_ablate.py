@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 import space
 from search.apps.cli import CONF_DIR
 from search.config.ablate import AblateConfig, ExperimentConfig, register_ablate
-from search.config.schema import ConfigError, register
+from search.config.schema import ConfigError
+from search.data.sources import register
 from space.ablations import reduction_variants
 from space.accounting import cost
 from space.presets import preset

@@ -68,8 +68,8 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     import sys
 
     from search.budget.constraints import latency_table
-    from search.config.schema import Config, data_config
-    from search.data.sources import load_data
+    from search.config.schema import Config
+    from search.data.sources import data_config, load_data
     from search.data.splits import base_genotype
     from space.latency import LatencyTable
     from space.ranges import RandomDraw, Ranges, sample
@@ -156,7 +156,8 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
 @pytest.mark.parametrize("value, shown", [("0", "0.0"), ("-1", "-1.0"), ("nan", "nan")])
 def test_a_latency_budget_must_be_positive(value: str, shown: str) -> None:
     from search.apps.search import precheck
-    from search.config.schema import ConfigError, register
+    from search.config.schema import ConfigError
+    from search.data.sources import register
 
     register()
     with pytest.raises(

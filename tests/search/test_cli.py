@@ -13,7 +13,8 @@ import yaml
 
 from search.apps.cli import COMMANDS, CONF_DIR, config_groups
 from search.apps.search import precheck
-from search.config.schema import ConfigError, register
+from search.config.schema import ConfigError
+from search.data.sources import register
 from tests.search.conftest import REPO, search_env
 
 

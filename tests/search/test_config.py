@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from search.apps.search import precheck
-from search.config.schema import Config, ConfigError, register
+from search.config.schema import Config, ConfigError
+from search.data.sources import register
 from tests.search.conftest import run_search
 
 register()

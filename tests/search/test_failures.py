@@ -8,7 +8,8 @@ import optuna
 import pytest
 import torch
 
-from search.config.schema import Config, LoggerConfig, SearchConfig, TrainConfig, data_config
+from search.config.schema import Config, LoggerConfig, SearchConfig, TrainConfig
+from search.data.sources import data_config
 from search.experiments.run import run_study
 from search.training.trainer import Trainer
 

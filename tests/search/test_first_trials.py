@@ -10,16 +10,8 @@ import optuna
 import pytest
 
 from search.apps.checks import check_search
-from search.config.schema import (
-    BudgetConfig,
-    Config,
-    ConfigError,
-    LoggerConfig,
-    SearchConfig,
-    TrainConfig,
-    data_config,
-)
-from search.data.sources import load_data
+from search.config.schema import BudgetConfig, Config, ConfigError, LoggerConfig, SearchConfig, TrainConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import base_genotype
 from search.experiments.run import run_study
 from search.optimize.first_trials import warm_start_genotype
@@ -109,7 +101,7 @@ def test_a_searched_default_that_trains_no_trial_is_not_part_of_the_study() -> N
     from search.config.params import parse_params
     from search.optimize.study import _identity
 
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     assert _identity(cfg, parse_params(cfg))["train"]["lr"] == cfg.train.lr  # the hand design (trial 0) trains with it
     cfg.search.warm_start = False
     assert (

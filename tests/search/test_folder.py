@@ -15,9 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from search.config.schema import ConfigError, TrainConfig, data_config
+from search.config.schema import ConfigError, TrainConfig
 from search.data.folder import KeyedSampler, Transform, loader, scan
-from search.data.sources import load_data
+from search.data.sources import data_config, load_data
 from search.data.splits import minibatch
 from search.training.trainer import Trainer
 from space.model import build_model

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from search.config.schema import ConfigError, data_config
+from search.config.schema import ConfigError
 from search.data.idx import FASHION_MNIST_DIR, FASHION_MNIST_HINT, idx_files, read_idx
-from search.data.sources import load_data
+from search.data.sources import data_config, load_data
 from search.data.splits import balanced_subset
 
 HAVE_FASHION_MNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()

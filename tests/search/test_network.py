@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import load_data
+from search.config.schema import Config, TrainConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import base_genotype
 from search.training.network import failure_reason, run_key, train_network
 from search.training.trainer import Trainer, TrainingDiverged
@@ -21,7 +21,7 @@ def data():
 
 
 def _genotype(data):
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     return base_genotype(cfg.space.base, cfg.space.genotype, data)
 
 

@@ -23,9 +23,8 @@ from search.config.schema import (
     LoggerConfig,
     SearchConfig,
     TrainConfig,
-    data_config,
-    register,
 )
+from search.data.sources import data_config, register
 from search.experiments.run import run_study
 from search.training.trainer import Trainer
 from space.ranges import RandomDraw
@@ -37,7 +36,7 @@ register_ablate()
 
 
 def _parsed(key: str, expression: str, cfg: Config | None = None) -> SearchedParam:
-    cfg = cfg or Config()
+    cfg = cfg or Config(data=data_config("digits"))
     cfg.search.params = {key: expression}
     (param,) = parse_params(cfg)
     return param
@@ -145,7 +144,7 @@ def test_a_bad_entry_is_one_line_naming_key_and_expression(key: str, expression:
 
 
 def test_null_keeps_a_key_fixed_and_nested_keys_are_the_same_keys() -> None:
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     cfg.search.params = {**DEFAULT_PARAMS, "train.lr": None, "train": {"momentum": "interval(0.8, 0.9)"}}
     assert [p.key for p in parse_params(cfg)] == ["train.momentum", "train.weight_decay"]
     cfg.search.params = {
@@ -153,11 +152,13 @@ def test_null_keeps_a_key_fixed_and_nested_keys_are_the_same_keys() -> None:
         "train": {"lr": "interval(0.3, 0.4)"},
     }  # the command line's nested form wins
     assert parse_params(cfg)[0].low == 0.3
-    assert [p.key for p in parse_params(Config())] == [
+    assert [p.key for p in parse_params(Config(data=data_config("digits")))] == [
         "train.lr",
         "train.weight_decay",
     ]  # the defaults of space.lr/weight_decay before
-    assert parse_params(Config())[0] == SearchedParam("train.lr", "float", low=0.01, high=0.2, log=True)
+    assert parse_params(Config(data=data_config("digits")))[0] == SearchedParam(
+        "train.lr", "float", low=0.01, high=0.2, log=True
+    )
 
 
 def test_bad_params_on_the_command_line_exit_2_and_write_nothing(tmp_path: Path) -> None:
@@ -250,7 +251,7 @@ def test_a_study_resumes_only_under_the_same_params(tmp_path: Path) -> None:
 
 
 def test_apply_values_copies_and_leaves_the_config_alone() -> None:
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     own = apply_values(cfg, {"train.lr": 0.3, "train.batch_size": 16, "data.augment": True})
     assert (own.train.lr, own.train.batch_size, own.data.augment) == (0.3, 16, True)
     assert (cfg.train.lr, cfg.train.batch_size, cfg.data.augment) == (0.05, 64, False)

@@ -15,8 +15,7 @@ import torch
 
 from search.apps.export import export
 from search.apps.export import main as export_main
-from search.config.schema import data_config
-from search.data.sources import load_data
+from search.data.sources import data_config, load_data
 from search.data.splits import split_indices
 from search.training.predict import load_trained, weights_file
 from tests.search.conftest import REPO, run_search

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import space
-from search.config.schema import Config, TrainConfig, data_config
-from search.data.sources import load_data
+from search.config.schema import Config, TrainConfig
+from search.data.sources import data_config, load_data
 from search.data.splits import base_genotype
 from search.training.trainer import Trainer, TrainingDiverged
 
@@ -16,7 +16,7 @@ def data():
 
 
 def _genotype(data) -> space.Genotype:
-    cfg = Config()
+    cfg = Config(data=data_config("digits"))
     return base_genotype(cfg.space.base, cfg.space.genotype, data)
 
 

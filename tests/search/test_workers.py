@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from bench.sleep_workers import sleep_study
+from search.data.sources import data_config
 from search.optimize.status import Status, counts, tally
 from search.optimize.storage import open_storage
 from tests.search.conftest import REPO, run_search, search_env, start_search
@@ -198,7 +199,7 @@ def test_local_workers_get_gpus_round_robin_and_share_the_cpu(monkeypatch: pytes
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     on_cpu = [worker_config(cfg, i, 4).train for i in range(4)]
     assert {(t.device, t.threads) for t in on_cpu} == {("auto", 4)}
-    assert worker_config(Config(), 0, 1).train.threads is None  # one worker: torch's default
+    assert worker_config(Config(data=data_config("digits")), 0, 1).train.threads is None  # one worker: torch's default
 
 
 @pytest.mark.slow

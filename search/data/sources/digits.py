@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from search.config.schema import DataConfig, DigitsData
+from search.config.schema import DataConfig
 from search.data.source import Arrays, ArraySource
 
-__all__ = ["SOURCE"]
+__all__ = ["DigitsData", "SOURCES"]
+
+
+@dataclass
+class DigitsData(DataConfig):
+    """scikit-learn's digits; the test split is carved out too (`test_fraction`)."""
+
+    name: str = "digits"
+    test_fraction: float = 0.2
 
 
 def _read(cfg: DataConfig) -> Arrays:
@@ -17,4 +27,4 @@ def _read(cfg: DataConfig) -> Arrays:
     return (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target.astype(np.int64), None
 
 
-SOURCE = ArraySource(config=DigitsData, read=_read)
+SOURCES = (ArraySource(config=DigitsData, read=_read),)

@@ -3,13 +3,25 @@ is the test split."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
-from search.config.schema import DataConfig, FashionMnistData
+from search.config.schema import DataConfig
 from search.data.idx import FASHION_MNIST_DIR, read_idx_split
 from search.data.source import Arrays, ArraySource
 
-__all__ = ["CLASSES", "SOURCE"]
+__all__ = ["CLASSES", "FashionMnistData", "SOURCES"]
+
+
+@dataclass
+class FashionMnistData(DataConfig):
+    """Fashion-MNIST or any MNIST-family IDX folder (`path`; null: Debian's package folder);
+    its official test set is the test split."""
+
+    name: str = "fashion-mnist"
+    path: Optional[str] = None
+
 
 CLASSES = (
     "T-shirt/top",
@@ -30,4 +42,4 @@ def _read(cfg: DataConfig) -> Arrays:
     return (*read_idx_split(folder, "train"), read_idx_split(folder, "test"))
 
 
-SOURCE = ArraySource(config=FashionMnistData, read=_read, names=lambda cfg: list(CLASSES))
+SOURCES = (ArraySource(config=FashionMnistData, read=_read, names=lambda cfg: list(CLASSES)),)

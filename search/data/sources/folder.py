@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from search.config.schema import ConfigError, DataConfig, FolderData
-from search.data.folder import folder_splits, loader_workers, scan
+from search.config.schema import ConfigError, DataConfig, fail, one_of
+from search.data.folder import FolderSplit, Transform, build_cache, channel_stats, scan
 from search.data.splits import Splits, balanced_subset, split_indices
 
-__all__ = ["SOURCE"]
+__all__ = ["FolderData", "SOURCES", "loader_workers", "train_transform"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FolderData(DataConfig):
+    """Class-per-folder images (`path`/train/<class>/*, optionally `path`/val/<class>/*, which
+    is then the test split), streamed from disk by `workers` processes (null: one per core, up to
+    8) or decoded once into a cache (`cache`; search/data/folder.py). `augmentation` (when `augment`):
+    paper (random crops of 8-100% of the area, aspect 3/4-4/3, flips), light (35-100%, flips) or
+    off; `photometric` adds brightness/contrast/saturation jitter. Images are converted to
+    `channels` (1: grey, 3: RGB) and cropped to `resolution`."""
+
+    name: str = "folder"
+    path: Optional[str] = None
+    path_hint: ClassVar[Optional[str]] = "folder"
+    resolution: Optional[int] = 224
+    test_fraction: float = 0.1
+    channels: int = 3
+    augment: bool = True
+    augmentation: str = "paper"
+    photometric: bool = False
+    cache: bool = False
+    workers: Optional[int] = None
+
+    def check(self) -> None:
+        super().check()
+        one_of("data.augmentation", self.augmentation, ("paper", "light", "off"))
+        if self.channels not in (1, 3):
+            fail("data.channels", self.channels, "must be 1 (grey) or 3 (RGB)")
+        if self.resolution is None:
+            fail("data.resolution", None, "data=folder needs a crop size (e.g. 224, 64)")
+        if self.workers is not None and self.workers < 0:
+            fail("data.workers", self.workers, "must be >= 0 (0: load in the training process) or null (one per core)")
 
 
 def _load(cfg: FolderData) -> Splits:
@@ -45,6 +82,42 @@ def _load(cfg: FolderData) -> Splits:
     )
 
 
+def folder_splits(
+    cfg: FolderData, root: Path, parts: dict[str, list[tuple[Path, int]]]
+) -> tuple[dict[str, FolderSplit], tuple[float, ...], tuple[float, ...]]:
+    """train/val/test FolderSplits of the files `search.data.sources` split, each with its transform
+    (and its cache when `cfg.cache`), and the train split's channel mean and std."""
+    assert cfg.resolution is not None  # FolderData.check: data=folder needs a crop size
+    workers = loader_workers(cfg)
+    train_t = train_transform(cfg)
+    eval_t = Transform(cfg.resolution, cfg.channels, train=False)
+    splits: dict[str, FolderSplit] = {}
+    skipped = 0
+    for name, part in parts.items():
+        cache = None
+        if cfg.cache:
+            cache = build_cache(part, root=root, resolution=cfg.resolution, channels=cfg.channels, workers=workers)
+            skipped += int(cache[1].sum())
+        splits[name] = FolderSplit(part, train_t if name == "train" else eval_t, cache)
+    if skipped:
+        log.warning("data cache: %d image(s) could not be decoded; training and evaluation skip them", skipped)
+    mean, std = channel_stats(splits["train"].with_transform(eval_t))
+    return splits, mean, std
+
+
+def train_transform(cfg: FolderData) -> Transform:
+    """The training split's crop policy: `data.augmentation` when `data.augment`, else the
+    evaluation crop."""
+    assert cfg.resolution is not None  # FolderData.check: data=folder needs a crop size
+    policy = cfg.augmentation if cfg.augment else "off"
+    return Transform(cfg.resolution, cfg.channels, train=cfg.augment, policy=policy, photometric=cfg.photometric)
+
+
+def loader_workers(cfg: FolderData) -> int:
+    """`data.workers`, or one loader process per core (up to 8)."""
+    return cfg.workers if cfg.workers is not None else max(1, min(8, os.cpu_count() or 2))
+
+
 @dataclass(frozen=True)
 class _FolderSource:
     config: type[DataConfig] = FolderData
@@ -54,4 +127,4 @@ class _FolderSource:
         return _load(cfg)
 
 
-SOURCE = _FolderSource()
+SOURCES = (_FolderSource(),)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from search.config.schema import ConfigError, DataConfig, NpzData
+from search.config.schema import ConfigError, DataConfig
 from search.data.source import Arrays, ArraySource
 from search.data.sources._files import existing
 
-__all__ = ["SOURCE"]
+__all__ = ["NpzData", "SOURCES"]
+
+
+@dataclass
+class NpzData(DataConfig):
+    """An .npz of `images` and `labels` (`path`: the file); the test split is carved out."""
+
+    name: str = "npz"
+    path: Optional[str] = None
+    path_hint: ClassVar[Optional[str]] = "file.npz"
+    test_fraction: float = 0.2
 
 
 def _npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -51,4 +63,4 @@ def _names(cfg: DataConfig) -> list[str]:
         return [str(n) for n in archive["class_names"].tolist()] if "class_names" in archive.files else []
 
 
-SOURCE = ArraySource(config=NpzData, read=_read, names=_names)
+SOURCES = (ArraySource(config=NpzData, read=_read, names=_names),)

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search.config.schema import DataConfig, SyntheticData
+from search.config.schema import DataConfig
 from search.data.source import Arrays, ArraySource
 
-__all__ = ["SOURCE"]
+__all__ = ["SOURCES", "SyntheticData"]
+
+
+@dataclass
+class SyntheticData(DataConfig):
+    """One random smooth template per class plus noise: learnable in an epoch (fast tests)."""
+
+    name: str = "synthetic"
+    test_fraction: float = 0.2
+    n_samples: int = 1024
+    n_classes: int = 4
+    channels: int = 3
+    size: int = 8
 
 
 def _read(cfg: DataConfig) -> Arrays:
@@ -22,4 +36,4 @@ def _read(cfg: DataConfig) -> Arrays:
     return (templates[labels] + noise).astype(np.float32), labels.astype(np.int64), None
 
 
-SOURCE = ArraySource(config=SyntheticData, read=_read)
+SOURCES = (ArraySource(config=SyntheticData, read=_read),)
