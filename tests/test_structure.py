@@ -66,3 +66,12 @@ def test_the_wheel_lists_every_package() -> None:
         for p in (REPO / root).rglob("__init__.py")
     }
     assert found <= listed, sorted(found - listed)
+
+
+def test_the_tests_mirror_the_layers() -> None:
+    """tests/search/<layer>/ for each subpackage of search/: a reader finds a module's tests
+    where the module is."""
+    layers = {p.name for p in (REPO / "search").iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in (REPO / "tests" / "search").iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= layers, sorted(folders - layers)
+    assert not list((REPO / "tests" / "search").glob("test_*.py")), "tests of search/ go in its layer's folder"

@@ -49,7 +49,7 @@ _METHOD_TYPES: dict[str, tuple[type, ...]] = {
     "pruner": (str,),
     "warm_start": (bool,),
     "prescreen": (str, type(None)),
-}  # MethodConfig's field types, as isinstance checks (tests/search/test_benchmark.py holds them together)
+}  # MethodConfig's field types, as isinstance checks (tests/search/experiments/test_benchmark.py holds them together)
 
 
 def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:

@@ -1,7 +1,7 @@
 """The bad-input matrix: each bad input, given to the real CLI next to a stored study, gets one
 line naming the field and the value, exit code 2, no traceback, and leaves every stored file as
 it was. docs/bad-inputs.md is this table with the messages the CLI really printed; a test keeps
-it in step (`python -m tests.search.test_bad_inputs` rewrites it).
+it in step (`python -m tests.search.apps.test_bad_inputs` rewrites it).
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def test_docs_table_shows_the_messages_the_cli_prints(matrix) -> None:
         row = (
             f"| {case.name} | `{' '.join(case.overrides(tmp)).replace(str(tmp), '<tmp>')}` | `{_message(proc, tmp)}` |"
         )
-        assert row in doc, f"docs/bad-inputs.md is out of date (python -m tests.search.test_bad_inputs):\n{row}"
+        assert row in doc, f"docs/bad-inputs.md is out of date (python -m tests.search.apps.test_bad_inputs):\n{row}"
 
 
 def write_doc() -> None:
@@ -243,7 +243,7 @@ def write_doc() -> None:
         "Each row was run through `python -m search` next to a stored study (`study.name=keep`, the",
         "overrides shown added to a small synthetic search). Every one exits with code 2, prints one",
         "line on stderr naming the field and the value, shows no traceback, and leaves every stored",
-        "file of the study byte-for-byte as it was (`tests/search/test_bad_inputs.py` checks all of",
+        "file of the study byte-for-byte as it was (`tests/search/apps/test_bad_inputs.py` checks all of",
         "this, and that this table matches what the CLI prints). `<tmp>` stands for the test's folder,",
         "`<this machine>` for the running machine's hardware string (processor or GPU, cores, torch).",
         "Credentials in storage URLs are masked (`***`) in every message, log and report.",

@@ -166,7 +166,7 @@ def test_every_source_has_its_yaml_and_its_class_in_its_module() -> None:
     from search.config.schema import source_name
     from search.data.sources import SOURCES
 
-    conf = Path(__file__).parents[2] / "conf" / "data"
+    conf = Path(__file__).parents[3] / "conf" / "data"
     assert {p.stem for p in conf.glob("*.yaml")} == set(SOURCES)
     for name, source in SOURCES.items():
         assert source_name(source.config) == name
