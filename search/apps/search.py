@@ -21,6 +21,8 @@ from search.config.credentials import mask_credentials, mask_file
 from search.config.schema import Config, ConfigError
 from search.data.sources import register
 from search.experiments.run import run_study
+from search.optimize.confirm import mean_and_spread
+from search.optimize.results import confirmed_summary
 
 __all__ = ["main", "precheck"]
 
@@ -57,9 +59,16 @@ def _app(dcfg: DictConfig) -> float | None:
         print(f"study {name}: no trained trial fits the budget yet; see {directory / 'report.md'}")
         return None
     test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "not measured"
+    summary = confirmed_summary(result.study)
+    confirmed = summary["values"].get(str(best.number)) if summary is not None else None
+    value = (
+        f"confirmed val {mean_and_spread(confirmed)[0]:.4f} over {len(confirmed)} seeds (search value {best.value:.4f})"
+        if confirmed
+        else f"val {best.value:.4f}"
+    )
     print(
         f"study {name}: best trial #{best.number} ({best.user_attrs['key']}, "
-        f"{best.user_attrs['macs']:,} MACs): val {best.value:.4f}, test {test}; results in {directory}"
+        f"{best.user_attrs['macs']:,} MACs): {value}, test {test}; results in {directory}"
     )
     return best.value
 

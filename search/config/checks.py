@@ -17,6 +17,7 @@ from search.config.schema import (
     SAMPLERS,
     Config,
     ConfigError,
+    ConfirmConfig,
     SearchConfig,
     fail,
     one_of,
@@ -82,8 +83,24 @@ def validate(cfg: Config) -> None:
     if cfg.search.n_startup_trials < 0:
         fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     _validate_scale_out(cfg.search)
+    _validate_confirm(cfg.search.confirm, cfg.train.seed)
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
     parse_params(cfg)
+
+
+def _validate_confirm(c: ConfirmConfig, search_seed: int) -> None:
+    if c.top_k < 0:
+        fail("search.confirm.top_k", c.top_k, "must be >= 0 (0: off)")
+    if c.top_k and not c.seeds:
+        fail("search.confirm.seeds", c.seeds, "needs at least one seed (or search.confirm.top_k=0: off)")
+    if len(set(c.seeds)) != len(c.seeds):
+        fail("search.confirm.seeds", c.seeds, "must be distinct")
+    if search_seed in c.seeds:
+        fail("search.confirm.seeds", c.seeds, f"must differ from train.seed={search_seed}: confirmation is a new draw")
+    if c.epochs is not None:
+        positive("search.confirm.epochs", c.epochs)
+    if c.subset is not None and c.subset < 10:
+        fail("search.confirm.subset", c.subset, "must be >= 10 (or null: the search's data.subset)")
 
 
 def _validate_scale_out(s: SearchConfig) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "BudgetConfig",
     "Config",
     "ConfigError",
+    "ConfirmConfig",
     "DataConfig",
     "DEFAULT_PARAMS",
     "LoggerConfig",
@@ -164,6 +165,20 @@ DEFAULT_PARAMS: dict[str, Optional[str]] = {
 
 
 @dataclass
+class ConfirmConfig:
+    """After the search, the `top_k` networks by search value, and the hand design (the reference
+    every lead is stated against), are retrained at a higher fidelity: `epochs` and `subset`
+    (training images; null: the search's), once per seed of `seeds` (others than train.seed). The
+    study's best is then the top-k network with the best mean validation accuracy there
+    (search/optimize/confirm.py). top_k 0: off, the best is the search's."""
+
+    top_k: int = 0
+    seeds: list[int] = field(default_factory=lambda: [1, 2])
+    epochs: Optional[int] = None
+    subset: Optional[int] = None
+
+
+@dataclass
 class SearchConfig:
     """How the space is searched. `n_trials` counts trained networks (complete, pruned or
     failed); over-budget draws and duplicates are told to the sampler but cost only
@@ -208,6 +223,8 @@ class SearchConfig:
     # Logs: one line per finished trial always; a trial that has trained `log_epochs_after`
     # seconds also logs a line per epoch (0: every epoch of every trial; null: never).
     log_epochs_after: Optional[float] = 10.0
+    # The best confirmed at a higher fidelity (ConfirmConfig above).
+    confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
 
 
 @dataclass
@@ -223,7 +240,9 @@ class DataConfig:
     `name` is `data=<name>`. `resolution` null keeps the data's own size; otherwise images are
     resized (bilinear) once at load time. Splits are fixed by `seed`. `subset` keeps a seeded,
     class-balanced sample of that many images (of the official training set, where the data has an
-    official test set) before validation is carved out: fast runs on large data sets."""
+    official test set): fast runs on large data sets. With `val_size` null validation is carved
+    out of the subset (`val_fraction`); with `val_size` set, validation is held out first and the
+    subset is all training images (search/data/splits.py)."""
 
     name: str = MISSING  # set by each source's dataclass; the bare base has no source
     resolution: Optional[int] = None
@@ -232,6 +251,11 @@ class DataConfig:
     augment: bool = False
     limit: Optional[int] = None  # use only the first N images (quick runs)
     subset: Optional[int] = None  # a seeded class-balanced sample of N images (see above)
+    # Validation images, held out of the whole pool before `subset` draws the training images
+    # (null: val_fraction of the subset). `val_epoch_size`: how many of them are evaluated after
+    # each epoch but the last, where the pruner decides (null: all); the last epoch evaluates all.
+    val_size: Optional[int] = None
+    val_epoch_size: Optional[int] = None
     # What data.path names, where the source requires one ("folder", "file.npz"); None: optional.
     path_hint: ClassVar[Optional[str]] = None
 
@@ -265,6 +289,10 @@ class DataConfig:
             positive("data.limit", self.limit)
         if self.subset is not None and self.subset < 10:
             fail("data.subset", self.subset, "must be >= 10 (or null: all images)")
+        if self.val_size is not None:
+            positive("data.val_size", self.val_size)
+        if self.val_epoch_size is not None:
+            positive("data.val_epoch_size", self.val_epoch_size)
 
 
 def source_name(data_config: type[DataConfig]) -> str:

@@ -100,11 +100,30 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return rng.permutation(np.concatenate(picked))
 
 
-def split_indices(n: int, cfg: DataConfig, *, with_test: bool) -> tuple[np.ndarray, ...]:
-    order = np.random.default_rng(cfg.seed).permutation(n)
-    n_val = max(1, round(cfg.val_fraction * n))
-    n_test = max(1, round(cfg.test_fraction * n)) if with_test else 0  # type: ignore[attr-defined]
-    return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+def split_indices(labels: np.ndarray, cfg: DataConfig, *, with_test: bool) -> tuple[np.ndarray, ...]:
+    """Train, validation and test indices into `labels` (the images after `limit`), by `cfg.seed`.
+
+    `val_size` null: a class-balanced `subset` (where set) is drawn first and split by
+    `val_fraction`, as always. `val_size` set: the test split (where the data has no official one)
+    and then `val_size` class-balanced validation images are held out of the whole pool first, and
+    `subset` draws the training images from what is left: validation no longer shrinks or moves
+    with the training subset, and never shares an image with it."""
+    if cfg.val_size is None:
+        keep = balanced_subset(labels, cfg.subset, cfg.seed) if cfg.subset is not None else np.arange(len(labels))
+        order = keep[np.random.default_rng(cfg.seed).permutation(len(keep))]
+        n_val = max(1, round(cfg.val_fraction * len(keep)))
+        n_test = max(1, round(cfg.test_fraction * len(keep))) if with_test else 0  # type: ignore[attr-defined]
+        return order[n_test + n_val :], order[n_test : n_test + n_val], order[:n_test]
+    order = np.random.default_rng(cfg.seed).permutation(len(labels))
+    n_test = max(1, round(cfg.test_fraction * len(labels))) if with_test else 0  # type: ignore[attr-defined]
+    test, rest = order[:n_test], order[n_test:]
+    if cfg.val_size >= len(rest):
+        raise ConfigError(f"data.val_size={cfg.val_size}: leaves no training images of the {len(rest)} the data has")
+    val = rest[balanced_subset(labels[rest], cfg.val_size, cfg.seed)]
+    pool = np.setdiff1d(rest, val)
+    pool = pool[np.random.default_rng(cfg.seed + 1).permutation(len(pool))]
+    train = pool[balanced_subset(labels[pool], cfg.subset, cfg.seed)] if cfg.subset is not None else pool
+    return train, val, test
 
 
 def _resize(images: torch.Tensor, resolution: int | None) -> torch.Tensor:
@@ -123,18 +142,15 @@ def from_arrays(
     names: Callable[[int], tuple[str, ...]],
     num_classes: int | None = None,
 ) -> Splits:
-    """Images in memory, split as every source is: `limit`, then a class-balanced `subset`, then
-    train/val (and test, where the data has no official one) by `cfg.seed`; resized, and
+    """Images in memory, split as every source is: `limit`, then `split_indices` (the subset,
+    validation and test, where the data has no official one) by `cfg.seed`; resized, and
     normalised with the train split's channel statistics. `num_classes`: where the data names
     more classes than a subset may show; `names(num_classes)`: the source's label names."""
     if cfg.limit is not None:
         images, labels = images[: cfg.limit], labels[: cfg.limit]
-    if cfg.subset is not None:
-        keep = balanced_subset(labels, cfg.subset, cfg.seed)
-        images, labels = images[keep], labels[keep]
     if len(labels) < 10:
         raise ConfigError(f"data.name={cfg.name!r}: only {len(labels)} images, need at least 10")
-    train_idx, val_idx, test_idx = split_indices(len(labels), cfg, with_test=official_test is None)
+    train_idx, val_idx, test_idx = split_indices(labels, cfg, with_test=official_test is None)
     x = torch.from_numpy(images)
     y = torch.from_numpy(labels)
     parts = {"train": (x[train_idx], y[train_idx]), "val": (x[val_idx], y[val_idx])}

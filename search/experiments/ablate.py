@@ -159,7 +159,7 @@ def _train_one(
     name: str, genotype: Genotype, seed: int, cfg: AblateConfig, data: Splits, tracker: Tracker, weights: Path | None
 ) -> dict[str, Any]:
     train_cfg = dataclasses.replace(cfg.train, seed=seed)
-    trainer = Trainer(train_cfg, data, augment=cfg.data.augment)
+    trainer = Trainer(train_cfg, data, augment=cfg.data.augment, val_epoch_size=cfg.data.val_epoch_size)
     c = cost(genotype)
     run = tracker.start(
         name=f"{name}-s{seed}",

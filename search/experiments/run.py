@@ -1,6 +1,7 @@
 """Run a study to its end: open it once, recover what dead local workers left, run this process
-and `search.n_workers - 1` spawned workers until `search.n_trials` trials have counted, then
-test the best trial once on the held-out split and write the reports.
+and `search.n_workers - 1` spawned workers until `search.n_trials` trials have counted, confirm the
+top-k at a higher fidelity (search.confirm), then test the best once on the held-out split and
+write the reports.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from search.config.params import as_overrides
 from search.config.schema import Config, ranges_from_config
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
+from search.optimize.confirm import confirm, confirmation_config
 from search.optimize.first_trials import enqueue_first_trials
 from search.optimize.results import (
     best_trial,
+    confirmed_dir,
+    confirmed_summary,
     drop_orphan_checkpoints,
     keep_best_weights,
     save_weights_file,
@@ -35,6 +39,7 @@ from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.optimize.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
 from search.reports.study import write_results
+from search.training.tracking import Tracker
 from search.training.trainer import Trainer
 from space.genotype import Genotype
 from space.model import build_model
@@ -153,6 +158,15 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     failed = _run_workers(cfg, name, directory, (study, storage), data, counted)
     keep_best_weights(study, directory)
     drop_orphan_checkpoints(study, directory)
+    if not failed and cfg.search.worker == 0:  # one process confirms; a joining worker reads its result
+        high = confirmation_config(cfg)
+        confirm(
+            study,
+            cfg,
+            directory,
+            load=lambda: data if high.data == cfg.data else load_data(high.data),
+            tracker=Tracker(cfg.logger, study=name, directory=directory),
+        )
     best = best_trial(study)
     test_accuracy = None
     if best is not None:
@@ -195,11 +209,13 @@ def _run_workers(
 
 
 def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:
-    """Test accuracy of the best trial, measured once: stored on the study and reused."""
+    """Test accuracy of the best trial, measured once: stored on the study and reused. The
+    confirmed best is tested with its confirmation weights, the search's best with its own."""
+    confirmed = confirmed_summary(study) is not None
     done = study.user_attrs.get("test")
-    if done and done.get("trial") == best.number:
+    if done and done.get("trial") == best.number and bool(done.get("confirmed")) == confirmed:
         return float(done["accuracy"])
-    path = trial_file(weights_dir(directory), best.number)
+    path = trial_file(confirmed_dir(directory) if confirmed else weights_dir(directory), best.number)
     if not path.is_file():
         log.warning("no saved weights for the best trial at %s: test accuracy not measured", path)
         return None
@@ -216,7 +232,7 @@ def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Tra
     model = build_model(genotype)
     model.load_state_dict(checkpoint["state_dict"])
     accuracy = trainer.evaluate(trainer.prepare(model), "test")
-    study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy})
+    study.set_user_attr("test", {"trial": best.number, "accuracy": accuracy, "confirmed": confirmed})
     kept = {k: v for k, v in checkpoint.items() if k not in ("key", "genotype", "test_accuracy")}
     save_weights_file(path, genotype, **kept, test_accuracy=accuracy)  # the weights file carries it too
     return accuracy

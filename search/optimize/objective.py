@@ -246,7 +246,7 @@ class Objective:
             )
         t.run.log(result.metrics(), step=result.epoch)
         t.trial.report(result.val_accuracy, result.epoch)
-        if t.trial.should_prune():
+        if result.epoch < t.epochs and t.trial.should_prune():  # a fully trained network completes
             raise optuna.TrialPruned(f"pruned after epoch {result.epoch}")
 
     def _checkpointer(self, t: _Training) -> Callable[[TrainState], None]:

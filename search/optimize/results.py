@@ -19,9 +19,13 @@ from space.genotype import Genotype
 from space.io import atomic_path
 
 __all__ = [
+    "CONFIRMED_ATTR",
     "best_of",
     "best_trial",
     "checkpoints_dir",
+    "confirmed_dir",
+    "confirmed_summary",
+    "top_trials",
     "drop_orphan_checkpoints",
     "keep_best_weights",
     "save_trial_file",
@@ -31,8 +35,17 @@ __all__ = [
 ]
 
 
+# The study attribute holding the confirmation's outcome (search/optimize/confirm.py).
+CONFIRMED_ATTR = "confirmed"
+
+
 def weights_dir(study_dir: Path) -> Path:
     return study_dir / "weights"
+
+
+def confirmed_dir(study_dir: Path) -> Path:
+    """The confirmed best's weights, trained at the confirmation fidelity (search/optimize/confirm.py)."""
+    return study_dir / "confirmed"
 
 
 def checkpoints_dir(study_dir: Path) -> Path:
@@ -64,8 +77,30 @@ def best_of(trials: list[FrozenTrial]) -> FrozenTrial | None:
     return max(done, key=lambda t: (t.value, -t.number)) if done else None
 
 
+def top_trials(trials: list[FrozenTrial], k: int) -> list[FrozenTrial]:
+    """The `k` best trained trials by search value, best first (ties: the earlier one)."""
+    return sorted((t for t in trials if is_trained(t)), key=lambda t: (-t.value, t.number))[:k]  # type: ignore[operator]
+
+
+def confirmed_summary(study: optuna.Study, trials: list[FrozenTrial] | None = None) -> dict[str, Any] | None:
+    """The confirmation of the study's current top-k (search/optimize/confirm.py), or None where
+    there is none or the search has since changed its top-k (a resumed, longer search)."""
+    summary = study.user_attrs.get(CONFIRMED_ATTR)
+    if not summary:
+        return None
+    trials = trials if trials is not None else study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    current = [t.number for t in top_trials(trials, int(summary["top_k"]))]
+    return summary if current == summary["trials"] else None
+
+
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    return best_of(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    """The study's best: its confirmed best where the top-k was confirmed at a higher fidelity,
+    else the best search value."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    summary = confirmed_summary(study, trials)
+    if summary is not None:
+        return next(t for t in trials if t.number == summary["best"])
+    return best_of(trials)
 
 
 def keep_best_weights(study: optuna.Study, study_dir: Path) -> None:

@@ -98,7 +98,7 @@ def run_local_worker(
     objective = Objective(
         cfg=cfg,
         base=base_genotype(cfg.space.base, cfg.space.genotype, data),
-        trainer=Trainer(cfg.train, data, augment=cfg.data.augment),
+        trainer=Trainer(cfg.train, data, augment=cfg.data.augment, val_epoch_size=cfg.data.val_epoch_size),
         tracker=Tracker(cfg.logger, study=name, directory=directory),
         study_dir=directory,
         storage=storage_url(cfg, directory),

@@ -16,8 +16,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config.params import as_overrides, short_value
-from search.optimize.results import best_trial
+from search.optimize.confirm import mean_and_spread
+from search.optimize.results import best_trial, confirmed_summary
 from search.optimize.status import Status, is_trained, status
+from search.reports.confirmation import confirmation_lines, lead_over_hand_design
 from search.reports.plots import save_figure
 from space.genotype import Genotype
 from space.io import atomic_path, dump
@@ -301,8 +303,12 @@ def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[
         f"- hand design (trial #{warm.number}, the base projected onto the budget): `{a['key']}`, {a['macs']:,} MACs, "
         f"validation accuracy {warm.value:.4f}"
     )
-    if best is not None and best.number != warm.number:
-        line += f"; the best trial is {100 * (best.value - warm.value):+.2f} points above it"  # type: ignore[operator]
+    confirmed = lead_over_hand_design(study, best)
+    if confirmed is not None:
+        line += f"; {confirmed}"
+    elif best is not None and best.number != warm.number:
+        lead = 100 * (best.value - warm.value)  # type: ignore[operator]
+        line += f"; the best trial is {lead:+.2f} points above it (one run each, within the objective's noise)"
     elif best is not None:
         line += "; no searched trial beat it"
     return [line]
@@ -392,10 +398,11 @@ def write_results(
     plots = _plots(study, rows, directory, budget_macs)
     lines = _summary_lines(study, rows, budget_macs=budget_macs, storage=storage)
     if best is not None:
-        lines += _best_lines(best, test_accuracy)
+        lines += _best_lines(study, best, test_accuracy)
     lines += _latency_lines(study, rows, best)
     lines += _hyperparameter_lines(study, best)
     lines += _against_hand_design(study, best)
+    lines += confirmation_lines(study)
     lines += _table_lines(study, rows)
     lines += [f"![{p}]({p})" for p in plots]
     with atomic_path(directory / "report.md") as tmp:
@@ -422,15 +429,36 @@ def _summary_lines(study: optuna.Study, rows: list[dict[str, Any]], *, budget_ma
         f"- budget: {budget_macs:,} inference multiply-adds",
         f"- trials: {len(rows)} ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))})",
         f"- over-budget trials trained: {over_budget_trained} (the budget is checked before any model is built)",
+        *_pruned_line(rows),
     ]
 
 
-def _best_lines(best: FrozenTrial, test_accuracy: float | None) -> list[str]:
+def _pruned_line(rows: list[dict[str, Any]]) -> list[str]:
+    """Where the pruner stopped trials: the epochs paid for before each decision."""
+    after: dict[int, int] = {}
+    for r in rows:
+        if r["state"] == Status.PRUNED:
+            after[int(r["epochs"] or 0)] = after.get(int(r["epochs"] or 0), 0) + 1
+    if not after:
+        return []
+    per_epoch = ", ".join(f"{n} after epoch {epoch}" for epoch, n in sorted(after.items()))
+    return [f"- pruned: {sum(after.values())} ({per_epoch}; a trial that trained all its epochs is never pruned)"]
+
+
+def _best_lines(study: optuna.Study, best: FrozenTrial, test_accuracy: float | None) -> list[str]:
     a = best.user_attrs
     test = f"{test_accuracy:.4f}" if test_accuracy is not None else "not measured"
+    summary = confirmed_summary(study)
+    confirmed = summary["values"].get(str(best.number)) if summary is not None else None
+    value = (
+        f"confirmed validation accuracy {mean_and_spread(confirmed)[0]:.4f} (mean of {len(confirmed)} seeds "
+        f"at the confirmation fidelity; search value {best.value:.4f})"
+        if confirmed
+        else f"validation accuracy {best.value:.4f}"
+    )
     return [
-        f"- best trial: #{best.number}, genotype `{a['key']}`, {a['macs']:,} MACs, {a['params']:,} params, "
-        f"validation accuracy {best.value:.4f}, test accuracy {test} (held-out split, measured once)",
+        f"- best trial{' (confirmed)' if confirmed else ''}: #{best.number}, genotype `{a['key']}`, "
+        f"{a['macs']:,} MACs, {a['params']:,} params, {value}, test accuracy {test} (held-out split, measured once)",
         "- best genotype: `best.yaml` (`space.load('best.yaml')`)",
     ]
 

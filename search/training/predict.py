@@ -41,12 +41,16 @@ def model_card(data: Splits) -> dict[str, Any]:
 
 
 def weights_file(path: str | Path) -> Path:
-    """A weights file itself, or the one a results folder keeps: a study's best trial
+    """A weights file itself, or the one a results folder keeps: a study's confirmed best
+    (`confirmed/trial-<nnnn>.pt`, retrained at the confirmation fidelity), else its best trial
     (`weights/trial-<nnnn>.pt`, the only one left when a study ends) or an ablation's single run."""
     path = Path(path).expanduser()
     if path.is_file():
         return path
     if path.is_dir():
+        confirmed = sorted((path / "confirmed").glob("*.pt")) if (path / "confirmed").is_dir() else []
+        if len(confirmed) == 1:
+            return confirmed[0]
         found = sorted((path / "weights").glob("*.pt")) if (path / "weights").is_dir() else []
         if len(found) == 1:
             return found[0]

@@ -161,9 +161,10 @@ class _InMemory:
             x = self.images[index]
             yield (_augment(x, generator) if augment else x), self.labels[index]
 
-    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for i in range(0, len(self), 512):
-            yield self.images[i : i + 512], self.labels[i : i + 512]
+    def eval_batches(self, limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        end = len(self) if limit is None else min(limit, len(self))
+        for i in range(0, end, 512):
+            yield self.images[i : min(i + 512, end)], self.labels[i : min(i + 512, end)]
 
 
 class _Streamed:
@@ -206,17 +207,22 @@ class _Streamed:
         seeds = torch.randint(0, 2**31 - 1, (len(self),), generator=generator)
         yield from self._batches(list(zip(order.tolist(), seeds.tolist())))
 
-    def eval_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        yield from self._batches([(i, 0) for i in range(len(self))])
+    def eval_batches(self, limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield from self._batches([(i, 0) for i in range(len(self) if limit is None else min(limit, len(self)))])
 
 
 class Trainer:
     """Trains networks on one `Splits`: in-memory splits moved once to the device, folder splits
     streamed through loaders that live as long as the trainer. One training loop for both."""
 
-    def __init__(self, cfg: TrainConfig, data: Splits, *, augment: bool = False) -> None:
+    def __init__(
+        self, cfg: TrainConfig, data: Splits, *, augment: bool = False, val_epoch_size: int | None = None
+    ) -> None:
         self.cfg = cfg
         self.augment = augment
+        # Validation images evaluated after each epoch but the last (the pruner's decisions); the
+        # last epoch, whose value is the trial's, evaluates the whole split. None: all, every epoch.
+        self.val_epoch_size = val_epoch_size
         self.device = resolve_device(cfg.device)
         self.channels_last = uses_channels_last(cfg.channels_last)
         self.amp_dtype: torch.dtype | None = None
@@ -239,6 +245,7 @@ class Trainer:
         )
         trainer = copy.copy(self)
         trainer.cfg, trainer.augment, trainer._splits = cfg, data.augment, dict(self._splits)
+        trainer.val_epoch_size = data.val_epoch_size
         current = self._splits["train"]
         if isinstance(current, _Streamed) and isinstance(data, FolderData):
             split = current.split.with_transform(train_transform(data))
@@ -368,7 +375,8 @@ class Trainer:
         for name, value in {"train_loss": main_loss, **aux_losses}.items():
             if not math.isfinite(value):
                 raise TrainingDiverged(f"{name} became {value} in epoch {epoch + 1}")
-        val_accuracy = self.evaluate(run.evaluated, "val")
+        last = epoch + 1 == self.cfg.epochs
+        val_accuracy = self.evaluate(run.evaluated, "val", limit=None if last else self.val_epoch_size)
         return EpochResult(
             epoch=epoch + 1,
             train_loss=main_loss,
@@ -401,12 +409,13 @@ class Trainer:
         return loss.detach().float(), {name: value.detach().float() for name, value in aux_losses.items()}
 
     @torch.inference_mode()
-    def evaluate(self, model: nn.Module, split: str) -> float:
-        """Top-1 accuracy on "val" or "test" (aux heads dropped: eval mode)."""
+    def evaluate(self, model: nn.Module, split: str, limit: int | None = None) -> float:
+        """Top-1 accuracy on "val" or "test" (aux heads dropped: eval mode); on its first `limit`
+        images where set (the splits are in a seeded random order)."""
         model.eval()
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         seen = 0
-        for x, y in self._splits[split].eval_batches():
+        for x, y in self._splits[split].eval_batches(limit):
             with self.autocast():
                 logits = model(x)
             correct += (logits.argmax(dim=1) == y).sum()

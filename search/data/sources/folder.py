@@ -12,7 +12,7 @@ import numpy as np
 
 from search.config.schema import ConfigError, DataConfig, fail, one_of
 from search.data.folder import FolderSplit, Transform, build_cache, channel_stats, scan
-from search.data.splits import Splits, balanced_subset, split_indices
+from search.data.splits import Splits, split_indices
 
 __all__ = ["FolderData", "SOURCES", "loader_workers", "train_transform"]
 
@@ -59,9 +59,8 @@ def _load(cfg: FolderData) -> Splits:
     root = Path(cfg.path).expanduser()
     tree = scan(root)
     files = tree.train[: cfg.limit] if cfg.limit is not None else tree.train
-    if cfg.subset is not None:
-        files = [files[i] for i in balanced_subset(np.array([label for _, label in files]), cfg.subset, cfg.seed)]
-    train_idx, val_idx, test_idx = split_indices(len(files), cfg, with_test=tree.val is None)
+    labels = np.array([label for _, label in files])
+    train_idx, val_idx, test_idx = split_indices(labels, cfg, with_test=tree.val is None)
     parts = {
         "train": [files[i] for i in train_idx],
         "val": [files[i] for i in val_idx],

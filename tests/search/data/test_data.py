@@ -172,3 +172,61 @@ def test_every_source_has_its_yaml_and_its_class_in_its_module() -> None:
         assert source_name(source.config) == name
         assert source.config.__module__.startswith("search.data.sources.")
         assert f"  - {name}_schema\n" in (conf / f"{name}.yaml").read_text()
+
+
+def test_val_size_holds_validation_out_of_the_training_subset() -> None:
+    """data.val_size: validation is drawn first from the whole pool, so it neither shrinks nor
+    moves with the training subset and never shares an image with it."""
+    from search.data.splits import split_indices
+
+    labels = np.repeat(np.arange(4), 100)
+    small = split_indices(labels, data_config("synthetic", val_size=80, subset=60), with_test=True)
+    large = split_indices(labels, data_config("synthetic", val_size=80, subset=200), with_test=True)
+    train, val, test = small
+    assert len(val) == 80 and len(train) == 60 and len(test) == round(0.2 * 400)
+    np.testing.assert_array_equal(val, large[1])  # the same validation images whatever the subset
+    np.testing.assert_array_equal(test, large[2])
+    assert not set(train) & set(val) and not set(train) & set(test) and not set(val) & set(test)
+    assert not set(large[0]) & set(val)
+    assert np.bincount(labels[val]).tolist() == [20, 20, 20, 20]  # class-balanced
+    assert split_indices(labels, data_config("synthetic", val_size=80), with_test=True)[0].size == 400 - 80 - 80
+    with pytest.raises(ConfigError, match=r"^data.val_size=400: leaves no training images of the 320"):
+        split_indices(labels, data_config("synthetic", val_size=400), with_test=True)
+
+
+def test_without_val_size_the_splits_are_as_before() -> None:
+    """val_size null keeps every earlier study's splits: the subset, then val_fraction of it."""
+    from search.data.splits import balanced_subset, split_indices
+
+    labels = np.repeat(np.arange(4), 100)
+    cfg = data_config("synthetic", subset=200)
+    keep = balanced_subset(labels, 200, 0)
+    order = np.random.default_rng(0).permutation(200)
+    train, val, test = split_indices(labels, cfg, with_test=True)
+    np.testing.assert_array_equal(test, keep[order[:40]])
+    np.testing.assert_array_equal(val, keep[order[40:80]])
+    np.testing.assert_array_equal(train, keep[order[80:]])
+
+
+def test_each_epoch_but_the_last_evaluates_val_epoch_size_images() -> None:
+    from search.config.schema import TrainConfig
+    from search.data.splits import base_genotype
+    from search.training.network import train_network
+    from search.training.trainer import Trainer
+
+    data = load_data(data_config("synthetic", n_samples=200, size=8, val_size=60))
+    assert len(data.val) == 60
+    trainer = Trainer(TrainConfig(epochs=3, batch_size=32), data, val_epoch_size=20)
+    seen: list[int | None] = []
+    evaluate = trainer.evaluate
+
+    def spy(model, split, limit=None):  # type: ignore[no-untyped-def]
+        seen.append(limit)
+        return evaluate(model, split, limit)
+
+    trainer.evaluate = spy  # type: ignore[method-assign]
+    genotype = base_genotype("googlenet-small", {"aux": {"head": {"pool": "adaptive", "size": 2}}}, data)
+    trained = train_network(genotype, trainer, seed=0)
+    assert seen == [20, 20, None] and trained.fail_reason is None
+    assert [len(list(trainer._splits["val"].eval_batches(n))) for n in (20, None)] == [1, 1]
+    assert sum(len(y) for _, y in trainer._splits["val"].eval_batches(20)) == 20

@@ -71,7 +71,7 @@ def test_raw_images_are_prepared_as_training_saw_them(study: Path) -> None:
     cfg = data_config("npz", path=str(study.parents[1] / "pets.npz"), resolution=16)
     splits = load_data(cfg)
     raw = np.load(cfg.path)["images"]
-    *_, test_idx = split_indices(len(raw), cfg, with_test=True)
+    *_, test_idx = split_indices(np.load(cfg.path)["labels"], cfg, with_test=True)
     prepared = trained.preprocess(raw[test_idx])  # uint8, N x H x W x C, 12x12
     assert torch.allclose(prepared, splits.test.images, atol=1e-5)
     with torch.no_grad():

@@ -1,0 +1,203 @@
+"""The best confirmed at a higher fidelity: after the search, its top-k networks and the hand
+design are retrained with more images, more epochs and other seeds (`search.confirm`), and the
+study's best is the top-k network with the best mean validation accuracy there.
+
+Why: one run of the search's objective is about as noisy as the spread between networks (the
+README's noise benchmark), so the search's ranking names its luckiest network as often as its
+best. Every confirmation run is a study attribute keyed by its run key, written when it ends: a
+resumed confirmation never trains a finished run again, and any worker or machine sees them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from search.config.params import apply_values
+from search.config.schema import Config
+from search.data.splits import Splits
+from search.optimize.results import (
+    CONFIRMED_ATTR,
+    confirmed_dir,
+    save_trial_file,
+    top_trials,
+    trial_file,
+)
+from search.optimize.status import Status, status
+from search.training.network import run_key, train_network
+from search.training.predict import model_card
+from search.training.tracking import Tracker
+from search.training.trainer import Trainer
+from space.genotype import Genotype
+
+__all__ = ["RUN_PREFIX", "confirm", "confirmation_config", "mean_and_spread"]
+
+log = logging.getLogger(__name__)
+
+RUN_PREFIX = "confirm:"  # + run key: one confirmation run's record on the study
+
+
+@dataclass(frozen=True)
+class _Network:
+    trial: FrozenTrial
+    genotype: Genotype
+    own: Config  # the trial's own config at the confirmation fidelity
+
+
+def confirmation_config(cfg: Config) -> Config:
+    """`cfg` at the confirmation fidelity: search.confirm's epochs and training images."""
+    c = cfg.search.confirm
+    train = dataclasses.replace(cfg.train, epochs=c.epochs or cfg.train.epochs)
+    data = dataclasses.replace(cfg.data, subset=c.subset or cfg.data.subset, val_epoch_size=None)
+    return dataclasses.replace(cfg, train=train, data=data)
+
+
+def mean_and_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _networks(study: optuna.Study, cfg: Config) -> tuple[list[_Network], _Network | None]:
+    """The top-k by search value and the hand design (the warm-start trial), each with its config."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    high = confirmation_config(cfg)
+
+    def network(t: FrozenTrial) -> _Network:
+        return _Network(
+            t, Genotype.from_dict(t.user_attrs["genotype"]), apply_values(high, t.user_attrs["hyperparameters"])
+        )
+
+    hand = next((t for t in trials if t.user_attrs.get("warm_start") and status(t) == Status.COMPLETE), None)
+    return [network(t) for t in top_trials(trials, cfg.search.confirm.top_k)], network(hand) if hand else None
+
+
+def confirm(
+    study: optuna.Study, cfg: Config, directory: Path, *, load: Callable[[], Splits], tracker: Tracker
+) -> dict[str, Any] | None:
+    """Confirm the study's top-k (search.confirm) and store the outcome on the study
+    (results.CONFIRMED_ATTR); the confirmed best's weights from its first seed stay in
+    `confirmed/`. Runs already recorded are read, not trained. None when confirmation is off or
+    nothing was trained."""
+    c = cfg.search.confirm
+    top, hand = _networks(study, cfg)
+    if not c.top_k or not top:
+        return None
+    top_numbers = {n.trial.number for n in top}
+    networks = top + ([hand] if hand is not None and hand.trial.number not in top_numbers else [])
+    threads = cfg.train.threads or os.cpu_count() or 1  # the workers are done: every core is this process's
+    torch.set_num_threads(threads)
+    loaded: list[tuple[Splits, Trainer]] = []  # loaded on the first run to train, if any
+
+    def trainer() -> tuple[Splits, Trainer]:
+        if not loaded:
+            data = load()
+            loaded.append(
+                (data, Trainer(dataclasses.replace(cfg.train, threads=threads), data, augment=cfg.data.augment))
+            )
+        return loaded[0]
+
+    values: dict[int, list[float]] = {}
+    seconds = 0.0
+    for n in networks:
+        for i, seed in enumerate(c.seeds):
+            train = dataclasses.replace(n.own.train, seed=seed, threads=threads)
+            key = RUN_PREFIX + run_key(n.genotype, train, n.own.data, seed)
+            record = study.user_attrs.get(key)
+            keep = i == 0 and n.trial.number in top_numbers  # the first seed's weights, should it be the best
+            if record is None or (keep and _missing_best(study, n, directory)):
+                data, base = trainer()
+                record = _run(n, base.configured(train, n.own.data), seed, tracker, directory if keep else None, data)
+                study.set_user_attr(key, record)
+            seconds += record["seconds"]
+            if record["val_accuracy"] is not None:
+                values.setdefault(n.trial.number, []).append(record["val_accuracy"])
+    return _summarise(study, cfg, top, hand, values, seconds, directory)
+
+
+def _missing_best(study: optuna.Study, n: _Network, directory: Path) -> bool:
+    """The confirmed best's weights are gone (a longer search deleted them): train its first seed again."""
+    summary = study.user_attrs.get(CONFIRMED_ATTR) or {}
+    return summary.get("best") == n.trial.number and not trial_file(confirmed_dir(directory), n.trial.number).is_file()
+
+
+def _run(
+    n: _Network, trainer: Trainer, seed: int, tracker: Tracker, save_to: Path | None, data: Splits
+) -> dict[str, Any]:
+    """Train one confirmation run; its record (validation accuracy None where it failed)."""
+    run = tracker.start(
+        name=f"confirm-{n.trial.number:04d}-{n.genotype.key}-s{seed}",
+        config={
+            "trial": n.trial.number,
+            "genotype": n.genotype.to_dict(),
+            "genotype_key": n.genotype.key,
+            "fidelity": "confirm",
+            "seed": seed,
+            "train": dataclasses.asdict(trainer.cfg),
+            "data": dataclasses.asdict(n.own.data),
+            "hyperparameters": n.trial.user_attrs["hyperparameters"],
+        },
+    )
+    trained = train_network(n.genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    value = trained.val_accuracy
+    record = {"trial": n.trial.number, "seed": seed, "val_accuracy": value, "seconds": trained.seconds}
+    run.finish({**record, "state": "complete" if value is not None else "failed"}, failed=value is None)
+    log.info(
+        "confirm trial %d (%s) seed %d: val %s, %.1f s",
+        n.trial.number,
+        n.genotype.key,
+        seed,
+        f"{value:.4f}" if value is not None else trained.fail_reason,
+        trained.seconds,
+    )
+    if save_to is not None and trained.model is not None:
+        state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+        save_trial_file(
+            confirmed_dir(save_to), n.trial.number, n.genotype, val_accuracy=value, state_dict=state, **model_card(data)
+        )
+    return record
+
+
+def _summarise(
+    study: optuna.Study,
+    cfg: Config,
+    top: list[_Network],
+    hand: _Network | None,
+    values: dict[int, list[float]],
+    seconds: float,
+    directory: Path,
+) -> dict[str, Any] | None:
+    """The confirmed ranking on the study; the best's weights kept, the others' deleted."""
+    confirmed = [n.trial.number for n in top if values.get(n.trial.number)]
+    if not confirmed:
+        log.warning("confirmation: every run failed; the study's best stays the search's")
+        return None
+    best = max(confirmed, key=lambda number: (mean_and_spread(values[number])[0], -number))
+    c = cfg.search.confirm
+    summary = {
+        "top_k": c.top_k,
+        "trials": [n.trial.number for n in top],
+        "best": best,
+        "hand": hand.trial.number if hand is not None else None,
+        "values": {str(number): v for number, v in values.items()},
+        "seconds": seconds,
+        "fidelity": {
+            "epochs": top[0].own.train.epochs,
+            "subset": top[0].own.data.subset,
+            "seeds": list(c.seeds),
+        },
+    }
+    study.set_user_attr(CONFIRMED_ATTR, summary)
+    for path in confirmed_dir(directory).glob("trial-*.pt"):
+        if path != trial_file(confirmed_dir(directory), best):
+            path.unlink(missing_ok=True)
+    return summary
