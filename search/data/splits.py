@@ -118,7 +118,9 @@ def split_indices(labels: np.ndarray, cfg: DataConfig, *, with_test: bool) -> tu
     n_test = max(1, round(cfg.test_fraction * len(labels))) if with_test else 0  # type: ignore[attr-defined]
     test, rest = order[:n_test], order[n_test:]
     if cfg.val_size >= len(rest):
-        raise ConfigError(f"data.val_size={cfg.val_size}: leaves no training images of the {len(rest)} the data has")
+        raise ConfigError(
+            f"data.val_size={cfg.val_size}: leaves no training images (the data has {len(rest)} beside its test split)"
+        )
     val = rest[balanced_subset(labels[rest], cfg.val_size, cfg.seed)]
     pool = np.setdiff1d(rest, val)
     pool = pool[np.random.default_rng(cfg.seed + 1).permutation(len(pool))]

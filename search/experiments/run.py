@@ -22,7 +22,7 @@ from search.config.params import as_overrides
 from search.config.schema import Config, ranges_from_config
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
-from search.optimize.confirm import confirm, confirmation_config
+from search.optimize.confirm import confirm
 from search.optimize.first_trials import enqueue_first_trials
 from search.optimize.results import (
     best_trial,
@@ -39,7 +39,6 @@ from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.optimize.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
 from search.reports.study import write_results
-from search.training.tracking import Tracker
 from search.training.trainer import Trainer
 from space.genotype import Genotype
 from space.model import build_model
@@ -159,14 +158,7 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     keep_best_weights(study, directory)
     drop_orphan_checkpoints(study, directory)
     if not failed and cfg.search.worker == 0:  # one process confirms; a joining worker reads its result
-        high = confirmation_config(cfg)
-        confirm(
-            study,
-            cfg,
-            directory,
-            load=lambda: data if high.data == cfg.data else load_data(high.data),
-            tracker=Tracker(cfg.logger, study=name, directory=directory),
-        )
+        confirm(study, cfg, directory, data=data, processes=cfg.search.n_workers)
     best = best_trial(study)
     test_accuracy = None
     if best is not None:

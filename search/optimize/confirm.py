@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 import statistics
-from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config.params import apply_values
-from search.config.schema import Config
+from search.config.schema import Config, LoggerConfig
+from search.data.sources import load_data
 from search.data.splits import Splits
 from search.optimize.results import (
     CONFIRMED_ATTR,
@@ -81,90 +84,129 @@ def _networks(study: optuna.Study, cfg: Config) -> tuple[list[_Network], _Networ
     return [network(t) for t in top_trials(trials, cfg.search.confirm.top_k)], network(hand) if hand else None
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One confirmation run to train, as a worker process receives it."""
+
+    network: _Network
+    seed: int
+    key: str
+    threads: int
+    keep: bool  # its weights saved in confirmed/ (the first seed of a top-k network)
+    directory: Path  # the study's folder
+    logger: LoggerConfig
+    study: str
+
+
+_LOADED: dict[str, Splits] = {}  # this process's data, by its config
+
+
 def confirm(
-    study: optuna.Study, cfg: Config, directory: Path, *, load: Callable[[], Splits], tracker: Tracker
+    study: optuna.Study, cfg: Config, directory: Path, *, data: Splits | None = None, processes: int = 1
 ) -> dict[str, Any] | None:
     """Confirm the study's top-k (search.confirm) and store the outcome on the study
     (results.CONFIRMED_ATTR); the confirmed best's weights from its first seed stay in
-    `confirmed/`. Runs already recorded are read, not trained. None when confirmation is off or
+    `confirmed/`. Runs already recorded are read, not trained; the others train in `processes`
+    processes sharing the cores, each run's record written as it ends. `data`: the search's
+    splits, reused where the confirmation reads the same. None when confirmation is off or
     nothing was trained."""
     c = cfg.search.confirm
     top, hand = _networks(study, cfg)
     if not c.top_k or not top:
         return None
+    if data is not None and confirmation_config(cfg).data == cfg.data:
+        _LOADED[repr(cfg.data)] = data
     top_numbers = {n.trial.number for n in top}
     networks = top + ([hand] if hand is not None and hand.trial.number not in top_numbers else [])
-    threads = cfg.train.threads or os.cpu_count() or 1  # the workers are done: every core is this process's
-    torch.set_num_threads(threads)
-    loaded: list[tuple[Splits, Trainer]] = []  # loaded on the first run to train, if any
-
-    def trainer() -> tuple[Splits, Trainer]:
-        if not loaded:
-            data = load()
-            loaded.append(
-                (data, Trainer(dataclasses.replace(cfg.train, threads=threads), data, augment=cfg.data.augment))
-            )
-        return loaded[0]
-
-    values: dict[int, list[float]] = {}
-    seconds = 0.0
+    jobs, records = [], {}
     for n in networks:
         for i, seed in enumerate(c.seeds):
-            train = dataclasses.replace(n.own.train, seed=seed, threads=threads)
-            key = RUN_PREFIX + run_key(n.genotype, train, n.own.data, seed)
-            record = study.user_attrs.get(key)
+            key = RUN_PREFIX + run_key(n.genotype, dataclasses.replace(n.own.train, seed=seed), n.own.data, seed)
             keep = i == 0 and n.trial.number in top_numbers  # the first seed's weights, should it be the best
-            if record is None or (keep and _missing_best(study, n, directory)):
-                data, base = trainer()
-                record = _run(n, base.configured(train, n.own.data), seed, tracker, directory if keep else None, data)
-                study.set_user_attr(key, record)
-            seconds += record["seconds"]
-            if record["val_accuracy"] is not None:
-                values.setdefault(n.trial.number, []).append(record["val_accuracy"])
+            records[key] = study.user_attrs.get(key)
+            if records[key] is None or (keep and _missing_best(study, n, directory)):
+                jobs.append((n, seed, key, keep))
+    processes = max(1, min(processes, len(jobs)))
+    threads = cfg.train.threads or max(1, (os.cpu_count() or 1) // processes)  # the search's workers are done
+    todo = [_Job(n, seed, key, threads, keep, directory, cfg.logger, study.study_name) for n, seed, key, keep in jobs]
+    for job, record in _trained(todo, processes):
+        study.set_user_attr(job.key, record)
+        records[job.key] = record
+        value = record["val_accuracy"]
+        shown = f"{value:.4f}" if value is not None else record.get("fail_reason")
+        log.info(
+            "confirm trial %d (%s) seed %d: val %s, %.1f s",
+            job.network.trial.number,
+            job.network.genotype.key,
+            job.seed,
+            shown,
+            record["seconds"],
+        )
+    values: dict[int, list[float]] = {}
+    for record in records.values():
+        if record["val_accuracy"] is not None:
+            values.setdefault(record["trial"], []).append(record["val_accuracy"])
+    seconds = sum(record["seconds"] for record in records.values())
     return _summarise(study, cfg, top, hand, values, seconds, directory)
+
+
+def _trained(jobs: list[_Job], processes: int) -> Iterator[tuple[_Job, dict[str, Any]]]:
+    """Each job with its record, as the runs end: here, or in fresh processes (spawned, as the
+    search's workers are: CUDA and OpenMP state is not forked)."""
+    if processes == 1:
+        yield from ((job, _train(job)) for job in jobs)
+        return
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train, job): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def _train(job: _Job) -> dict[str, Any]:
+    """Train one confirmation run; its record (validation accuracy None where it failed)."""
+    n = job.network
+    torch.set_num_threads(job.threads)
+    if repr(n.own.data) not in _LOADED:
+        _LOADED[repr(n.own.data)] = load_data(n.own.data)
+    data = _LOADED[repr(n.own.data)]
+    train = dataclasses.replace(n.own.train, seed=job.seed, threads=job.threads)
+    trainer = Trainer(train, data, augment=n.own.data.augment)
+    run = Tracker(job.logger, study=job.study, directory=job.directory).start(
+        name=f"confirm-{n.trial.number:04d}-{n.genotype.key}-s{job.seed}",
+        config={
+            "trial": n.trial.number,
+            "genotype": n.genotype.to_dict(),
+            "genotype_key": n.genotype.key,
+            "fidelity": "confirm",
+            "seed": job.seed,
+            "train": dataclasses.asdict(train),
+            "data": dataclasses.asdict(n.own.data),
+            "hyperparameters": n.trial.user_attrs["hyperparameters"],
+        },
+    )
+    trained = train_network(n.genotype, trainer, seed=job.seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    value = trained.val_accuracy
+    record = {"trial": n.trial.number, "seed": job.seed, "val_accuracy": value, "seconds": trained.seconds}
+    if value is None:
+        record["fail_reason"] = trained.fail_reason
+    run.finish({**record, "state": "complete" if value is not None else "failed"}, failed=value is None)
+    if job.keep and trained.model is not None:
+        state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+        save_trial_file(
+            confirmed_dir(job.directory),
+            n.trial.number,
+            n.genotype,
+            val_accuracy=value,
+            state_dict=state,
+            **model_card(data),
+        )
+    return record
 
 
 def _missing_best(study: optuna.Study, n: _Network, directory: Path) -> bool:
     """The confirmed best's weights are gone (a longer search deleted them): train its first seed again."""
     summary = study.user_attrs.get(CONFIRMED_ATTR) or {}
     return summary.get("best") == n.trial.number and not trial_file(confirmed_dir(directory), n.trial.number).is_file()
-
-
-def _run(
-    n: _Network, trainer: Trainer, seed: int, tracker: Tracker, save_to: Path | None, data: Splits
-) -> dict[str, Any]:
-    """Train one confirmation run; its record (validation accuracy None where it failed)."""
-    run = tracker.start(
-        name=f"confirm-{n.trial.number:04d}-{n.genotype.key}-s{seed}",
-        config={
-            "trial": n.trial.number,
-            "genotype": n.genotype.to_dict(),
-            "genotype_key": n.genotype.key,
-            "fidelity": "confirm",
-            "seed": seed,
-            "train": dataclasses.asdict(trainer.cfg),
-            "data": dataclasses.asdict(n.own.data),
-            "hyperparameters": n.trial.user_attrs["hyperparameters"],
-        },
-    )
-    trained = train_network(n.genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
-    value = trained.val_accuracy
-    record = {"trial": n.trial.number, "seed": seed, "val_accuracy": value, "seconds": trained.seconds}
-    run.finish({**record, "state": "complete" if value is not None else "failed"}, failed=value is None)
-    log.info(
-        "confirm trial %d (%s) seed %d: val %s, %.1f s",
-        n.trial.number,
-        n.genotype.key,
-        seed,
-        f"{value:.4f}" if value is not None else trained.fail_reason,
-        trained.seconds,
-    )
-    if save_to is not None and trained.model is not None:
-        state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
-        save_trial_file(
-            confirmed_dir(save_to), n.trial.number, n.genotype, val_accuracy=value, state_dict=state, **model_card(data)
-        )
-    return record
 
 
 def _summarise(

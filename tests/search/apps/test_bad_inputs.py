@@ -74,6 +74,12 @@ CASES = [
     Case("epochs not a number", lambda t: ["train.epochs=ten"], "train.epochs"),
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
+    Case(
+        "confirmation with the search's own seed",
+        lambda t: ["search.confirm.top_k=3", "search.confirm.seeds=[0,1]"],
+        "search.confirm.seeds=[0, 1]",
+    ),
+    Case("validation larger than the data", lambda t: ["data.val_size=5000"], "data.val_size=5000"),
     Case("unknown data set", lambda t: ["data=imagenet"], "data=imagenet"),
     Case(
         "image folder that is not a class-per-folder tree",

@@ -190,7 +190,9 @@ def test_val_size_holds_validation_out_of_the_training_subset() -> None:
     assert not set(large[0]) & set(val)
     assert np.bincount(labels[val]).tolist() == [20, 20, 20, 20]  # class-balanced
     assert split_indices(labels, data_config("synthetic", val_size=80), with_test=True)[0].size == 400 - 80 - 80
-    with pytest.raises(ConfigError, match=r"^data.val_size=400: leaves no training images of the 320"):
+    with pytest.raises(
+        ConfigError, match=r"^data.val_size=400: leaves no training images \(the data has 320 beside its test split\)$"
+    ):
         split_indices(labels, data_config("synthetic", val_size=400), with_test=True)
 
 

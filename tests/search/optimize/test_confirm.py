@@ -26,6 +26,7 @@ ARGS = [
     "budget.macs=2000000",
     "search.n_trials=5",
     "search.pruner=none",
+    "search.n_workers=2",  # the search and its confirmation in two processes
     "search.confirm.top_k=2",
     "search.confirm.seeds=[3,4]",
     "search.confirm.epochs=3",
