@@ -46,7 +46,7 @@ case "$cmd" in
     search)
         if ! have_fashion_mnist && [[ ! " $* " =~ \ data(=|\.) ]]; then
             echo "notice: no Fashion-MNIST in $FASHION_MNIST (apt-get install dataset-fashion-mnist needs root and a package mirror); running on data=digits instead" >&2
-            set -- data=digits data.val_size=null data.val_epoch_size=null "$@"
+            set -- data=digits "$@"
         fi
         exec "$PY" -m search "$@" ;;
     test) exec "$PY" -m pytest "$@" ;;

@@ -81,8 +81,15 @@ class Ranges:
     large_kinds: tuple[str, ...] = LARGE_KINDS
     aux_modules: tuple[str, ...] = ("4a", "4b", "4c", "4d", "4e")
     aux_weight: tuple[float, float] = (0.0, 1.0)
+    # module: every module's widths, reductions and large-branch kind drawn on its own (35-67
+    # decisions). stage: shared per stage (modules, one width multiplier, one branch split, one
+    # reduce ratio), one large-branch kind and one aux placement for the network: at most 16
+    # decisions, the compact design space RegNet argues for (docs/space.md).
+    share: str = "module"
 
     def __post_init__(self) -> None:
+        if self.share not in SHARES:
+            raise ValueError(f"share={self.share!r}: must be one of {', '.join(SHARES)}")
         lo, hi = self.width_scale
         if not 0 < lo <= hi:
             raise ValueError(f"width_scale={list(self.width_scale)!r}: needs 0 < low <= high")
@@ -130,6 +137,73 @@ def _module(draw: Draw, name: str, base: InceptionModule, ranges: Ranges) -> Inc
     )
 
 
+SHARES = ("module", "stage")
+# share=stage: the branch a stage's split widens (x SPLIT_GAIN over the base's proportions), or none.
+SPLITS = ("even", "c1", "c3", "c5", "pool_proj")
+SPLIT_GAIN = 1.5
+
+
+def _stage_module(
+    base: InceptionModule, width: float, split: str, ratio: float | None, large: str, step: int
+) -> InceptionModule:
+    """A module of a shared stage: the base's branch widths times the stage's multiplier (the
+    split's branch once more by SPLIT_GAIN), reductions at the stage's ratio."""
+
+    def branch(name: str, base_width: int) -> int:
+        return max(step, round_width(base_width * width * (SPLIT_GAIN if name == split else 1.0), step))
+
+    c3, c5 = branch("c3", base.c3), branch("c5", base.c5)
+    return InceptionModule(
+        c1=branch("c1", base.c1),
+        c3_reduce=None if ratio is None else max(step, round_width(ratio * c3, step)),
+        c3=c3,
+        c5_reduce=None if ratio is None else max(step, round_width(ratio * c5, step)),
+        c5=c5,
+        pool_proj=branch("pool_proj", base.pool_proj or base.c1),
+        large=large,
+    )
+
+
+def _shared_stages(draw: Draw, ranges: Ranges, base: Genotype) -> list[Stage]:
+    large = draw.choice("large", ranges.large_kinds)
+    stages = []
+    for i, (stage, (low, high)) in enumerate(zip(base.stages, ranges.modules_per_stage)):
+        name = f"stage{3 + i}"
+        count = draw.int(f"{name}.modules", low, high, 1)
+        width = draw.float(f"{name}.width", *ranges.width_scale)
+        split = draw.choice(f"{name}.split", SPLITS)
+        ratio = draw.choice(f"{name}.reduce", ranges.reduce_ratios)
+        modules = tuple(
+            _stage_module(stage.modules[min(j, len(stage.modules) - 1)], width, split, ratio, large, ranges.width_step)
+            for j in range(count)
+        )
+        stages.append(Stage(modules=modules, pool=stage.pool))
+    return stages
+
+
+def _module_stages(draw: Draw, ranges: Ranges, base: Genotype) -> list[Stage]:
+    stages = []
+    for i, (stage, (low, high)) in enumerate(zip(base.stages, ranges.modules_per_stage)):
+        count = draw.int(f"stage{3 + i}.modules", low, high, 1)
+        modules = tuple(
+            _module(draw, module_name(i, j), stage.modules[min(j, len(stage.modules) - 1)], ranges)
+            for j in range(count)
+        )
+        stages.append(Stage(modules=modules, pool=stage.pool))
+    return stages
+
+
+def _aux_at(draw: Draw, ranges: Ranges, names: list[str]) -> tuple[str, ...]:
+    """Aux placements: one yes/no per candidate module, or (share=stage) one choice among none,
+    each single module and the paper's pair."""
+    candidates = [name for name in ranges.aux_modules if name in names]
+    if ranges.share == "module":
+        return tuple(name for name in candidates if draw.choice(f"aux.{name}", (False, True)))
+    pair = "+".join(n for n in ("4a", "4d") if n in candidates)
+    choice = draw.choice("aux.at", ("none", *candidates, *([pair] if "+" in pair else [])))
+    return () if choice == "none" else tuple(choice.split("+"))
+
+
 def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype:
     """A genotype drawn from `ranges` around `base` (default: the preset `ranges.base`).
 
@@ -143,17 +217,9 @@ def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype
             f"modules_per_stage={[list(r) for r in ranges.modules_per_stage]!r}: "
             f"needs one range per stage of {ranges.base!r} ({len(base.stages)})"
         )
-    stages = []
-    for i, (stage, (low, high)) in enumerate(zip(base.stages, ranges.modules_per_stage)):
-        count = draw.int(f"stage{3 + i}.modules", low, high, 1)
-        modules = tuple(
-            _module(draw, module_name(i, j), stage.modules[min(j, len(stage.modules) - 1)], ranges)
-            for j in range(count)
-        )
-        stages.append(Stage(modules=modules, pool=stage.pool))
+    stages = _shared_stages(draw, ranges, base) if ranges.share == "stage" else _module_stages(draw, ranges, base)
     draft = base.replace(stages=tuple(stages), aux=dataclasses.replace(base.aux, at=()))
-    names = [name for name, _ in draft.named_modules()]
-    at = tuple(name for name in ranges.aux_modules if name in names and draw.choice(f"aux.{name}", (False, True)))
+    at = _aux_at(draw, ranges, [name for name, _ in draft.named_modules()])
     weight = draw.float("aux.weight", *ranges.aux_weight) if at else base.aux.weight
     return draft.replace(aux=dataclasses.replace(base.aux, at=at, weight=weight))
 
@@ -173,9 +239,9 @@ class _CheapestDraw:
         return low
 
     def choice(self, name: str, choices: Sequence[T]) -> T:
-        if name.startswith("aux."):
-            return choices[0]  # (False, True): no head
-        return self.large if name.endswith(".large") else self.reduce  # type: ignore[return-value]
+        if name.startswith("aux.") or name.endswith(".split"):
+            return choices[0]  # (False, True) or ("none", ...): no head; "even": no branch widened
+        return self.large if name.endswith("large") else self.reduce  # type: ignore[return-value]
 
 
 def smallest(ranges: Ranges, base: Genotype | None = None) -> Genotype:

@@ -123,7 +123,7 @@ def config_groups(config_name: str) -> list[str]:
         if isinstance(entry, str) and (CONF_DIR / f"{entry}.yaml").is_file():
             groups += config_groups(entry)
         elif isinstance(entry, dict):
-            groups += [k.removeprefix("override ") for k in entry]
+            groups += [k.removeprefix("override ").removeprefix("optional ") for k in entry]
     return sorted(set(groups) - {"hydra"})
 
 

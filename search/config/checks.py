@@ -80,6 +80,9 @@ def validate(cfg: Config) -> None:
             )
     if not cfg.study.name or "/" in cfg.study.name:
         fail("study.name", cfg.study.name, "must be a non-empty name without '/'")
+    positive("search.population", cfg.search.population)
+    if not 1 <= cfg.search.tournament <= cfg.search.population:
+        fail("search.tournament", cfg.search.tournament, f"must be in [1, search.population={cfg.search.population}]")
     if cfg.search.n_startup_trials < 0:
         fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     _validate_scale_out(cfg.search)

@@ -43,7 +43,7 @@ __all__ = [
     "training_identity",
 ]
 
-SAMPLERS = ("tpe", "random", "nsga2", "gp")
+SAMPLERS = ("tpe", "random", "nsga2", "gp", "evolution", "tpe-multivariate")
 PRUNERS = ("none", "median", "hyperband")
 BUDGET_MODES = ("constraint", "prune", "project")
 SCHEDULES = ("paper", "cosine")
@@ -197,6 +197,10 @@ class SearchConfig:
     seed: int = 0
     storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
     n_startup_trials: int = 8
+    # sampler=evolution (search/optimize/evolution.py): parents come from the newest `population`
+    # trained networks, the best of `tournament` drawn at random; random until the population is full.
+    population: int = 10
+    tournament: int = 3
     max_untrained_in_row: int = 500
     warm_start: bool = True
     prescreen: Optional[str] = (

@@ -19,6 +19,7 @@ import optuna
 from search.config.credentials import mask_credentials
 from search.config.params import SearchedParam, parse_params
 from search.config.schema import Config, ConfigError, training_identity
+from search.optimize.evolution import EvolutionSampler
 from search.optimize.storage import open_storage, storage_url
 
 __all__ = ["CONSTRAINTS_ATTR", "open_study", "stored_constraints"]
@@ -54,6 +55,17 @@ def _sampler(cfg: Config, offset: int) -> optuna.samplers.BaseSampler:
             return optuna.samplers.TPESampler(seed=seed, n_startup_trials=sys.maxsize, **constrained)
         if s.sampler == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, s.n_startup_trials), **constrained)
+        if s.sampler == "evolution":
+            return EvolutionSampler(population=s.population, tournament=s.tournament, seed=seed, **constrained)
+        if s.sampler == "tpe-multivariate":  # joint densities over conditional groups; workers spread apart
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=s.n_startup_trials,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+                **constrained,
+            )
         if s.sampler == "gp":
             return optuna.samplers.GPSampler(
                 seed=seed, n_startup_trials=s.n_startup_trials, warn_independent_sampling=False, **constrained

@@ -70,3 +70,33 @@ def test_smallest_is_no_costlier_than_any_sampled_network(ranges: Ranges) -> Non
     sampled = [cost(random_genotype(seed, ranges)) for seed in range(300)]
     assert floor.macs <= min(c.macs for c in sampled)
     assert floor.params <= min(c.params for c in sampled)
+
+
+def test_the_stage_shared_space_has_at_most_16_decisions_and_shares_them() -> None:
+    from space.accounting import cost
+    from space.ranges import SPLITS, RandomDraw, Ranges, sample
+
+    ranges = Ranges(share="stage")
+    for seed in range(50):
+        draw = RandomDraw(seed)
+        g = sample(draw, ranges)
+        assert len(draw.params) <= 16, sorted(draw.params)
+        assert {k.split(".")[0] for k in draw.params} <= {"stage3", "stage4", "stage5", "large", "aux"}
+        assert len({m.large for _, m in g.named_modules()}) == 1  # one large-branch kind per network
+        for i, stage in enumerate(g.stages):
+            ratio = draw.params[f"stage{3 + i}.reduce"]
+            assert all((m.c3_reduce is None) == (ratio is None) for m in stage.modules)
+            assert draw.params[f"stage{3 + i}.split"] in SPLITS
+        assert cost(g).macs > 0
+    module_draw = RandomDraw(0)
+    sample(module_draw, Ranges())
+    assert len(module_draw.params) > 16  # the per-module space stays the default
+
+
+def test_an_unknown_share_is_refused() -> None:
+    import pytest
+
+    from space.ranges import Ranges
+
+    with pytest.raises(ValueError, match=r"share='layer': must be one of module, stage"):
+        Ranges(share="layer")

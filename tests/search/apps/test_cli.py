@@ -56,7 +56,8 @@ def test_a_group_of_another_command_says_where_it_belongs() -> None:
     with pytest.raises(
         ConfigError,
         match=r"^size: not a group of inception-search "
-        r"\(inception-search takes data, experiment, hparams_search, logger\); size belongs to inception-benchmark",
+        r"\(inception-search takes data, experiment, hparams_search, logger, search_data\); "
+        r"size belongs to inception-benchmark",
     ):
         precheck([f"size={option}"])
 

@@ -37,15 +37,18 @@ def test_configs_compose_into_the_schema(overrides: list[str]) -> None:
 
 def test_defaults_are_the_main_job() -> None:
     cfg = precheck([])
-    assert cfg.data.name == "fashion-mnist" and cfg.data.subset == 6000 and cfg.study.name == "fashion-mnist"
+    assert cfg.data.name == "fashion-mnist" and cfg.study.name == "fashion-mnist"
+    assert (cfg.data.subset, cfg.data.val_size, cfg.data.val_epoch_size) == (4800, 5000, 1200)  # conf/search_data
+    assert cfg.search.confirm.top_k == 3 and cfg.train.epochs == 4
     assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
     assert (
         cfg.search.sampler == "tpe"
         and cfg.search.warm_start
         and cfg.budget.mode == "project"
-        and cfg.train.schedule == "paper"
+        and cfg.train.schedule == "cosine"
     )
-    assert precheck(["data=digits"]).study.name == "digits"  # the study is named after its data
+    digits = precheck(["data=digits"])
+    assert digits.study.name == "digits" and digits.data.val_size is None  # the main job's split sizes are its data's
 
 
 BAD = [
@@ -53,7 +56,15 @@ BAD = [
     (["train.epochs=-3"], "train.epochs=-3"),
     (["train.epoch=3"], "train.epoch"),
     (["budget.macs=lots"], "budget.macs"),
-    (["search.sampler=cmaes"], "search.sampler='cmaes': must be one of tpe, random, nsga2, gp"),
+    (
+        ["search.sampler=cmaes"],
+        "search.sampler='cmaes': must be one of tpe, random, nsga2, gp, evolution, tpe-multivariate",
+    ),
+    (["space.share=layer"], "space.share='layer': must be one of module, stage"),
+    (
+        ["search.sampler=evolution", "search.tournament=20"],
+        "search.tournament=20: must be in [1, search.population=10]",
+    ),
     (["search.pruner=sometimes"], "search.pruner='sometimes'"),
     (["search.n_trials=0"], "search.n_trials=0"),
     (["budget.mode=scale"], "budget.mode='scale'"),
