@@ -34,6 +34,10 @@ TINY = {
         "Kendall tau between",
     ),
     "overhead.py": (["--trials", "2", "--epochs", "1"], "per-trial overhead"),
+    "spaces.py": (
+        ["--networks", "3", "--out", "spaces.png", "data=digits", "data.subset=null", "train.epochs=1"],
+        "share of stage-space networks",
+    ),
     "proxies.py": (["--data", "synthetic", "--n", "6", "--epochs", "1", "--out", "proxies.csv"], "kendall tau"),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
     "train.py": (["--epochs", "1", "--repeats", "1"], "img/s"),

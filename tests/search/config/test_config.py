@@ -39,7 +39,7 @@ def test_defaults_are_the_main_job() -> None:
     cfg = precheck([])
     assert cfg.data.name == "fashion-mnist" and cfg.study.name == "fashion-mnist"
     assert (cfg.data.subset, cfg.data.val_size, cfg.data.val_epoch_size) == (4800, 5000, 1200)  # conf/search_data
-    assert cfg.search.confirm.top_k == 3 and cfg.train.epochs == 4
+    assert cfg.search.confirm.top_k == 3 and cfg.train.epochs == 3
     assert cfg.logger.name == "wandb" and cfg.logger.mode == "offline"
     assert (
         cfg.search.sampler == "tpe"
