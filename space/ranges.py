@@ -193,15 +193,23 @@ def _module_stages(draw: Draw, ranges: Ranges, base: Genotype) -> list[Stage]:
     return stages
 
 
+# share=stage's one aux decision. Its values never change with the drawn module count (Optuna
+# refuses a categorical whose choices differ between trials): early is the first candidate module,
+# late the paper's 4d (or the last candidate when 4d is not there), both is the pair.
+AUX_PLACEMENTS = ("none", "early", "late", "both")
+
+
 def _aux_at(draw: Draw, ranges: Ranges, names: list[str]) -> tuple[str, ...]:
-    """Aux placements: one yes/no per candidate module, or (share=stage) one choice among none,
-    each single module and the paper's pair."""
+    """Aux placements: one yes/no per candidate module, or (share=stage) one choice of
+    AUX_PLACEMENTS."""
     candidates = [name for name in ranges.aux_modules if name in names]
     if ranges.share == "module":
         return tuple(name for name in candidates if draw.choice(f"aux.{name}", (False, True)))
-    pair = "+".join(n for n in ("4a", "4d") if n in candidates)
-    choice = draw.choice("aux.at", ("none", *candidates, *([pair] if "+" in pair else [])))
-    return () if choice == "none" else tuple(choice.split("+"))
+    if not candidates:
+        return ()
+    early, late = candidates[0], "4d" if "4d" in candidates else candidates[-1]
+    choice = draw.choice("aux.at", AUX_PLACEMENTS)
+    return {"none": (), "early": (early,), "late": (late,), "both": tuple(dict.fromkeys((early, late)))}[choice]
 
 
 def sample(draw: Draw, ranges: Ranges, base: Genotype | None = None) -> Genotype:

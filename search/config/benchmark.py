@@ -10,6 +10,7 @@ from hydra.core.config_store import ConfigStore
 
 from search.config.checks import validate
 from search.config.schema import PRUNERS, SAMPLERS, Config, ConfigError, schema
+from space.ranges import SHARES
 
 HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
 
@@ -32,15 +33,18 @@ class MethodConfig:
     pruner: str = "median"
     warm_start: bool = True
     prescreen: Optional[str] = None
+    share: str = "module"  # space.share: the design space it searches
 
 
 def _default_methods() -> dict[str, Any]:
+    """Random search in each design space (each space's baseline, and its EDF), the main job's
+    method in its space, and aging evolution in the compact space: the methods that matter at a
+    cost of about 90 minutes of 2 cores (others: `+benchmark.methods.<name>={...}`)."""
     return {
         "random": {"sampler": "random", "pruner": "none", "warm_start": False},
-        "tpe": {"sampler": "tpe", "pruner": "median", "warm_start": True},
-        "tpe-hyperband": {"sampler": "tpe", "pruner": "hyperband", "warm_start": True},
-        "tpe-grad_norm": {"sampler": "tpe", "pruner": "median", "warm_start": True, "prescreen": "-grad_norm"},
-        "tpe-nopruner": {"sampler": "tpe", "pruner": "none", "warm_start": True},  # what the pruners save
+        "tpe": {"sampler": "tpe", "pruner": "median", "warm_start": True},  # the main job's
+        "random-stage": {"sampler": "random", "pruner": "none", "warm_start": False, "share": "stage"},
+        "evolution-stage": {"sampler": "evolution", "pruner": "none", "warm_start": False, "share": "stage"},
     }
 
 
@@ -49,6 +53,7 @@ _METHOD_TYPES: dict[str, tuple[type, ...]] = {
     "pruner": (str,),
     "warm_start": (bool,),
     "prescreen": (str, type(None)),
+    "share": (str,),
 }  # MethodConfig's field types, as isinstance checks (tests/search/experiments/test_benchmark.py holds them together)
 
 
@@ -77,18 +82,24 @@ def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
 @dataclass
 class ProtocolConfig:
     """`repeats` independent searches per method (seeds 0..repeats-1), each of `n_trials`
-    trained networks; then each method's best genotype and the hand design, width-matched to
-    `budget.macs`, retrained from scratch with `seeds` seeds for `retrain_epochs` epochs on a
-    class-balanced `retrain_subset` of the training images (null: all) and tested once.
-    Searches and retrainings run `jobs` at a time, each process with its share of the CPU
-    threads. `baseline` is the method the others are also compared with (random search)."""
+    trained networks, each naming its best the way the main job does (confirmed at a higher
+    fidelity where `search.confirm` is on). Then every repeat's best and the hand design, each
+    width-matched to `budget.macs`, retrained from scratch with `seeds` seeds (`retrain_seed`,
+    `retrain_seed` + 1, ...: apart from the search's and confirmation's seeds, so no retraining
+    repeats the run that picked its network) for `retrain_epochs` epochs on a class-balanced
+    `retrain_subset` of the training images (null: all), and tested once. Searches and
+    retrainings run `jobs` at a time, each process with its share of the CPU threads.
+    `baseline` is the method the others are compared with (random search); `default` is the
+    main job's method, the one the goals are stated for."""
 
     name: str = "fashion-mnist"
     methods: dict[str, Any] = field(default_factory=_default_methods)  # name -> MethodConfig fields
     baseline: str = "random"
+    default: str = "tpe"
     repeats: int = 3
     n_trials: int = 10
     seeds: int = 5
+    retrain_seed: int = 100
     retrain_epochs: int = 6
     retrain_subset: Optional[int] = 12000
     jobs: int = 2
@@ -115,8 +126,12 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
             raise ConfigError(f"benchmark.methods.{name}.sampler={m.sampler!r}: must be one of {', '.join(SAMPLERS)}")
         if m.pruner not in PRUNERS:
             raise ConfigError(f"benchmark.methods.{name}.pruner={m.pruner!r}: must be one of {', '.join(PRUNERS)}")
+        if m.share not in SHARES:
+            raise ConfigError(f"benchmark.methods.{name}.share={m.share!r}: must be one of {', '.join(SHARES)}")
     if b.baseline not in b.methods:
         raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
+    if b.default not in b.methods:
+        raise ConfigError(f"benchmark.default={b.default!r}: not one of benchmark.methods ({', '.join(b.methods)})")
     for key in ("repeats", "n_trials", "seeds", "retrain_epochs", "jobs"):
         if getattr(b, key) < 1:
             raise ConfigError(f"benchmark.{key}={getattr(b, key)!r}: must be >= 1")

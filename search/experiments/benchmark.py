@@ -9,11 +9,13 @@ one budget:
    resumes where it stopped.
 2. Anytime curves: best validation accuracy against cumulative training seconds (pre-screen
    seconds included), median and inter-quartile band over the repeats.
-3. Each method's best genotype (over its repeats, by validation) and the hand design (the base
-   projected onto the budget), all width-matched to `budget.macs`, retrained from scratch with
-   `benchmark.seeds` seeds and tested once on the official test set; each (arm, seed) result is
-   one JSON file under `retrain/`, keyed by genotype, hyperparameters, training, data and seed,
-   so nothing finished is retrained.
+3. Every repeat's best (the study's best as the main job names it: confirmed at the higher
+   fidelity when `search.confirm` is on) and the hand design (the base projected onto the
+   budget), all width-matched to `budget.macs`, retrained from scratch with `benchmark.seeds`
+   seeds and tested once on the official test set: each method has one retrained network per
+   repeat, and a method is compared with the baseline pair by pair (repeat r's best of each,
+   both trained with seed s). Each (arm, seed) result is one JSON file under `retrain/`, keyed by
+   genotype, hyperparameters, training, data and seed, so nothing finished is retrained.
 4. summary.csv, report.md, anytime.png, test_accuracy.png; W&B runs grouped by the benchmark.
 
 Every method retrains its network with the settings its best trial drew (`search.params`: by
@@ -52,7 +54,8 @@ from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
 from search.experiments.run import run_study
 from search.optimize.first_trials import warm_start_genotype
-from search.optimize.status import Status, is_trained
+from search.optimize.results import best_trial
+from search.optimize.status import Status
 from search.optimize.storage import storage_url
 from search.reports.benchmark import write_benchmark_report
 from search.training.network import run_key, train_network
@@ -72,12 +75,17 @@ _DATA: dict[str, Splits] = {}  # per process: data sets loaded once, by their co
 
 @dataclasses.dataclass(frozen=True)
 class Arm:
-    """One network to retrain: a method's best genotype, or the hand design."""
+    """One network to retrain: a repeat's best genotype, or the hand design."""
 
-    name: str
+    name: str  # the method, or HAND_DESIGN
+    repeat: int | None  # the search it came from (None: the hand design)
     genotype: Genotype
     hyperparameters: dict[str, Any]  # the values of the searched keys it trains with ({"train.lr": ...})
     source: str  # where it came from: "<method>-r<repeat> trial <n>", or the base
+
+    @property
+    def label(self) -> str:
+        return self.name.replace(" ", "-") + ("" if self.repeat is None else f"-r{self.repeat}")
 
 
 def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: int, directory: Path) -> Config:
@@ -95,7 +103,7 @@ def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: in
         storage=None,
     )
     return Config(
-        space=cfg.space,
+        space=dataclasses.replace(cfg.space, share=m.share),
         budget=cfg.budget,
         search=search,
         data=cfg.data,
@@ -145,29 +153,28 @@ def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna
 
 
 def arms(cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], base: Genotype) -> list[Arm]:
-    """The hand design and each method's best, width-matched to the budget."""
+    """The hand design and every repeat's best, width-matched to the budget."""
     divisor = ranges_from_config(cfg.space).width_step
     hand = warm_start_genotype(cfg, base)
     if hand is None:
         raise ConfigError(f"budget.macs={cfg.budget.macs}: the base {cfg.space.base} cannot be scaled into it")
     recipe = config_values(cfg, parse_params(cfg))
-    found = [Arm(HAND_DESIGN, hand, recipe, f"{cfg.space.base} projected onto the budget")]
+    found = [Arm(HAND_DESIGN, None, hand, recipe, f"{cfg.space.base} projected onto the budget")]
     for method, runs in studies.items():
-        trained = [(t, s) for s in runs for t in s.get_trials(deepcopy=False) if is_trained(t)]
-        if not trained:
-            log.warning("method %s trained no network: nothing to retrain", method)
-            continue
-        best, study = max(trained, key=lambda ts: ts[0].value)  # type: ignore[arg-type, return-value]
-        genotype = Genotype.from_dict(best.user_attrs["genotype"])
-        found.append(
-            Arm(method, genotype, best.user_attrs["hyperparameters"], f"{study.study_name} trial {best.number}")
-        )
+        for repeat, study in enumerate(runs):
+            best = best_trial(study)
+            if best is None:
+                log.warning("search %s trained no network: nothing to retrain", study.study_name)
+                continue
+            genotype = Genotype.from_dict(best.user_attrs["genotype"])
+            source = f"{study.study_name} trial {best.number}"
+            found.append(Arm(method, repeat, genotype, best.user_attrs["hyperparameters"], source))
     matched = []
     for arm in found:
         try:
             genotype = match_budget(arm.genotype, cfg.budget.macs, divisor=divisor)
         except ValueError as err:
-            log.warning("%s: %s; retrained at %d MACs", arm.name, err, cost(arm.genotype).macs)
+            log.warning("%s: %s; retrained at %d MACs", arm.label, err, cost(arm.genotype).macs)
             genotype = arm.genotype
         matched.append(dataclasses.replace(arm, genotype=genotype))
     return matched
@@ -192,9 +199,10 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     trainer = Trainer(train, _DATA[key], augment=data_cfg.augment).configured(train, own.data)
     c = cost(arm.genotype)
     run = Tracker(logger, study=group, directory=Path(logger.dir or ".")).start(
-        name=f"{arm.name.replace(' ', '-')}-s{seed}",
+        name=f"{arm.label}-s{seed}",
         config={
             "arm": arm.name,
+            "repeat": arm.repeat,
             "seed": seed,
             "genotype": arm.genotype.to_dict(),
             "genotype_key": arm.genotype.key,
@@ -205,6 +213,7 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
     )
     record: dict[str, Any] = {
         "arm": arm.name,
+        "repeat": arm.repeat,
         "seed": seed,
         "key": arm.genotype.key,
         "macs": c.macs,
@@ -229,7 +238,7 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
 
 def _run_file(arm: Arm, seed: int, train: TrainConfig, data: DataConfig) -> str:
     key = run_key(arm.genotype, train, data, seed, hyperparameters=arm.hyperparameters)
-    return f"{arm.name.replace(' ', '-')}--s{seed}--{key}.json"
+    return f"{arm.label}--s{seed}--{key}.json"
 
 
 def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> list[dict[str, Any]]:
@@ -238,24 +247,22 @@ def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> l
     runs = directory / "retrain"
     runs.mkdir(parents=True, exist_ok=True)
     logger = dataclasses.replace(cfg.logger, dir=cfg.logger.dir or str(directory), group=None)
-    paths = {
-        (arm.name, seed): runs / _run_file(arm, seed, train, data)
-        for arm in found
-        for seed in range(cfg.benchmark.seeds)
-    }
+    seeds = range(cfg.benchmark.retrain_seed, cfg.benchmark.retrain_seed + cfg.benchmark.seeds)
+    paths = {(arm.label, seed): runs / _run_file(arm, seed, train, data) for arm in found for seed in seeds}
+    group = f"benchmark-{cfg.benchmark.name}"
     todo = [
-        (arm, seed, train, data, logger, f"benchmark-{cfg.benchmark.name}")
+        (arm, seed, train, data, logger, group)
         for arm in found
-        for seed in range(cfg.benchmark.seeds)
-        if not paths[arm.name, seed].is_file()
+        for seed in seeds
+        if not paths[arm.label, seed].is_file()
     ]
     print(f"retraining: {len(paths) - len(todo)} of {len(paths)} runs cached", flush=True)
     with _pool(cfg.benchmark.jobs) as pool:
-        for i, record in enumerate(pool.map(_retrain, todo), 1):
-            with atomic_path(paths[record["arm"], record["seed"]]) as tmp:
+        for i, ((arm, *_), record) in enumerate(zip(todo, pool.map(_retrain, todo)), 1):
+            with atomic_path(paths[arm.label, record["seed"]]) as tmp:
                 tmp.write_text(json.dumps(record, indent=1))
             test = f"test {record['test_accuracy']:.4f}" if record["test_accuracy"] is not None else record["state"]
-            print(f"[{i}/{len(todo)}] retrain {record['arm']} seed {record['seed']}: {test}", flush=True)
+            print(f"[{i}/{len(todo)}] retrain {arm.label} seed {record['seed']}: {test}", flush=True)
     return [json.loads(p.read_text()) for p in paths.values()]
 
 

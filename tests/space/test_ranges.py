@@ -100,3 +100,20 @@ def test_an_unknown_share_is_refused() -> None:
 
     with pytest.raises(ValueError, match=r"share='layer': must be one of module, stage"):
         Ranges(share="layer")
+
+
+@pytest.mark.parametrize("share", ["module", "stage"])
+def test_every_decision_keeps_its_choices_from_draw_to_draw(share: str) -> None:
+    """Optuna refuses a categorical whose choices change between trials, so a decision's choices
+    must not depend on what was drawn before it (e.g. a stage's module count)."""
+    seen: dict[str, tuple] = {}
+
+    class Recording(RandomDraw):
+        def choice(self, name, choices):  # type: ignore[no-untyped-def]
+            assert seen.setdefault(name, tuple(choices)) == tuple(choices), name
+            return super().choice(name, choices)
+
+    for seed in range(200):
+        g = sample(Recording(seed), Ranges(share=share))
+        assert set(g.aux.at) <= {name for name, _ in g.named_modules()}
+    assert "aux.at" in seen if share == "stage" else "aux.4a" in seen

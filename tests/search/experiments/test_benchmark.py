@@ -4,12 +4,15 @@ its bad inputs, and the anytime statistics the goals are judged by."""
 from __future__ import annotations
 
 import csv
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 
+from search.optimize.results import CONFIRMED_ATTR, best_trial
 from search.reports.benchmark import median_curve, reach_fraction
 from tests.search.conftest import search_env
 
@@ -32,26 +35,73 @@ def test_quick_benchmark_end_to_end_and_cached(tmp_path: Path) -> None:
     proc = _benchmark(QUICK, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = tmp_path / "results" / "benchmark-quick"
-    assert {"report.md", "summary.csv", "anytime.png", "test_accuracy.png"} <= {p.name for p in out.iterdir()}
+    expected = {"report.md", "summary.csv", "runs.csv", "anytime.png", "edf.png", "test_accuracy.png"}
+    assert expected <= {p.name for p in out.iterdir()}
+    methods = ("random", "tpe", "random-stage", "evolution-stage")
     rows = {r["arm"]: r for r in csv.DictReader((out / "summary.csv").open())}
-    assert set(rows) == {"hand design", "random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner"}
-    macs = [int(r["macs"]) for r in rows.values()]
-    assert max(macs) <= 2_000_000 and min(macs) >= 0.99 * 2_000_000  # matched MACs, never above
-    assert all(int(r["seeds"]) == 2 for r in rows.values())
+    assert set(rows) == {"hand design", *methods}
+    assert max(int(r["macs_max"]) for r in rows.values()) <= 2_000_000
+    assert min(int(r["macs_min"]) for r in rows.values()) >= 0.99 * 2_000_000  # matched MACs, never above
+    assert int(rows["hand design"]["runs"]) == 2 and all(int(rows[m]["runs"]) == 2 * 2 for m in methods)
     assert rows["tpe"]["vs_hand_mean"] and rows["tpe"]["vs_baseline_mean"] and not rows["random"]["vs_baseline_mean"]
+    assert rows["tpe"]["vs_baseline_repeats_mean"]
     assert int(rows["tpe"]["search_trained_trials"]) == 2 * 3  # repeats x n_trials, all trained
-    assert float(rows["tpe-grad_norm"]["prescreen_seconds"]) > 0
     searches = sorted(p.name for p in (out / "searches").iterdir())
-    assert searches == sorted(
-        f"{m}-r{r}" for m in ("random", "tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner") for r in (0, 1)
-    )
+    assert searches == sorted(f"{m}-r{r}" for m in methods for r in (0, 1))
+    # One retrained network per repeat: the search's confirmed best, retrained with seeds 100 and 101.
+    runs = list(csv.DictReader((out / "runs.csv").open()))
+    assert len(runs) == 2 + 4 * 2 * 2 and {r["seed"] for r in runs} == {"100", "101"}
+    for method in methods:
+        for repeat in (0, 1):
+            name = f"{method}-r{repeat}"
+            study = optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'searches' / name / 'study.db'}")
+            assert study.user_attrs.get(CONFIRMED_ATTR), name  # each search named its best by confirmation
+            best = best_trial(study)
+            sources = {r["source"] for r in runs if r["arm"] == method and r["repeat"] == str(repeat)}
+            assert sources == {f"{name} trial {best.number}"}
     report = (out / "report.md").read_text()
-    for method in ("tpe", "tpe-hyperband", "tpe-grad_norm", "tpe-nopruner"):
-        assert f"- {method}: best beats the hand design by >= 1.0 point" in report
-    assert report.count("median anytime curve reaches random's median final best") == 4
+    assert "- tpe (default): retrained best beats random's, 95% interval above 0" in report
+    assert report.count("median anytime curve reaches random's median final best in <= 50%") == 3
+    assert "## Design spaces" in report and "| random-stage | stage |" in report
     again = _benchmark(QUICK, tmp_path)  # nothing left to train
     assert again.returncode == 0, again.stderr
-    assert "retraining: 12 of 12 runs cached" in again.stdout and "retrain hand design seed" not in again.stdout
+    assert "retraining: 18 of 18 runs cached" in again.stdout and "retrain hand-design seed" not in again.stdout
+
+
+def test_methods_are_paired_with_the_baseline_by_repeat_and_seed() -> None:
+    """A method 1 point above random in every (repeat, seed) pair, whatever the repeat's level,
+    differs by exactly +1 point; against the hand design each run pairs with the hand's same seed."""
+    from search.config.benchmark import BenchmarkConfig
+    from search.reports.benchmark import _rows
+
+    level = {0: 0.80, 1: 0.90, 2: 0.85}
+    records = [
+        {"arm": "hand design", "repeat": None, "seed": s, "key": "h", "macs": 1, "source": "h", "test_accuracy": h}
+        for s, h in ((100, 0.70), (101, 0.71))
+    ]
+    for arm, gain in (("random", 0.0), ("tpe", 0.01)):
+        records += [
+            {
+                "arm": arm,
+                "repeat": r,
+                "seed": s,
+                "key": f"{arm}{r}",
+                "macs": 1,
+                "source": arm,
+                "test_accuracy": level[r] + gain + (s - 100) / 100,
+            }
+            for r in level
+            for s in (100, 101)
+        ]
+    rows = {r["arm"]: r for r in _rows(BenchmarkConfig(), {}, records)}
+    tpe = rows["tpe"]
+    assert tpe["networks"] == 3 and tpe["runs"] == 6
+    for prefix in ("vs_baseline", "vs_baseline_repeats"):
+        assert tpe[f"{prefix}_mean"] == pytest.approx(0.01)
+        assert tpe[f"{prefix}_ci_low"] == pytest.approx(0.01) == tpe[f"{prefix}_ci_high"]
+    # against the hand design: (level + 0.01 + d) - (0.70 + d) for d = 0, 0.01, seed 101 being 0.01 above 100 in both
+    assert tpe["vs_hand_mean"] == pytest.approx(statistics.fmean(level[r] + 0.01 - 0.70 for r in level))
+    assert rows["random"]["vs_baseline_mean"] == "" and rows["hand design"]["vs_hand_mean"] == ""
 
 
 @pytest.mark.parametrize(
@@ -89,7 +139,7 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
     for override, message in [
         (
             "+benchmark.methods.gp={sampler: gp, prune: none}",
-            "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen)",
+            "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen, share)",
         ),
         ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
     ]:
