@@ -68,6 +68,8 @@ def validate(cfg: Config) -> None:
     one_of("search.sampler", cfg.search.sampler, SAMPLERS)
     one_of("search.pruner", cfg.search.pruner, PRUNERS)
     positive("search.n_trials", cfg.search.n_trials)
+    if cfg.search.budget_seconds is not None:
+        positive("search.budget_seconds", cfg.search.budget_seconds)
     positive("search.max_untrained_in_row", cfg.search.max_untrained_in_row)
     if cfg.search.prescreen is not None:  # the proxy's name: search.apps.checks
         positive("search.prescreen_candidates", cfg.search.prescreen_candidates)

@@ -194,6 +194,9 @@ class SearchConfig:
     sampler: str = "tpe"
     pruner: str = "median"
     n_trials: int = 30
+    # Training seconds (counted trials plus the pre-screen) after which no trial starts; null:
+    # none. With it, n_trials is only a cap, and a pruner's savings buy more networks.
+    budget_seconds: Optional[float] = None
     seed: int = 0
     storage: Optional[str] = None  # default: sqlite:///<study dir>/study.db
     n_startup_trials: int = 8

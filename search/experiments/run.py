@@ -34,10 +34,16 @@ from search.optimize.results import (
     trial_file,
     weights_dir,
 )
-from search.optimize.status import Status, status, tally
+from search.optimize.status import Status, spent_seconds, status, tally
 from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
-from search.optimize.workers import recover_dead_local_trials, run_local_worker, start_workers, worker_config
+from search.optimize.workers import (
+    recover_dead_local_trials,
+    run_local_worker,
+    seconds_spent,
+    start_workers,
+    worker_config,
+)
 from search.reports.study import write_results
 from search.training.trainer import Trainer
 from space.genotype import Genotype
@@ -139,12 +145,14 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
         study.set_user_attr("class_names", list(data.class_names))
     counted, running, _ = tally(study.get_trials(deepcopy=False))
     url = mask_credentials(storage_url(cfg, directory))
+    budget = cfg.search.budget_seconds
     log.info(
-        "study %s: %d counted trials, %d running, %d to go with %d worker(s) here; storage %s",
+        "study %s: %d counted trials, %d running, %d to go%s with %d worker(s) here; storage %s",
         name,
         counted,
         running,
         max(0, cfg.search.n_trials - counted),
+        "" if budget is None else f" or until {budget:.0f} training seconds are ({spent_seconds(study):.0f} done)",
         cfg.search.n_workers,
         url,
     )
@@ -182,7 +190,8 @@ def _run_workers(
     """This process as worker 0 and the spawned ones beside it, to the end; the names of the
     spawned workers that failed."""
     progress = _Progress(opened[0], cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
-    processes = start_workers(cfg, name, directory) if counted < cfg.search.n_trials else []
+    done = counted >= cfg.search.n_trials or seconds_spent(opened[0], cfg.search.budget_seconds)
+    processes = [] if done else start_workers(cfg, name, directory)
     try:
         run_local_worker(cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress])
     except BaseException:  # worker 0 failed or was interrupted: stop the others rather than wait

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["COUNTED", "UNTRAINED", "Status", "counts", "is_trained", "status", "tally"]
@@ -66,3 +67,11 @@ def tally(trials: Sequence[FrozenTrial]) -> tuple[int, int, int]:
     running = sum(t.state == TrialState.RUNNING for t in trials)
     waiting = sum(t.state == TrialState.WAITING for t in trials)
     return counted, running, waiting
+
+
+def spent_seconds(study: optuna.Study) -> float:
+    """The training seconds a study has spent: its counted trials' and its pre-screen's (what
+    `search.budget_seconds` caps and what anytime curves put on their x axis)."""
+    trials = study.get_trials(deepcopy=False)
+    trained = sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials if counts(t))
+    return trained + float(study.user_attrs.get("prescreen_seconds", 0.0))

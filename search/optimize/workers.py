@@ -43,7 +43,7 @@ from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
 from search.optimize.objective import CATCH, Objective
 from search.optimize.results import keep_best_weights
-from search.optimize.status import UNTRAINED, Status, counts, status, tally
+from search.optimize.status import UNTRAINED, Status, counts, spent_seconds, status, tally
 from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.training.tracking import Tracker
@@ -110,6 +110,7 @@ def run_local_worker(
         heartbeats=heartbeat_enabled(storage),
         catch=CATCH,
         max_untrained_in_row=cfg.search.max_untrained_in_row,
+        budget_seconds=cfg.search.budget_seconds,
         callbacks=[lambda study, _trial: keep_best_weights(study, directory), *callbacks],
     )
 
@@ -196,6 +197,11 @@ class _UntrainedInRow:
             )
 
 
+def seconds_spent(study: optuna.Study, budget_seconds: float | None) -> bool:
+    """Whether the study has spent `search.budget_seconds` (never, without one)."""
+    return budget_seconds is not None and spent_seconds(study) >= budget_seconds
+
+
 def counts_line(study: optuna.Study) -> str:
     """`12 trained, 480 infeasible, 3 duplicate`: a study's outcomes in one phrase."""
     by = Counter(status(t) for t in study.get_trials(deepcopy=False))
@@ -212,8 +218,13 @@ def run_worker(
     callbacks: Sequence[TrialCallback] = (),
     max_pause_seconds: float = 2.0,
     max_untrained_in_row: int | None = None,
+    budget_seconds: float | None = None,
 ) -> int:
-    """Run trials of `study` until `n_trials` have counted; return how many this worker ran.
+    """Run trials of `study` until `n_trials` have counted, or (`budget_seconds`) until its
+    counted trials have trained that many seconds; return how many this worker ran. A budget in
+    seconds lets a method that stops networks early (a pruner) train more of them; the trials
+    running when it is reached still finish, so a study overshoots it by at most one trial per
+    worker.
 
     With `heartbeats` (the study's storage beats: `search.storage.heartbeat_enabled`), a worker
     waits while the last slots are held by running trials, so a trial whose worker dies is
@@ -228,7 +239,7 @@ def run_worker(
     pause = _FIRST_PAUSE
     while True:
         counted, running, waiting = tally(study.get_trials(deepcopy=False))
-        if counted >= n_trials:
+        if counted >= n_trials or seconds_spent(study, budget_seconds):
             return ran
         if counted + running >= n_trials and not waiting:
             if not heartbeats:

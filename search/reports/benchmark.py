@@ -24,7 +24,7 @@ import numpy as np
 import optuna
 
 from search.config.benchmark import HAND_DESIGN, BenchmarkConfig, ProtocolConfig, method_configs
-from search.optimize.status import Status, counts, is_trained
+from search.optimize.status import Status, counts, is_trained, spent_seconds
 from search.reports.ablation import paired_difference
 from space.io import atomic_path
 
@@ -145,13 +145,14 @@ def _edf_lines(cfg: BenchmarkConfig, edfs: dict[str, list[float]]) -> list[str]:
 
 def _search_costs(studies: list[optuna.Study]) -> dict[str, float]:
     trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
+    prescreen = sum(float(s.user_attrs.get("prescreen_seconds", 0.0)) for s in studies)
     return {
-        "search_train_seconds": sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials if counts(t)),
+        "search_train_seconds": sum(spent_seconds(s) for s in studies) - prescreen,
         "search_trained_trials": sum(counts(t) for t in trials),
         "search_untrained_draws": sum(
             t.user_attrs.get("status") in (Status.INFEASIBLE, Status.DUPLICATE) for t in trials
         ),
-        "prescreen_seconds": sum(float(s.user_attrs.get("prescreen_seconds", 0.0)) for s in studies),
+        "prescreen_seconds": prescreen,
     }
 
 

@@ -67,6 +67,7 @@ BAD = [
     ),
     (["search.pruner=sometimes"], "search.pruner='sometimes'"),
     (["search.n_trials=0"], "search.n_trials=0"),
+    (["search.budget_seconds=0"], "search.budget_seconds=0.0: must be > 0"),
     (["budget.mode=scale"], "budget.mode='scale'"),
     (["budget.min_fraction=1.5"], "budget.min_fraction=1.5"),
     (["data=cifar10"], "data.path=None: data=cifar10 needs data.path=<folder>"),

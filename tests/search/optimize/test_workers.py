@@ -269,3 +269,26 @@ def test_start_up_recovery_skips_a_retry_still_carrying_its_predecessors_worker(
     assert retry.user_attrs["worker"] == dead
     assert recover_dead_local_trials(study, max_retry=3) == []
     assert next(t for t in study.get_trials() if t.number == retry.number).state == TrialState.RUNNING
+
+
+def test_a_budget_in_seconds_stops_the_search_once_spent() -> None:
+    """search.budget_seconds: trials start until the counted ones have trained that long; a
+    pruned trial's seconds count as spent, so a pruner's savings buy more trials."""
+    from search.optimize.status import spent_seconds
+    from search.optimize.workers import run_worker
+
+    def objective(trial: optuna.Trial) -> float:
+        pruned = trial.number % 2 == 1
+        trial.set_user_attr("status", "pruned" if pruned else "complete")
+        trial.set_user_attr("train_seconds", 1.0 if pruned else 3.0)  # a pruned network stopped early
+        if pruned:
+            raise optuna.TrialPruned()
+        return 1.0
+
+    study = optuna.create_study()
+    study.set_user_attr("prescreen_seconds", 0.5)
+    ran = run_worker(study, objective, 100, heartbeats=False, budget_seconds=8.0)
+    # 0.5 + 3 + 1 + 3 = 7.5 < 8, then + 1 = 8.5: the fourth trial spends it, the fifth never starts
+    assert ran == 4 and spent_seconds(study) == 8.5
+    assert run_worker(study, objective, 100, heartbeats=False, budget_seconds=8.0) == 0  # resumed: nothing left
+    assert run_worker(study, objective, 5, heartbeats=False) == 1  # without a budget, n_trials rules
