@@ -120,6 +120,8 @@ def _validate_scale_out(s: SearchConfig) -> None:
         fail("search.max_retry", s.max_retry, "must be >= 0")
     if s.heartbeat_interval is not None:
         positive("search.heartbeat_interval", s.heartbeat_interval)
+    if s.storage_patience is not None and s.storage_patience < 0:
+        fail("search.storage_patience", s.storage_patience, "must be >= 0 (or null: give up at once)")
     if s.grace_period is not None:
         if s.heartbeat_interval is None:
             fail("search.grace_period", s.grace_period, "needs search.heartbeat_interval (null turns heartbeats off)")

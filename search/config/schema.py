@@ -227,6 +227,10 @@ class SearchConfig:
     grace_period: Optional[int] = None
     max_retry: int = 3
     checkpoint_seconds: Optional[float] = 60.0
+    # A server storage (PostgreSQL, MySQL) that stops answering is waited for this many seconds,
+    # reconnecting with back-off, before the command gives up (null: at once). Longer than a
+    # routine restart or fail-over; past it the command exits with a line saying how to resume.
+    storage_patience: Optional[float] = 300.0
     # Logs: one line per finished trial always; a trial that has trained `log_epochs_after`
     # seconds also logs a line per epoch (0: every epoch of every trial; null: never).
     log_epochs_after: Optional[float] = 10.0

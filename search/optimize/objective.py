@@ -25,7 +25,9 @@ from search.optimize.first_trials import warm_start_genotype
 from search.optimize.results import checkpoints_dir, save_trial_file, trial_file, weights_dir
 from search.optimize.sample import TrialDraw, sample_trial
 from search.optimize.status import Status, is_trained
+from search.optimize.storage import StorageUnavailable
 from search.optimize.study import CONSTRAINTS_ATTR
+from search.training.interrupt import PoliteStop
 from search.training.network import train_network
 from search.training.predict import model_card
 from search.training.tracking import Tracker, TrialRun
@@ -49,7 +51,13 @@ CATCH: tuple[type[Exception], ...] = (TrialFailed,)
 # Not the network's fault: Ctrl-C, SLURM preemption (it exits through SystemExit), or this trial
 # already failed as stale by another worker. Such a trial gets no status, so it does not count,
 # and its checkpoint stays for the retry that heartbeats or a restart queue.
-_INTERRUPTIONS = (KeyboardInterrupt, SystemExit, optuna.exceptions.UpdateFinishedTrialError)
+_INTERRUPTIONS = (
+    KeyboardInterrupt,
+    SystemExit,
+    PoliteStop,
+    StorageUnavailable,
+    optuna.exceptions.UpdateFinishedTrialError,
+)
 
 
 def _cost_attrs(c: Cost) -> dict[str, int]:
@@ -68,6 +76,8 @@ class _Training:
     epochs: int  # this trial's train.epochs (a searched key, perhaps)
     history: list[EpochResult] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
+    saved_epoch: int = 0  # the epoch of its checkpoint file (0: none)
+    unsaved: TrainState | None = None  # the state after a later finished epoch, kept for a polite stop
 
 
 class Objective:
@@ -260,6 +270,9 @@ class Objective:
             if every is not None and time.monotonic() - last_saved >= every:
                 save_trial_file(self.checkpoints_dir, t.trial.number, t.genotype, state=state)
                 last_saved = time.monotonic()
+                t.saved_epoch, t.unsaved = int(state["epoch"]), None
+            else:  # a SIGTERM or a storage outage mid-epoch saves this one (_save_unsaved)
+                t.unsaved = self.trainer.snapshot(state)
 
         return checkpoint
 
@@ -272,11 +285,27 @@ class Objective:
         """Record why training stopped on an exception, which the caller raises on: an
         interruption (no status: the trial is retried), the pruner, or a bug (failed)."""
         if isinstance(err, _INTERRUPTIONS):
+            if isinstance(err, (PoliteStop, SystemExit, StorageUnavailable)):  # SystemExit: submitit's requeue
+                self._save_unsaved(t)
             t.run.finish({**t.summary, "state": "interrupted"}, failed=True)
         elif isinstance(err, optuna.TrialPruned):
             self._end(t, Status.PRUNED)
         else:
             self._failed(t, f"{err.__class__.__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+
+    def _save_unsaved(self, t: _Training) -> None:
+        """The state after the last finished epoch as the trial's checkpoint, where the
+        checkpoint file holds an earlier one: the retry resumes from that epoch."""
+        if t.unsaved is not None:
+            save_trial_file(self.checkpoints_dir, t.trial.number, t.genotype, state=t.unsaved)
+            t.saved_epoch, t.unsaved = int(t.unsaved["epoch"]), None
+        log.warning(
+            "trial %d stopped in epoch %d of %d: %s",
+            t.trial.number,
+            len(t.history) + 1,
+            t.epochs,
+            f"saved after epoch {t.saved_epoch}" if t.saved_epoch else "no epoch finished, nothing to save",
+        )
 
     def _failed(self, t: _Training, reason: str) -> None:
         t.trial.set_user_attr("fail_reason", reason)

@@ -121,6 +121,7 @@ def _connect(cfg: Config, url: str) -> tuple[optuna.storages.BaseStorage, set[st
             heartbeat_interval=cfg.search.heartbeat_interval,
             grace_period=cfg.search.grace_period,
             max_retry=cfg.search.max_retry,
+            patience=cfg.search.storage_patience,
         )
         names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
     except Exception as err:

@@ -44,8 +44,10 @@ from search.data.splits import Splits, base_genotype
 from search.optimize.objective import CATCH, Objective
 from search.optimize.results import keep_best_weights
 from search.optimize.status import UNTRAINED, Status, counts, spent_seconds, status, tally
-from search.optimize.storage import heartbeat_enabled, storage_url
+from search.optimize.storage import STORAGE_EXIT_CODE, StorageUnavailable, heartbeat_enabled, storage_url
 from search.optimize.study import open_study
+from search.training import interrupt
+from search.training.interrupt import PoliteStop
 from search.training.tracking import Tracker
 from search.training.trainer import Trainer, thread_share
 
@@ -111,6 +113,7 @@ def run_local_worker(
         catch=CATCH,
         max_untrained_in_row=cfg.search.max_untrained_in_row,
         budget_seconds=cfg.search.budget_seconds,
+        max_retry=cfg.search.max_retry,
         callbacks=[lambda study, _trial: keep_best_weights(study, directory), *callbacks],
     )
 
@@ -126,11 +129,18 @@ def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
         force=True,
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    interrupt.install()
     try:
         ran = run_local_worker(cfg, name, Path(directory), index)
     except ConfigError as err:
         log.error("%s", err)
         raise SystemExit(2) from None
+    except PoliteStop as stop:
+        log.warning("%s", stop)
+        raise SystemExit(interrupt.EXIT_CODE) from None
+    except StorageUnavailable as err:
+        log.error("%s", err)
+        raise SystemExit(STORAGE_EXIT_CODE) from None
     log.info("worker %d ran %d trials", index, ran)
 
 
@@ -168,8 +178,10 @@ class _Claimed:
     def __init__(self, objective: Callable[[optuna.Trial], float], n_trials: int) -> None:
         self.objective = objective
         self.n_trials = n_trials
+        self.current: int | None = None  # the number of the trial this worker runs or ran last
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial.number
         trial.set_user_attr("worker", worker_id())
         if not claims_slot(trial.study, trial.number, self.n_trials):
             trial.set_user_attr("status", Status.SURPLUS)
@@ -197,6 +209,24 @@ class _UntrainedInRow:
             )
 
 
+def _hand_back(study: optuna.Study, number: int | None, max_retry: int | None, cause: str = "SIGTERM") -> str:
+    """Fail this worker's trial in flight (if it still runs) and queue its retry, which resumes
+    from the trial's checkpoint; what happened, as one line."""
+    trial = next((t for t in study.get_trials(deepcopy=True) if t.number == number), None)
+    if trial is None or trial.state != TrialState.RUNNING:
+        return f"stopped by {cause} between trials; the same command resumes the study"
+    study.tell(trial.number, state=TrialState.FAIL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        frozen = next(t for t in study.get_trials(deepcopy=True) if t.number == trial.number)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+    epochs = len(trial.intermediate_values)
+    return (
+        f"stopped by {cause}: trial {trial.number} handed back after {epochs} finished epoch(s) and queued for a "
+        "retry that resumes from its checkpoint; the same command resumes the study"
+    )
+
+
 def seconds_spent(study: optuna.Study, budget_seconds: float | None) -> bool:
     """Whether the study has spent `search.budget_seconds` (never, without one)."""
     return budget_seconds is not None and spent_seconds(study) >= budget_seconds
@@ -219,6 +249,7 @@ def run_worker(
     max_pause_seconds: float = 2.0,
     max_untrained_in_row: int | None = None,
     budget_seconds: float | None = None,
+    max_retry: int | None = 3,
 ) -> int:
     """Run trials of `study` until `n_trials` have counted, or (`budget_seconds`) until its
     counted trials have trained that many seconds; return how many this worker ran. A budget in
@@ -232,7 +263,13 @@ def run_worker(
     running trial cannot be told from a dead one, so the worker stops once every slot is taken.
 
     Over-budget draws and duplicates do not count; `max_untrained_in_row` of them in a row from
-    this worker end the search with a ConfigError that says how to widen the feasible region."""
+    this worker end the search with a ConfigError that says how to widen the feasible region.
+
+    A SIGTERM (search.training.interrupt) stops the worker politely: the trial in flight, saved
+    at its last finished epoch by the objective, is failed and queued for a retry (up to
+    `max_retry` times) that resumes from there; PoliteStop then says so in one line. A
+    SystemExit (submitit requeueing a SLURM job on its USR2) hands the trial back the same way,
+    so the requeued job goes on from that epoch."""
     claimed = _Claimed(objective, n_trials)
     untrained = _UntrainedInRow(max_untrained_in_row)
     ran = 0
@@ -257,6 +294,11 @@ def run_worker(
             study.optimize(
                 claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False
             )
+        except PoliteStop:
+            raise PoliteStop(_hand_back(study, claimed.current, max_retry)) from None
+        except SystemExit:  # submitit's checkpoint-and-requeue (SLURM's USR2) exits from its signal handler
+            log.warning("%s", _hand_back(study, claimed.current, max_retry, cause="the job's exit"))
+            raise
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
             if not isinstance(
                 err, optuna.exceptions.UpdateFinishedTrialError

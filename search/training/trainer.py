@@ -27,6 +27,7 @@ from search.data.folder import FolderSplit, KeyedSampler, normalised
 from search.data.folder import loader as folder_loader
 from search.data.sources.folder import FolderData, train_transform
 from search.data.splits import Split, Splits
+from search.training import interrupt
 
 __all__ = ["EpochResult", "Trainer", "TrainingDiverged", "TrainState", "resolve_device", "uses_channels_last"]
 
@@ -301,13 +302,14 @@ class Trainer:
         run = self._start(model)
         if resume is not None:
             self._restore(run, resume)
-        for epoch in range(len(run.history), self.cfg.epochs):
-            result = self._epoch(run, epoch, aux_weight=aux_weight)
-            run.history.append(result)
-            if on_epoch is not None:
-                on_epoch(result)
-            if on_checkpoint is not None and epoch + 1 < self.cfg.epochs:
-                on_checkpoint(self._state(run, epoch + 1))
+        with interrupt.deferred():  # a SIGTERM stops it between two batches (interrupt.PoliteStop)
+            for epoch in range(len(run.history), self.cfg.epochs):
+                result = self._epoch(run, epoch, aux_weight=aux_weight)
+                run.history.append(result)
+                if on_epoch is not None:
+                    on_epoch(result)
+                if on_checkpoint is not None and epoch + 1 < self.cfg.epochs:
+                    on_checkpoint(self._state(run, epoch + 1))
         return run.history, run.averaged.module if run.averaged is not None else run.model
 
     def _start(self, model: nn.Module) -> _Fit:
@@ -351,6 +353,21 @@ class Trainer:
             "history": [asdict(r) for r in run.history],
         }
 
+    @staticmethod
+    def snapshot(state: TrainState) -> TrainState:
+        """`state` copied to the CPU: the live tensors it points at change with the next step."""
+
+        def copied(value: Any) -> Any:
+            if isinstance(value, torch.Tensor):
+                return value.detach().to("cpu", copy=True)
+            if isinstance(value, dict):
+                return {k: copied(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return type(value)(copied(v) for v in value)
+            return copy.copy(value)
+
+        return copied(state)
+
     def _epoch(self, run: _Fit, epoch: int, *, aux_weight: float) -> EpochResult:
         """One pass over the training split (0-based `epoch`), then validation."""
         current_lr = self.cfg.lr * self._lr_factor(epoch)
@@ -363,6 +380,7 @@ class Trainer:
         aux_sums: dict[str, torch.Tensor] = {}
         batches = 0
         for x, y in self._splits["train"].train_batches(run.generator, self.cfg.batch_size, self.augment):
+            interrupt.check()
             if len(y) < 2:  # batch norm needs two samples
                 continue
             loss, aux = self._step(run, x, y, aux_weight)

@@ -58,3 +58,60 @@ def storage_url(kind: str, directory: Path) -> str:
 def unique_name(prefix: str) -> str:
     """Studies in the shared PostgreSQL database never collide between tests or runs."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class PostgresServer:
+    """A PostgreSQL server of this test's own (the binaries `.ci/postgres.sh` installs), on a free
+    loopback port and a throw-away data folder, so a test can stop and start it without touching
+    the server the other tests share. Runs as the `postgres` user under root (initdb refuses
+    root), as the current user otherwise."""
+
+    def __init__(self) -> None:
+        import shutil
+        import socket
+        import tempfile
+
+        versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+        if not versions:
+            pytest.skip("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin): run .ci/postgres.sh (as CI does)")
+        self.bin = versions[-1].parent
+        self.data = Path(tempfile.mkdtemp(prefix="inception-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self._as_owner("initdb", "-D", str(self.data / "db"), "-A", "trust", "-U", "postgres", "--no-sync")
+        self.start()
+        self._as_owner("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "faults")
+        # trust authentication ignores the password: it is there to be masked in every message
+        self.url = f"postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:{self.port}/faults"
+
+    def _as_owner(self, tool: str, *args: str) -> None:
+        import subprocess
+
+        command = [str(self.bin / tool), *args]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot run a PostgreSQL server of the test's own ({tool}: {proc.stderr.strip()[:200]})")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.data / "log")
+        self._as_owner("pg_ctl", "-D", str(self.data / "db"), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: what a restart or a fail-over does to the open connections."""
+        self._as_owner("pg_ctl", "-D", str(self.data / "db"), "-m", "fast", "-w", "stop")
+
+    def close(self) -> None:
+        import shutil
+        import subprocess
+
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data / "db"), "-m", "immediate", "stop"]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, capture_output=True, timeout=60)
+        shutil.rmtree(self.data, ignore_errors=True)
