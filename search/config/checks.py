@@ -15,6 +15,7 @@ from search.config.schema import (
     FROM_DATA,
     PRUNERS,
     SAMPLERS,
+    BudgetConfig,
     Config,
     ConfigError,
     ConfirmConfig,
@@ -28,6 +29,19 @@ from space.io import GENOTYPE_SUFFIXES
 from space.presets import PRESETS, preset
 
 __all__ = ["validate"]
+
+
+def _validate_budget(b: BudgetConfig) -> None:
+    positive("budget.macs", b.macs)
+    if b.params is not None:
+        positive("budget.params", b.params)
+    one_of("budget.mode", b.mode, BUDGET_MODES)
+    if not 0 < b.min_fraction <= 1:
+        fail("budget.min_fraction", b.min_fraction, "must be in (0, 1]")
+    if b.latency_ms is not None and not (b.latency_ms > 0 and math.isfinite(b.latency_ms)):
+        fail("budget.latency_ms", b.latency_ms, "must be > 0 milliseconds (or null: no latency budget)")
+    positive("budget.latency_batch", b.latency_batch)
+    positive("budget.latency_threads", b.latency_threads)
 
 
 def validate(cfg: Config) -> None:
@@ -54,17 +68,7 @@ def validate(cfg: Config) -> None:
                 s.modules_per_stage,
                 f"needs one [low, high] per stage of {s.base} ({stages})",
             )
-    b = cfg.budget
-    positive("budget.macs", b.macs)
-    if b.params is not None:
-        positive("budget.params", b.params)
-    one_of("budget.mode", b.mode, BUDGET_MODES)
-    if not 0 < b.min_fraction <= 1:
-        fail("budget.min_fraction", b.min_fraction, "must be in (0, 1]")
-    if b.latency_ms is not None and not (b.latency_ms > 0 and math.isfinite(b.latency_ms)):
-        fail("budget.latency_ms", b.latency_ms, "must be > 0 milliseconds (or null: no latency budget)")
-    positive("budget.latency_batch", b.latency_batch)
-    positive("budget.latency_threads", b.latency_threads)
+    _validate_budget(cfg.budget)
     one_of("search.sampler", cfg.search.sampler, SAMPLERS)
     one_of("search.pruner", cfg.search.pruner, PRUNERS)
     positive("search.n_trials", cfg.search.n_trials)

@@ -209,6 +209,32 @@ class _UntrainedInRow:
             )
 
 
+def _run_one(
+    study: optuna.Study,
+    claimed: _Claimed,
+    *,
+    catch: tuple[type[Exception], ...],
+    callbacks: list[TrialCallback],
+    max_retry: int | None,
+) -> None:
+    """One trial; a stop (SIGTERM, a requeue) hands it back for a retry first."""
+    # optimize() fails stale trials itself before asking, and beats for the trial it runs
+    try:
+        study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=callbacks, gc_after_trial=False)
+    except PoliteStop:
+        raise PoliteStop(_hand_back(study, claimed.current, max_retry)) from None
+    except SystemExit:  # submitit's checkpoint-and-requeue (SLURM's USR2) exits from its signal handler
+        log.warning("%s", _hand_back(study, claimed.current, max_retry, cause="the job's exit"))
+        raise
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+        stale = isinstance(err, optuna.exceptions.UpdateFinishedTrialError) or "Cannot tell a FAIL trial" in str(err)
+        if not stale:
+            raise
+        # This worker was alive but silent past the grace period (a stalled storage, say):
+        # another worker failed its trial and queued the retry. Carry on with the next one.
+        log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
+
+
 def _hand_back(study: optuna.Study, number: int | None, max_retry: int | None, cause: str = "SIGTERM") -> str:
     """Fail this worker's trial in flight (if it still runs) and queue its retry, which resumes
     from the trial's checkpoint; what happened, as one line."""
@@ -289,24 +315,7 @@ def run_worker(
             _fail_stale(study)
             continue
         pause = _FIRST_PAUSE
-        # optimize() fails stale trials itself before asking, and beats for the trial it runs
-        try:
-            study.optimize(
-                claimed, n_trials=1, catch=(*catch, Surplus), callbacks=[untrained, *callbacks], gc_after_trial=False
-            )
-        except PoliteStop:
-            raise PoliteStop(_hand_back(study, claimed.current, max_retry)) from None
-        except SystemExit:  # submitit's checkpoint-and-requeue (SLURM's USR2) exits from its signal handler
-            log.warning("%s", _hand_back(study, claimed.current, max_retry, cause="the job's exit"))
-            raise
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
-            if not isinstance(
-                err, optuna.exceptions.UpdateFinishedTrialError
-            ) and "Cannot tell a FAIL trial" not in str(err):
-                raise
-            # This worker was alive but silent past the grace period (a stalled storage, say):
-            # another worker failed its trial and queued the retry. Carry on with the next one.
-            log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
+        _run_one(study, claimed, catch=catch, callbacks=[untrained, *callbacks], max_retry=max_retry)
         ran += 1
 
 

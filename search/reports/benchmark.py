@@ -156,6 +156,7 @@ def _search_costs(studies: list[optuna.Study]) -> dict[str, float]:
     }
 
 
+Curve = list[tuple[float, float]]  # (cumulative training seconds, best validation accuracy so far)
 Pairs = dict[tuple[int, int], float]  # (repeat, seed) -> test accuracy
 
 
@@ -238,7 +239,20 @@ def _plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    plots = {"anytime.png": _anytime_plot, "edf.png": _edf_plot, "test_accuracy.png": _test_plot}
+    drawn = []
+    for name, draw in plots.items():
+        fig, ax = plt.subplots(figsize=(9, 4.5) if name == "anytime.png" else (7.5, 4))
+        if draw(ax, cfg, curves=curves, edfs=edfs, records=records):
+            ax.grid(alpha=0.3)
+            fig.tight_layout()
+            fig.savefig(directory / name, dpi=120)
+            drawn.append(name)
+        plt.close(fig)
+    return drawn
+
+
+def _anytime_plot(ax: Any, cfg: BenchmarkConfig, *, curves: dict[str, list[Curve]], **_: Any) -> bool:
     for method, cs in curves.items():
         xs, median, q25, q75 = median_curve(cs)
         if len(xs):
@@ -248,32 +262,24 @@ def _plots(
     ax.set_ylabel("best validation accuracy so far")
     ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs, {cfg.benchmark.n_trials} trained trials per search")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # beside the curves, never over them
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(directory / "anytime.png", dpi=120)
-    plt.close(fig)
-    plots = ["anytime.png"]
+    return True
+
+
+def _edf_plot(ax: Any, cfg: BenchmarkConfig, *, edfs: dict[str, list[float]], **_: Any) -> bool:
+    """RegNet's comparison of design spaces: the EDF of random networks' accuracy in each."""
     shares = {n: m.share for n, m in method_configs(cfg.benchmark).items()}
-    if any(edfs.values()):
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for name, values in edfs.items():
-            if values:
-                ax.step(
-                    values,
-                    np.arange(1, len(values) + 1) / len(values),
-                    where="post",
-                    label=f"{name}: share={shares[name]} ({len(values)} networks)",
-                )
-        ax.set_xlabel(f"validation accuracy after {cfg.train.epochs} epochs (search fidelity)")
-        ax.set_ylabel("fraction of networks at or below")
-        ax.set_title(f"design spaces at {cfg.budget.macs:,} MACs: networks drawn at random")
-        ax.legend(loc="upper left", fontsize="small")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(directory / "edf.png", dpi=120)
-        plt.close(fig)
-        plots.append("edf.png")
-    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, values in edfs.items():
+        if values:
+            label = f"{name}: share={shares[name]} ({len(values)} networks)"
+            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post", label=label)
+    ax.set_xlabel(f"validation accuracy after {cfg.train.epochs} epochs (search fidelity)")
+    ax.set_ylabel("fraction of networks at or below")
+    ax.set_title(f"design spaces at {cfg.budget.macs:,} MACs: networks drawn at random")
+    ax.legend(loc="upper left", fontsize="small")
+    return any(edfs.values())
+
+
+def _test_plot(ax: Any, _cfg: BenchmarkConfig, *, records: list[dict[str, Any]], **_: Any) -> bool:
     arms = list(dict.fromkeys(r["arm"] for r in records))
     for i, arm in enumerate(arms):
         values = [r["test_accuracy"] for r in records if r["arm"] == arm and r.get("test_accuracy") is not None]
@@ -283,11 +289,7 @@ def _plots(
     ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
     ax.set_ylabel("test accuracy (each run; bar: mean)")
     ax.set_title("each repeat's best retrained from scratch at matched MACs, tested once")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(directory / "test_accuracy.png", dpi=120)
-    plt.close(fig)
-    return [*plots, "test_accuracy.png"]
+    return True
 
 
 def write_benchmark_report(
