@@ -287,7 +287,7 @@ class Objective:
         if isinstance(err, _INTERRUPTIONS):
             if isinstance(err, (PoliteStop, SystemExit, StorageUnavailable)):  # SystemExit: submitit's requeue
                 self._save_unsaved(t)
-            t.run.finish({**t.summary, "state": "interrupted"}, failed=True)
+            t.run.finish({**t.summary, "state": "interrupted"}, interrupted=True)
         elif isinstance(err, optuna.TrialPruned):
             self._end(t, Status.PRUNED)
         else:

@@ -33,14 +33,18 @@ class TrialRun:
         if self._run is not None and self._tracker is not None:
             self._tracker._guard(lambda: self._run.log(metrics, step=step))
 
-    def finish(self, summary: dict[str, Any], *, failed: bool = False) -> None:
-        """Close the run; a failed trial's run is marked failed in W&B (exit code 1)."""
+    def finish(self, summary: dict[str, Any], *, failed: bool = False, interrupted: bool = False) -> None:
+        """Close the run; a failed trial's run is marked failed in W&B (exit code 1). An
+        interrupted one (SIGTERM, a requeue, a storage outage: the trial is handed back for a
+        retry) is marked preempting first, so that W&B shows it as preempted, not as a bug."""
         if self._run is None or self._tracker is None:
             return
 
         def _finish() -> None:
             self._run.summary.update(summary)
-            self._run.finish(exit_code=1 if failed else 0)
+            if interrupted:
+                self._run.mark_preempting()
+            self._run.finish(exit_code=1 if failed or interrupted else 0)
 
         self._tracker._guard(_finish)
         self._run = None

@@ -53,6 +53,8 @@ class OfflineRun:
     config: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    preempting: bool = False  # the run was marked preempting (W&B shows it as preempted)
+    exit_code: int | None = None
 
 
 def read_run(run_dir: Path) -> OfflineRun:
@@ -78,6 +80,10 @@ def read_run(run_dir: Path) -> OfflineRun:
                 key = item.key or "/".join(item.nested_key)
                 row[key] = json.loads(item.value_json)
             run.history.append(row)
+        elif kind == "preempting":
+            run.preempting = True
+        elif kind == "exit":
+            run.exit_code = record.exit.exit_code
         elif kind == "summary":
             for item in record.summary.update:
                 key = item.key or "/".join(item.nested_key)

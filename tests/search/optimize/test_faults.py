@@ -19,6 +19,7 @@ from search.optimize.storage import STORAGE_EXIT_CODE, open_storage
 from tests.search.conftest import DIGITS, run_search, start_search
 from tests.search.optimize.test_workers import EPOCHS, SLOW, _assert_exactly
 from tests.search.storages import PostgresServer, storage_url, unique_name
+from tests.search.wandb_records import read_runs
 
 # Trials of four short epochs (16 batches each), so that a fault lands mid-trial; two per study.
 FAULT = [*SLOW, "data.n_samples=512", "search.n_trials=2"]
@@ -114,8 +115,10 @@ def test_sigterm_saves_the_trial_at_its_last_epoch_and_a_resume_finishes_it(
 ) -> None:
     url = request.getfixturevalue("server").url if kind == "postgresql" else storage_url(kind, tmp_path)
     name = unique_name("sigterm")
-    # No periodic checkpoints: what the retry resumes from is what the polite stop saved.
-    args = [*FAULT, f"study.name={name}", f"search.storage={url}", "search.checkpoint_seconds=null"]
+    # No periodic checkpoints: what the retry resumes from is what the polite stop saved. On
+    # sqlite, W&B (offline) too: the handed-back trial's run is closed as preempted.
+    fault = [a for a in FAULT if a != "logger=none"] if kind == "sqlite" else FAULT
+    args = [*fault, f"study.name={name}", f"search.storage={url}", "search.checkpoint_seconds=null"]
     proc = start_search(args, tmp_path)
     in_flight = _mid_trial(proc, url, name)
     proc.send_signal(signal.SIGTERM)
@@ -141,6 +144,12 @@ def test_sigterm_saves_the_trial_at_its_last_epoch_and_a_resume_finishes_it(
     assert retry.user_attrs["resumed_from"] == {"trial": in_flight.number, "epoch": saved}  # its last finished epoch
     assert saved >= 1  # fewer epochs trained than from scratch
     assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))
+    if kind == "sqlite":
+        runs = {r.name.split("-")[1]: r for r in read_runs(tmp_path / "results" / name / "wandb")}
+        stopped_run, retry_run = runs[f"{in_flight.number:04d}"], runs[f"{retry.number:04d}"]
+        assert stopped_run.preempting and stopped_run.exit_code != 0
+        assert stopped_run.summary["state"] == "interrupted"
+        assert not retry_run.preempting and retry_run.exit_code == 0
 
 
 @pytest.mark.slow
