@@ -34,6 +34,10 @@ class MethodConfig:
     warm_start: bool = True
     prescreen: Optional[str] = None
     share: str = "module"  # space.share: the design space it searches
+    # A budget in training seconds per search (search.budget_seconds; n_trials then only caps it):
+    # a method compared at equal seconds rather than equal networks, where its pruner saves some.
+    budget_seconds: Optional[float] = None
+    n_trials: Optional[int] = None  # null: benchmark.n_trials
 
 
 def _default_methods() -> dict[str, Any]:
@@ -54,6 +58,8 @@ _METHOD_TYPES: dict[str, tuple[type, ...]] = {
     "warm_start": (bool,),
     "prescreen": (str, type(None)),
     "share": (str,),
+    "budget_seconds": (int, float, type(None)),
+    "n_trials": (int, type(None)),
 }  # MethodConfig's field types, as isinstance checks (tests/search/experiments/test_benchmark.py holds them together)
 
 
@@ -128,6 +134,10 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
             raise ConfigError(f"benchmark.methods.{name}.pruner={m.pruner!r}: must be one of {', '.join(PRUNERS)}")
         if m.share not in SHARES:
             raise ConfigError(f"benchmark.methods.{name}.share={m.share!r}: must be one of {', '.join(SHARES)}")
+        for key in ("budget_seconds", "n_trials"):
+            value = getattr(m, key)
+            if value is not None and (isinstance(value, bool) or value <= 0):
+                raise ConfigError(f"benchmark.methods.{name}.{key}={value!r}: must be > 0 (or null)")
     if b.baseline not in b.methods:
         raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
     if b.default not in b.methods:

@@ -336,7 +336,10 @@ def _task_lines(cfg: BenchmarkConfig) -> list[str]:
     """report.md's title and what was run: the task, the searches and methods, the retraining."""
     b = cfg.benchmark
     methods = ", ".join(
-        f"{n} ({m.sampler}, space {m.share}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen})"
+        f"{n} ({m.sampler}, space {m.share}, pruner {m.pruner}, warm start {m.warm_start}, prescreen {m.prescreen}"
+        + ("" if m.budget_seconds is None else f", {m.budget_seconds:g} training seconds per search")
+        + ("" if m.n_trials is None else f", at most {m.n_trials} networks")
+        + ")"
         for n, m in method_configs(b).items()
     )
     c = cfg.search.confirm
