@@ -139,9 +139,11 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
     for override, message in [
         (
             "+benchmark.methods.gp={sampler: gp, prune: none}",
-            "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen, share)",
+            "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen, share, "
+            "budget_seconds, n_trials)",
         ),
         ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
+        ("+benchmark.methods.gp={sampler: gp, budget_seconds: 0}", "benchmark.methods.gp.budget_seconds=0: must be >"),
     ]:
         proc = _benchmark([*QUICK, override], tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -155,3 +157,16 @@ def test_method_type_checks_cover_every_method_field() -> None:
     from search.config.benchmark import _METHOD_TYPES, MethodConfig
 
     assert list(_METHOD_TYPES) == [f.name for f in fields(MethodConfig)]
+
+
+def test_a_method_with_a_budget_in_seconds_searches_until_it_is_spent(tmp_path: Path) -> None:
+    """A method compared at equal seconds: its own search.budget_seconds and cap on networks; the
+    other methods keep benchmark.n_trials and the shared search.budget_seconds."""
+    from search.config.benchmark import BenchmarkConfig, MethodConfig
+    from search.experiments.benchmark import search_config
+
+    cfg = BenchmarkConfig()
+    timed = search_config(cfg, "tpe-s", MethodConfig(budget_seconds=240.0, n_trials=48), 0, tmp_path)
+    assert (timed.search.budget_seconds, timed.search.n_trials) == (240.0, 48)
+    plain = search_config(cfg, "tpe", MethodConfig(), 0, tmp_path)
+    assert (plain.search.budget_seconds, plain.search.n_trials) == (None, cfg.benchmark.n_trials)
