@@ -73,3 +73,21 @@ def test_only_trained_networks_among_the_newest_are_parents() -> None:
 def test_tournament_must_fit_the_population() -> None:
     with pytest.raises(ValueError, match=r"tournament=5: must be in \[1, population=4\]"):
         EvolutionSampler(population=4, tournament=5)
+
+
+def test_another_worker_or_a_resume_breeds_from_the_stored_population(tmp_path) -> None:
+    """The sampler keeps no state of its own: a second worker, or the same command resumed, reads
+    the population from the storage and breeds from it at once, with no random start-up of its own."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    first = optuna.create_study(
+        study_name="e", storage=url, direction="maximize", sampler=EvolutionSampler(population=4, tournament=2, seed=0)
+    )
+    first.optimize(_objective, n_trials=6)
+    resumed = EvolutionSampler(population=4, tournament=2, seed=1)
+    second = optuna.load_study(study_name="e", storage=url, sampler=resumed)
+    second.optimize(_objective, n_trials=3)
+    trials = second.get_trials()
+    for child in trials[6:]:
+        newest = [t for t in trials[: child.number] if t.number >= child.number - 4]
+        core = ("kind", "n", "width")
+        assert any(sum(t.params[k] != child.params[k] for k in core) <= 1 for t in newest), child.params
