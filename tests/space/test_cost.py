@@ -70,3 +70,9 @@ def test_naive_module_formula() -> None:
     c_in, hw = s.in_channels, s.size * s.size
     expected = hw * c_in * (m.c1 + 9 * m.c3 + 25 * m.c5)
     assert space.cost(g).per_module["3a"].macs == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_stage_shared_space_is_counted_exactly(seed: int, fvcore) -> None:
+    """`space.share=stage` draws ordinary genotypes: the same exact counter holds for them."""
+    _check(space.random_genotype(seed, space.Ranges(share="stage")), fvcore, train=seed % 2 == 0)

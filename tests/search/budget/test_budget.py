@@ -28,6 +28,16 @@ def test_projection_lands_every_network_in_the_window(seed: int) -> None:
     assert (multiplier >= 1) == (space.cost(g).macs <= budget.macs)  # grows what fits, shrinks what does not
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_projection_lands_the_stage_shared_space_in_the_main_jobs_window(seed: int) -> None:
+    budget = BudgetConfig(macs=2_000_000, mode="project")  # the main job's budget and window
+    g = space.random_genotype(seed, space.Ranges(share="stage"))
+    projected = project(g, budget, divisor=4)
+    assert projected is not None
+    macs = space.cost(projected[0]).macs
+    assert budget.min_fraction * budget.macs <= macs <= budget.macs
+
+
 def test_projection_gives_up_below_the_smallest_network() -> None:
     assert project(space.random_genotype(0), BudgetConfig(macs=1000, mode="project"), divisor=4) is None
 
