@@ -1,0 +1,49 @@
+"""Every shipped sampler, as the study builds it, proposes networks of the real search space in
+both design spaces, with two workers at once and the constraints the objective stores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+import pytest
+
+import space
+from search.config.schema import SAMPLERS, Config
+from search.optimize.sample import TrialDraw
+from search.optimize.status import Status
+from search.optimize.study import CONSTRAINTS_ATTR, _sampler
+
+
+def _objective(share: str):  # type: ignore[no-untyped-def]
+    def objective(trial: optuna.Trial) -> float:
+        g = space.sample(TrialDraw(trial), space.Ranges(share=share))
+        macs = space.cost(g).macs
+        trial.set_user_attr(CONSTRAINTS_ATTR, [macs / 2e9 - 1.0])  # what the objective stores
+        trial.set_user_attr("status", Status.COMPLETE)
+        return -abs(macs - 1e9) / 1e9
+
+    return objective
+
+
+# GP in the per-module space (25-72 dimensions) costs about 40 s of fitting: it runs in the stage space.
+@pytest.mark.parametrize(
+    "name, share", [(n, s) for n in SAMPLERS for s in ("module", "stage") if (n, s) != ("gp", "module")]
+)
+def test_every_sampler_searches_both_spaces_with_two_workers(name: str, share: str) -> None:
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, sampler=name, n_startup_trials=4))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=_sampler(cfg, 0))
+    study.optimize(_objective(share), n_trials=8, n_jobs=2)
+    trials = study.get_trials()
+    assert len(trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) >= 7  # proposals, not one network again
+
+
+def test_tpe_multivariate_models_groups_jointly_and_keeps_workers_apart() -> None:
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, search=dataclasses.replace(cfg.search, sampler="tpe-multivariate"))
+    sampler = _sampler(cfg, 0)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._multivariate and sampler._group and sampler._constant_liar
