@@ -9,7 +9,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from search.config.checks import validate
-from search.config.schema import PRUNERS, SAMPLERS, Config, ConfigError, schema
+from search.config.schema import PRUNERS, SAMPLERS, Config, ConfigError, fail, one_of, positive, schema
 from space.ranges import SHARES
 
 HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
@@ -128,16 +128,15 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
     if not b.methods:
         raise ConfigError("benchmark.methods={}: needs at least one method")
     for name, m in method_configs(b).items():
-        if m.sampler not in SAMPLERS:
-            raise ConfigError(f"benchmark.methods.{name}.sampler={m.sampler!r}: must be one of {', '.join(SAMPLERS)}")
-        if m.pruner not in PRUNERS:
-            raise ConfigError(f"benchmark.methods.{name}.pruner={m.pruner!r}: must be one of {', '.join(PRUNERS)}")
-        if m.share not in SHARES:
-            raise ConfigError(f"benchmark.methods.{name}.share={m.share!r}: must be one of {', '.join(SHARES)}")
+        one_of(f"benchmark.methods.{name}.sampler", m.sampler, SAMPLERS)
+        one_of(f"benchmark.methods.{name}.pruner", m.pruner, PRUNERS)
+        one_of(f"benchmark.methods.{name}.share", m.share, SHARES)
         for key in ("budget_seconds", "n_trials"):
             value = getattr(m, key)
-            if value is not None and (isinstance(value, bool) or value <= 0):
-                raise ConfigError(f"benchmark.methods.{name}.{key}={value!r}: must be > 0 (or null)")
+            if isinstance(value, bool):  # a YAML true is an int to isinstance
+                fail(f"benchmark.methods.{name}.{key}", value, "must be a number")
+            if value is not None:
+                positive(f"benchmark.methods.{name}.{key}", value)
     if b.baseline not in b.methods:
         raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
     if b.default not in b.methods:

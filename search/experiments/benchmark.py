@@ -96,7 +96,7 @@ def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: in
         pruner=m.pruner,
         warm_start=m.warm_start,
         prescreen=m.prescreen,
-        n_trials=m.n_trials or cfg.benchmark.n_trials,
+        n_trials=cfg.benchmark.n_trials if m.n_trials is None else m.n_trials,
         budget_seconds=cfg.search.budget_seconds if m.budget_seconds is None else m.budget_seconds,
         seed=repeat,
         n_workers=1,
