@@ -69,13 +69,21 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     epochs = trial.user_attrs.get("epochs")
     if outcome == Status.COMPLETE:
         parts.append(f"val {trial.value:.4f} after {epochs} epochs")
-    elif outcome == Status.PRUNED and trial.intermediate_values:
-        step = max(trial.intermediate_values)
-        parts.append(f"val {trial.intermediate_values[step]:.4f} when pruned after epoch {step}")
+    elif outcome == Status.PRUNED:
+        step = max(trial.intermediate_values, default=None)
+        parts.append(
+            "pruned before its first epoch"
+            if step is None
+            else f"val {trial.intermediate_values[step]:.4f} when pruned after epoch {step}"
+        )
     elif outcome == Status.INFEASIBLE:
         parts.append("over budget, not trained")
     elif outcome == Status.DUPLICATE:
         parts.append(f"same network and hyperparameters as trial {trial.user_attrs.get('duplicate_of')}, not trained")
+    elif outcome == Status.SURPLUS:
+        parts.append("started after the study had its trials, not trained and not counted")
+    elif outcome == Status.LOST:
+        parts.append("its worker stopped or died, not counted (a retry resumes from its last checkpoint)")
     elif outcome == Status.FAILED:
         parts.append(str(trial.user_attrs.get("fail_reason", "failed")))
     if epochs and trial.user_attrs.get("hyperparameters"):  # what it trained with
