@@ -253,14 +253,20 @@ def _plots(
 
 
 def _anytime_plot(ax: Any, cfg: BenchmarkConfig, *, curves: dict[str, list[Curve]], **_: Any) -> bool:
+    methods = method_configs(cfg.benchmark)
     for method, cs in curves.items():
         xs, median, q25, q75 = median_curve(cs)
         if len(xs):
-            line = ax.step(xs, median, where="post", label=f"{method} (median of {len(cs)})")[0]
+            own = methods[method].budget_seconds if method in methods else None
+            label = f"{method} (median of {len(cs)}" + ("" if own is None else f", {own:g} training s each") + ")"
+            line = ax.step(xs, median, where="post", label=label)[0]
             ax.fill_between(xs, q25, q75, step="post", alpha=0.2, color=line.get_color())
     ax.set_xlabel("cumulative training seconds of the search")
     ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs, {cfg.benchmark.n_trials} trained trials per search")
+    per_search = f"{cfg.benchmark.n_trials} trained trials per search"
+    if any(m.budget_seconds is not None for m in methods.values()):
+        per_search += " (or the training seconds a method names)"
+    ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs, {per_search}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # beside the curves, never over them
     return True
 
