@@ -257,7 +257,7 @@ def _anytime_plot(ax: Any, cfg: BenchmarkConfig, *, curves: dict[str, list[Curve
     for method, cs in curves.items():
         xs, median, q25, q75 = median_curve(cs)
         if len(xs):
-            own = methods[method].budget_seconds if method in methods else None
+            own = methods[method].budget_seconds  # curves are keyed by the same method names
             label = f"{method} (median of {len(cs)}" + ("" if own is None else f", {own:g} training s each") + ")"
             line = ax.step(xs, median, where="post", label=label)[0]
             ax.fill_between(xs, q25, q75, step="post", alpha=0.2, color=line.get_color())
