@@ -266,7 +266,8 @@ def _anytime_plot(ax: Any, cfg: BenchmarkConfig, *, curves: dict[str, list[Curve
     per_search = f"{cfg.benchmark.n_trials} trained trials per search"
     if any(m.budget_seconds is not None for m in methods.values()):
         per_search += " (or the training seconds a method names)"
-    ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs, {per_search}")
+    # two lines: the longer title, with a method's seconds budget, is never clipped at the edge
+    ax.set_title(f"{cfg.benchmark.name}: {cfg.budget.macs:,} MACs\n{per_search}", fontsize="medium")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")  # beside the curves, never over them
     return True
 
