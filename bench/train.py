@@ -1,6 +1,7 @@
 """Trainer throughput vs a plain PyTorch loop, same model, data, batch size and epochs.
 
-    python bench/train.py [--epochs 3] [--repeats 3]
+    python bench/train.py [--epochs 3] [--repeats 3] [--threads 2]
+    python bench/train.py --epochs 1 --repeats 1 --threads 1 --limit 128   # tiny mode (the test suite)
 
 The plain loop is the textbook one: a DataLoader over a TensorDataset (shuffle, default
 collation), NCHW tensors, `loss.item()` every step, evaluation through a DataLoader. Ours is
@@ -72,13 +73,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (the test suite gives each process one)")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images of each data set")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     settings = {
-        "digits 8x8 (the default job)": data_config("digits"),
-        "digits at 16x16": data_config("digits", resolution=16),
-        "synthetic 3x32x32": data_config("synthetic", n_samples=2048, size=32),
+        "digits 8x8 (the default job)": data_config("digits", limit=args.limit),
+        "digits at 16x16": data_config("digits", resolution=16, limit=args.limit),
+        "synthetic 3x32x32": data_config("synthetic", n_samples=2048, size=32, limit=args.limit),
     }
     for label, data_cfg in settings.items():
         data = load_data(data_cfg)

@@ -19,6 +19,9 @@ import pytest
 import space
 from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, search_env, this_machine
 
+# The tests share one trained study (a module-scoped fixture): one xdist process builds it.
+pytestmark = pytest.mark.xdist_group("bad-inputs")
+
 DOC = REPO / "docs" / "bad-inputs.md"
 SECRET = "s3cret-pw"
 STUDY = [

@@ -20,6 +20,9 @@ from search.data.splits import split_indices
 from search.training.predict import load_trained, weights_file
 from tests.search.conftest import REPO, run_search
 
+# The tests share one trained study (a module-scoped fixture): one xdist process builds it.
+pytestmark = pytest.mark.xdist_group("predict")
+
 CLASSES = ["cat", "dog", "owl"]
 
 
