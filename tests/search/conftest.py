@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,6 +77,45 @@ def run_search(
     if check and proc.returncode != 0:
         raise AssertionError(f"search failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_cli_in_process(main: Callable[[], None], argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """A console script's `main()` as `argv` would run it from `cwd`, in this process: the same
+    parsing, checks and messages, without a new interpreter importing torch (a few seconds a
+    call). For tests whose subject is what a command says and writes, not the process around it
+    (exit by signal, worker processes: those start the real CLI). Its exit code is SystemExit's;
+    an exception that escapes is printed as Python would print it (so "Traceback" shows). What a
+    command sets for its process (signal handlers, logging, Hydra's global state, the working
+    folder) is put back."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    saved_argv, saved_cwd = sys.argv[:], os.getcwd()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    root = logging.getLogger()
+    root_state = (root.handlers[:], root.level)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    os.chdir(cwd)
+    sys.argv[:] = [sys.argv[0], *argv]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+                if exit_.code is not None and not isinstance(exit_.code, int):
+                    print(exit_.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv[:] = saved_argv
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        root.handlers[:], root.level = root_state
+        GlobalHydra.instance().clear()
+    return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 
 @pytest.fixture(scope="session")

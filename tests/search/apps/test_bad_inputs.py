@@ -10,14 +10,14 @@ import hashlib
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import space
-from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, search_env, this_machine
+from search.apps.search import main as search_main
+from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, run_cli_in_process, search_env, this_machine
 
 # The tests share one trained study (a module-scoped fixture): one xdist process builds it.
 pytestmark = pytest.mark.xdist_group("bad-inputs")
@@ -170,25 +170,22 @@ def _run(case: Case, tmp: Path) -> subprocess.CompletedProcess:
     study = STUDY
     if any(o.startswith("data=") for o in overrides):  # another source: synthetic's own fields go
         study = [a for a in STUDY if not a.startswith("data.n_samples")]
-    return subprocess.run(
-        [sys.executable, "-m", "search", *DIGITS, *study, *overrides],
-        cwd=tmp,
-        env=search_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli_in_process(search_main, [*DIGITS, *study, *overrides], tmp)
 
 
 def run_matrix(tmp: Path) -> tuple[dict[str, str], list[tuple[Case, subprocess.CompletedProcess]]]:
-    """Store a study, then try every bad input next to it (two at a time)."""
+    """Store a study with the real CLI, then try every bad input next to it. Each bad input runs
+    `python -m search`'s main() in this process (its parsing and checks are the subject, not a
+    new interpreter's start-up); tests/search/config/test_config.py runs bad inputs through a
+    real process too."""
     stored = subprocess.run(
         [sys.executable, "-m", "search", *DIGITS, *STUDY], cwd=tmp, env=search_env(), capture_output=True, text=True
     )
     assert stored.returncode == 0, stored.stderr
     before = _snapshot(tmp / "results")
-    with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda c: (c, _run(c, tmp)), CASES))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
+        results = [(case, _run(case, tmp)) for case in CASES]
     return before, results
 
 

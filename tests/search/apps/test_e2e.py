@@ -21,6 +21,7 @@ pytestmark = pytest.mark.xdist_group("e2e")
 BUDGET = 2_000_000  # about 40% of the default ranges' networks at 8x8 fit
 COMMON = [
     "data=synthetic",
+    "data.n_samples=256",
     "train.epochs=2",
     "train.batch_size=32",
     f"budget.macs={BUDGET}",
@@ -49,12 +50,12 @@ def _load(directory: Path) -> optuna.Study:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     cwd = tmp_path_factory.mktemp("e2e")
     directory = cwd / "results" / "e2e"
-    run_search([*COMMON, "search.n_trials=8"], cwd)
+    run_search([*COMMON, "search.n_trials=5"], cwd)
     first = _load(directory).get_trials()
     first_runs = read_runs(directory / "wandb")
-    run_search([*COMMON, "search.n_trials=10"], cwd)
+    run_search([*COMMON, "search.n_trials=6"], cwd)
     after_second = len(read_runs(directory / "wandb"))
-    third = run_search([*COMMON, "search.n_trials=10"], cwd)
+    third = run_search([*COMMON, "search.n_trials=6"], cwd)
     return Runs(
         directory, first, first_runs, _load(directory), read_runs(directory / "wandb"), after_second, third.stdout
     )
@@ -113,8 +114,8 @@ def test_each_trained_trial_has_one_wandb_run_with_epoch_history(runs: Runs) -> 
 @pytest.mark.slow
 def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
     trials = runs.study.get_trials()
-    assert tally(runs.first) == (8, 0, 0)  # n_trials counts trained networks, not over-budget draws
-    assert tally(trials) == (10, 0, 0)
+    assert tally(runs.first) == (5, 0, 0)  # n_trials counts trained networks, not over-budget draws
+    assert tally(trials) == (6, 0, 0)
     assert counts(trials[-1])  # the search stops on the trial that fills n_trials
     for before, after in zip(runs.first, trials):
         assert (after.number, after.state, after.value, after.params) == (
@@ -123,7 +124,7 @@ def test_resume_keeps_finished_trials_and_stops_at_n_trials(runs: Runs) -> None:
             before.value,
             before.params,
         )
-    # The third run found 10 finished trials: it trained nothing and logged no new run.
+    # The third run found 6 finished trials: it trained nothing and logged no new run.
     assert len(runs.runs) == runs.runs_after_second
     assert {r.name for r in runs.first_runs} <= {r.name for r in runs.runs}
 

@@ -350,6 +350,11 @@ def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path
             "search.n_workers=1",
             "search.n_startup_trials=1",
             "train.epochs=1",
+            # confirmation retrains the best with its own drawn settings: one network, one seed
+            "search.confirm.top_k=1",
+            "search.confirm.seeds=[1]",
+            "search.confirm.epochs=1",
+            "search.confirm.subset=null",
             "progress=false",
             "budget.macs=1500000,2000000",
         ],

@@ -194,7 +194,7 @@ def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
         "data.resolution=16",
         "data.workers=1",
         "budget.macs=3000000",
-        "train.epochs=2",
+        "train.epochs=1",
         "logger=none",
         "study.name=tree",
         "progress=false",

@@ -22,7 +22,14 @@ from space.accounting import cost
 from space.presets import preset
 from tests.search.conftest import REPO
 
-FAST = ["data=synthetic", "train.epochs=1", "train.batch_size=32", "logger=none", "experiment.seeds=2"]
+FAST = [
+    "data=synthetic",
+    "data.n_samples=256",
+    "train.epochs=1",
+    "train.batch_size=32",
+    "logger=none",
+    "experiment.seeds=2",
+]
 
 
 def _run(module: str, args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from search.optimize.results import CONFIRMED_ATTR, best_trial
 from search.reports.benchmark import median_curve, reach_fraction
 from tests.search.conftest import search_env
 
-QUICK = ["size=quick", "data=digits", "logger=none"]
+QUICK = ["size=quick", "data=digits", "data.subset=200", "benchmark.retrain_subset=200", "logger=none"]
 
 
 def _benchmark(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

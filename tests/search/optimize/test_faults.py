@@ -22,7 +22,7 @@ from tests.search.storages import PostgresServer, storage_url, unique_name
 from tests.search.wandb_records import read_runs
 
 # Trials of four short epochs (16 batches each), so that a fault lands mid-trial; two per study.
-FAULT = [*SLOW, "data.n_samples=512", "search.n_trials=2"]
+FAULT = [*SLOW, "search.n_trials=2"]
 
 
 @pytest.fixture

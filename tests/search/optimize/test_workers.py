@@ -30,11 +30,11 @@ FAST = [
     "logger=none",
     "progress=false",
 ]
-# Trials long enough to be killed in the middle: four epochs, every trial trained.
+# Trials long enough to be killed in the middle: four short epochs (16 batches each), every trial trained.
 EPOCHS = 4
 SLOW = [
     "data=synthetic",
-    "data.n_samples=1024",
+    "data.n_samples=512",
     f"train.epochs={EPOCHS}",
     "train.batch_size=32",
     "budget.mode=project",
@@ -74,7 +74,7 @@ def test_four_workers_with_a_fast_objective_stop_at_exactly_n_trials(kind: str, 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", STORAGES)
 def test_local_workers_through_the_cli_with_a_nan_and_an_oom_trial(kind: str, tmp_path: Path) -> None:
-    """`search.n_workers=4`: four processes, one study; across them the first training run
+    """`search.n_workers=2`: two processes, one study; across them the first training run
     diverges for real (lr 1e6) and the second runs out of memory (injected in the worker
     process); both fail with their reason stored and the study still reaches n_trials."""
     url = storage_url(kind, tmp_path)
@@ -82,11 +82,11 @@ def test_local_workers_through_the_cli_with_a_nan_and_an_oom_trial(kind: str, tm
     faults = tmp_path / "faults"
     faults.mkdir()
     env = search_env(REPO / "tests" / "search" / "faults", INCEPTION_TEST_FAULTS=str(faults))
-    args = [*FAST, "search.n_workers=4", "search.n_trials=10", f"study.name={name}", f"search.storage={url}"]
+    args = [*FAST, "search.n_workers=2", "search.n_trials=5", f"study.name={name}", f"search.storage={url}"]
     run_search(args, tmp_path, env=env)
     assert sorted(p.name for p in faults.iterdir()) == ["nan", "oom"]
     trials = _study(url, name).get_trials()
-    _assert_exactly(trials, 10)
+    _assert_exactly(trials, 5)
     reasons = sorted(t.user_attrs["fail_reason"] for t in trials if t.user_attrs.get("status") == "failed")
     assert len(reasons) == 2
     assert reasons[0] == "CUDA out of memory" and reasons[1].startswith("train_loss became nan in epoch 1")

@@ -132,6 +132,7 @@ def test_ablation_keeps_weights_when_asked(tmp_path: Path) -> None:
         "experiment.reduce_ratios=[]",
         "experiment.seeds=1",
         "data=synthetic",
+        "data.n_samples=256",
         "train.epochs=1",
         "logger=none",
     ]
