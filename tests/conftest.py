@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,6 +35,79 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
+
+
+# The project's commands that train networks, as `python -m <module>`, console scripts, or bench
+# scripts. A test that starts one as a new process pays an interpreter, torch and Hydra (seconds)
+# before anything trains: it is an end-to-end run, marked slow, outside the inner loop. Only
+# asking a command for its help or config (the flags below) is not.
+TRAINING_MODULES = {
+    "search",
+    "search.apps.search",
+    "search.apps.ablate",
+    "search.apps.compare",
+    "search.apps.benchmark",
+}
+TRAINING_SCRIPTS = {"inception-search", "inception-ablate", "inception-compare", "inception-benchmark"}
+PRINT_ONLY = {"--help", "-h", "--cfg", "--info", "--hydra-help"}
+
+
+def training_command(args: object) -> str | None:
+    """The command line, where `args` (as given to subprocess) starts one of the project's
+    training commands or a bench script; None otherwise."""
+    argv = shlex.split(args) if isinstance(args, str) else [os.fspath(a) for a in args]  # type: ignore[union-attr]
+    if not argv or PRINT_ONLY & set(argv):
+        return None
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    script = next((a for a in argv[:2] if a.endswith(".py") and Path(a).parent.name == "bench"), None)
+    if module in TRAINING_MODULES or Path(argv[0]).name in TRAINING_SCRIPTS or script is not None:
+        return shlex.join(argv)
+    return None
+
+
+class _Guard:
+    """subprocess.Popen that refuses a training command (installed while an unmarked test, or a
+    fixture it asks for, runs: an assertion on what a test starts, never on a clock)."""
+
+    def __init__(self, nodeid: str) -> None:
+        self.nodeid = nodeid
+        self.real = subprocess.Popen.__init__
+
+    def __enter__(self) -> None:
+        guard = self
+
+        def init(popen: subprocess.Popen, args: object, *rest: object, **kwargs: object) -> None:
+            command = training_command(args)
+            if command is not None:
+                raise AssertionError(
+                    f"{guard.nodeid} starts a training command as a process ({command[:200]}): "
+                    "mark the test @pytest.mark.slow, or call the command's main() in-process "
+                    "(tests/search/conftest.py: run_cli_in_process)"
+                )
+            guard.real(popen, args, *rest, **kwargs)  # type: ignore[arg-type]
+
+        subprocess.Popen.__init__ = init  # type: ignore[method-assign]
+
+    def __exit__(self, *_: object) -> None:
+        subprocess.Popen.__init__ = self.real  # type: ignore[method-assign]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("slow"):
+        yield
+        return
+    with _Guard(item.nodeid):  # module fixtures are built here: a trained study started as a CLI counts
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("slow"):
+        yield
+        return
+    with _Guard(item.nodeid):
+        yield
 
 
 def fvcore_counts(model: torch.nn.Module, genotype, *, train: bool = False) -> tuple[dict[str, int], int]:

@@ -75,3 +75,33 @@ def test_the_tests_mirror_the_layers() -> None:
     folders = {p.name for p in (REPO / "tests" / "search").iterdir() if (p / "__init__.py").is_file()}
     assert folders <= layers, sorted(folders - layers)
     assert not list((REPO / "tests" / "search").glob("test_*.py")), "tests of search/ go in its layer's folder"
+
+
+def test_an_unmarked_test_may_not_start_a_training_command() -> None:
+    """The guard of tests/conftest.py that keeps end-to-end runs marked slow: what it counts as
+    a training command, and that it refuses one (this test is not marked) but not other processes."""
+    from tests.conftest import _Guard, training_command
+
+    python = sys.executable
+    for argv in (
+        [python, "-m", "search", "data=digits"],
+        [python, "-m", "search.apps.ablate", "experiment=aux"],
+        [python, str(REPO / "bench" / "noise.py"), "--networks", "3"],
+        ["/venv/bin/inception-benchmark", "size=quick"],
+        f"{python} -m search.apps.compare",
+    ):
+        assert training_command(argv) is not None, argv
+    for argv in (
+        [python, "-m", "search", "--help"],
+        [python, "-m", "search.apps.benchmark", "--cfg", "job"],
+        [python, "-m", "space", "googlenet"],
+        [python, "-m", "search.apps.report", "results/x"],
+        [python, "-c", "pass"],
+    ):
+        assert training_command(argv) is None, argv
+    before = subprocess.Popen.__init__
+    with _Guard("this test"):
+        with pytest.raises(AssertionError, match=r"this test starts a training command as a process .*-m search"):
+            subprocess.run([python, "-m", "search", "data=digits"], cwd=REPO)
+        assert subprocess.run([python, "-c", "pass"]).returncode == 0
+    assert subprocess.Popen.__init__ is before  # put back

@@ -19,9 +19,6 @@ import space
 from search.apps.search import main as search_main
 from tests.search.conftest import DIGITS, FOREIGN_HARDWARE, REPO, run_cli_in_process, search_env, this_machine
 
-# The tests share one trained study (a module-scoped fixture): one xdist process builds it.
-pytestmark = pytest.mark.xdist_group("bad-inputs")
-
 DOC = REPO / "docs" / "bad-inputs.md"
 SECRET = "s3cret-pw"
 STUDY = [

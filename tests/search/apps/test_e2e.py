@@ -15,9 +15,6 @@ from search.optimize.status import counts, tally
 from tests.search.conftest import run_search
 from tests.search.wandb_records import OfflineRun, read_runs
 
-# The tests share one trained study (a module-scoped fixture): one xdist process builds it.
-pytestmark = pytest.mark.xdist_group("e2e")
-
 BUDGET = 2_000_000  # about 40% of the default ranges' networks at 8x8 fit
 COMMON = [
     "data=synthetic",

@@ -28,7 +28,7 @@ from search.data.sources import data_config, register
 from search.experiments.run import run_study
 from search.training.trainer import Trainer
 from space.ranges import RandomDraw
-from tests.search.conftest import search_env
+from tests.search.conftest import run_cli_in_process, search_env
 from tests.search.wandb_records import read_runs
 
 register()
@@ -162,13 +162,10 @@ def test_null_keeps_a_key_fixed_and_nested_keys_are_the_same_keys() -> None:
 
 
 def test_bad_params_on_the_command_line_exit_2_and_write_nothing(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "search", "data=synthetic", "+search.params={train.momentum:'interval(0.5, 1.5)'}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=search_env(),
-        timeout=120,
+    from search.apps.search import main
+
+    proc = run_cli_in_process(
+        main, ["data=synthetic", "+search.params={train.momentum:'interval(0.5, 1.5)'}"], tmp_path
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [

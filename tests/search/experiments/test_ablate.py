@@ -13,14 +13,16 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 import space
+from search.apps.ablate import main as ablate_main
 from search.apps.cli import CONF_DIR
+from search.apps.compare import main as compare_main
 from search.config.ablate import AblateConfig, ExperimentConfig, register_ablate
 from search.config.schema import ConfigError
 from search.data.sources import register
 from space.ablations import reduction_variants
 from space.accounting import cost
 from space.presets import preset
-from tests.search.conftest import REPO
+from tests.search.conftest import REPO, run_cli_in_process
 
 FAST = [
     "data=synthetic",
@@ -94,6 +96,7 @@ def test_reductions_ablation_trains_caches_and_reports(tmp_path: Path) -> None:
     assert _summary(directory)["naive"]["seeds"] == "3"
 
 
+@pytest.mark.slow
 def test_aux_ablation_reports_train_cost(tmp_path: Path) -> None:
     _run(
         "search.apps.ablate",
@@ -143,9 +146,9 @@ def test_compare_matches_budgets_and_reports_paired_differences(tmp_path: Path) 
 
 
 def test_bad_experiment_input_is_one_line(tmp_path: Path) -> None:
-    proc = _run("search.apps.ablate", ["experiment=nope"], tmp_path, check=False)
+    proc = run_cli_in_process(ablate_main, ["experiment=nope"], tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nope" in proc.stderr
-    proc = _run("search.apps.compare", ["experiment.baseline=resnet"], tmp_path, check=False)
+    proc = run_cli_in_process(compare_main, ["experiment.baseline=resnet"], tmp_path)
     assert proc.returncode == 2 and "experiment.baseline='resnet'" in proc.stderr
 
 

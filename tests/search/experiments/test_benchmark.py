@@ -12,11 +12,21 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.apps.benchmark import main as benchmark_main
 from search.optimize.results import CONFIRMED_ATTR, best_trial
 from search.reports.benchmark import median_curve, reach_fraction
-from tests.search.conftest import search_env
+from tests.search.conftest import run_cli_in_process, search_env
 
-QUICK = ["size=quick", "data=digits", "data.subset=200", "benchmark.retrain_subset=200", "logger=none"]
+# size=quick on fewer images, its searches and retrainings in one spawned process each (a second
+# one on two shared cores only adds an interpreter's start-up)
+QUICK = [
+    "size=quick",
+    "data=digits",
+    "data.subset=200",
+    "benchmark.retrain_subset=200",
+    "benchmark.jobs=1",
+    "logger=none",
+]
 
 
 def _benchmark(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -114,7 +124,7 @@ def test_methods_are_paired_with_the_baseline_by_repeat_and_seed() -> None:
     ],
 )
 def test_bad_benchmark_inputs_fail_in_one_line(tmp_path: Path, override: str, message: str) -> None:
-    proc = _benchmark([*QUICK, override], tmp_path)
+    proc = run_cli_in_process(benchmark_main, [*QUICK, override], tmp_path)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()
 
@@ -129,12 +139,11 @@ def test_median_curve_never_falls_and_reach_fraction() -> None:
     assert reach_fraction([b, b], [a, c]) is None  # 0.65 never reaches the median final 0.8
 
 
-@pytest.mark.slow
 def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp_path: Path) -> None:
     """`+benchmark.methods.<name>={...}` passes the checks (the run then stops on the next bad value);
     an unknown key or a wrong type in it fails in one line."""
     added = "+benchmark.methods.gp={sampler: gp, pruner: none}"
-    proc = _benchmark([*QUICK, added, "benchmark.repeats=0"], tmp_path)
+    proc = run_cli_in_process(benchmark_main, [*QUICK, added, "benchmark.repeats=0"], tmp_path)
     assert proc.returncode == 2 and "benchmark.repeats=0: must be >= 1" in proc.stderr, proc.stderr
     for override, message in [
         (
@@ -145,7 +154,7 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
         ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
         ("+benchmark.methods.gp={sampler: gp, budget_seconds: 0}", "benchmark.methods.gp.budget_seconds=0: must be >"),
     ]:
-        proc = _benchmark([*QUICK, override], tmp_path)
+        proc = run_cli_in_process(benchmark_main, [*QUICK, override], tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()

@@ -18,9 +18,6 @@ from search.training.predict import weights_file
 from tests.search.conftest import run_search
 from tests.search.wandb_records import read_runs
 
-# The tests share one trained study (a module-scoped fixture): one xdist process builds it.
-pytestmark = pytest.mark.xdist_group("confirm")
-
 ARGS = [
     "data=synthetic",
     "data.n_samples=320",

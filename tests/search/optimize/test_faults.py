@@ -21,7 +21,7 @@ from tests.search.optimize.test_workers import EPOCHS, SLOW, _assert_exactly
 from tests.search.storages import PostgresServer, storage_url, unique_name
 from tests.search.wandb_records import read_runs
 
-# Trials of four short epochs (16 batches each), so that a fault lands mid-trial; two per study.
+# Trials of four short epochs (8 batches each), so that a fault lands mid-trial; two per study.
 FAULT = [*SLOW, "search.n_trials=2"]
 
 
