@@ -11,7 +11,7 @@ import pytest
 from search.apps.search import precheck
 from search.config.schema import Config, ConfigError
 from search.data.sources import register
-from tests.search.conftest import run_search
+from tests.search.conftest import run_search_in_process
 
 register()
 
@@ -115,24 +115,23 @@ def _assert_one_line_error(proc, message: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("overrides, message", [BAD[0], BAD[2], BAD[9]])
 def test_cli_exits_2_with_one_line(overrides: list[str], message: str, tmp_path: Path) -> None:
-    _assert_one_line_error(run_search(overrides, tmp_path, check=False), message)
+    _assert_one_line_error(run_search_in_process(overrides, tmp_path, check=False), message)
 
 
-@pytest.mark.slow
 def test_missing_and_corrupt_data_files(tmp_path: Path) -> None:
     common = ["data=npz", "logger=none", "progress=false"]
-    proc = run_search([*common, f"data.path={tmp_path / 'absent.npz'}"], tmp_path, check=False)
+    proc = run_search_in_process([*common, f"data.path={tmp_path / 'absent.npz'}"], tmp_path, check=False)
     _assert_one_line_error(proc, "data.path=")
     assert "no such file" in proc.stderr
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"not a zip file at all")
-    proc = run_search([*common, f"data.path={corrupt}"], tmp_path, check=False)
+    proc = run_search_in_process([*common, f"data.path={corrupt}"], tmp_path, check=False)
     _assert_one_line_error(proc, "not a readable .npz")
 
 
 @pytest.mark.slow
 def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -> None:
-    proc = run_search(["logger=none", "search.storage=nosuchdb://x/y"], tmp_path, check=False)
+    proc = run_search_in_process(["logger=none", "search.storage=nosuchdb://x/y"], tmp_path, check=False)
     _assert_one_line_error(proc, "search.storage='nosuchdb://x/y': cannot be opened")
     images = np.random.default_rng(0).normal(size=(60, 8, 8)).astype(np.float32)
     np.savez(tmp_path / "d.npz", images=images, labels=np.arange(60) % 3)
@@ -146,10 +145,10 @@ def test_bad_storage_url_and_changed_study_keep_stored_results(tmp_path: Path) -
         "study.name=keep",
         "budget.macs=1000000000",
     ]
-    run_search(common, tmp_path)
+    run_search_in_process(common, tmp_path)
     db = tmp_path / "results" / "keep" / "study.db"
     before = db.read_bytes()
-    proc = run_search([*common, "budget.macs=5000000"], tmp_path, check=False)
+    proc = run_search_in_process([*common, "budget.macs=5000000"], tmp_path, check=False)
     _assert_one_line_error(proc, "budget.macs=5000000: study 'keep'")
     assert db.read_bytes() == before
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from search.apps.search import main as search_main
 from search.config.schema import ConfigError, TrainConfig
 from search.data.folder import KeyedSampler, Transform, loader, scan
 from search.data.sources import data_config, load_data
@@ -22,7 +21,7 @@ from search.data.splits import minibatch
 from search.training.trainer import Trainer
 from space.model import build_model
 from space.presets import preset
-from tests.search.conftest import run_search, search_env
+from tests.search.conftest import run_cli_in_process, run_search
 
 CLASSES = ["ant", "bee", "cat"]
 MODES = ["RGB", "L", "P", "RGBA", "CMYK", "I;16", "LA"]
@@ -146,21 +145,13 @@ def test_the_cache_is_built_once_beside_the_data_and_gives_the_same_labels(tmp_p
 def _refused(tmp_path: Path, root: Path, message: str) -> None:
     cwd = tmp_path / "run"
     cwd.mkdir(exist_ok=True)
-    proc = subprocess.run(
-        [sys.executable, "-m", "search", "data=folder", f"data.path={root}", "logger=none"],
-        cwd=cwd,
-        env=search_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_cli_in_process(search_main, ["data=folder", f"data.path={root}", "logger=none"], cwd)
     assert proc.returncode == 2, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: data.path='{root}'") and message in line, line
     assert not (cwd / "results").exists()  # nothing written
 
 
-@pytest.mark.slow
 def test_bad_trees_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     flat = tmp_path / "flat"
     flat.mkdir()

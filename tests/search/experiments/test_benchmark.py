@@ -25,6 +25,7 @@ QUICK = [
     "data.subset=200",
     "benchmark.retrain_subset=200",
     "benchmark.jobs=1",
+    "search.confirm.top_k=1",  # each search's best still named by its confirmation, one network per search
     "logger=none",
 ]
 

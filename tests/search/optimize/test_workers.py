@@ -127,7 +127,7 @@ def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -
         # cores slow each other down tenfold (search.n_workers splits the cores by itself)
         args = [
             *FAST,
-            "search.n_trials=8",
+            "search.n_trials=6",
             "train.threads=1",
             f"search.worker={worker}",
             f"study.name={name}",
@@ -138,7 +138,7 @@ def test_separately_started_commands_join_one_study(kind: str, tmp_path: Path) -
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     trials = _study(url, name).get_trials()
-    _assert_exactly(trials, 8)
+    _assert_exactly(trials, 6)
     assert len({t.user_attrs["worker"] for t in trials if "worker" in t.user_attrs}) == 2  # both ran trials
     for worker in (0, 1):  # each machine writes the study's reports in its own folder
         assert (tmp_path / f"machine-{worker}" / "results" / name / "report.md").is_file()
