@@ -20,6 +20,7 @@ import search.config.schema as config
 from search.config.credentials import mask_credentials
 from search.config.schema import ConfigError
 from search.data.sources import SOURCES
+from search.training import interrupt
 
 __all__ = [
     "CONF_DIR",
@@ -54,12 +55,19 @@ def error(message: str, code: int = 2) -> None:
 
 def run_checked(precheck: Callable[[list[str]], Any], app: Callable[[], Any]) -> None:
     """The shape of every entry point: check the command line as Hydra will run it (one line and
-    exit code 2 on a bad input, before anything is written), then hand it to the Hydra app."""
+    exit code 2 on a bad input, before anything is written), then hand it to the Hydra app.
+    SIGTERM and Ctrl-C stop it politely (search/training/interrupt.py): one line, no traceback,
+    exit 143 or 130; the apps say what was kept where they know."""
+    interrupt.install()
     try:
-        precheck(sys.argv[1:])
-    except ConfigError as err:
-        error(str(err))
-    app()
+        try:
+            precheck(sys.argv[1:])
+        except ConfigError as err:
+            error(str(err))
+        app()
+    except (interrupt.PoliteStop, interrupt.StopNow) as stop:
+        print(f"{stop}; nothing was running that a wait would have kept", file=sys.stderr)
+        sys.exit(interrupt.exit_code())
 
 
 def start_up_check(
@@ -91,6 +99,12 @@ def run_in_output_dir(dcfg: DictConfig, check: Callable[[Any], None], run: Calla
         print(run(cfg, directory))
     except ConfigError as err:
         error(str(err))
+    except (interrupt.PoliteStop, interrupt.StopNow) as stop:  # the run in flight is dropped, none finished
+        print(
+            f"{stop}: every finished run is kept in {directory}; the same command trains only the rest",
+            file=sys.stderr,
+        )
+        sys.exit(interrupt.exit_code())
 
 
 def checked_config(composed: DictConfig, validate: Callable[[Any], None]) -> Any:

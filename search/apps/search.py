@@ -25,7 +25,7 @@ from search.optimize.confirm import mean_and_spread
 from search.optimize.results import confirmed_summary
 from search.optimize.storage import STORAGE_EXIT_CODE, StorageUnavailable
 from search.training import interrupt
-from search.training.interrupt import PoliteStop
+from search.training.interrupt import PoliteStop, StopNow
 
 __all__ = ["main", "precheck"]
 
@@ -51,16 +51,15 @@ def _app(dcfg: DictConfig) -> float | None:
             name = f"{cfg.study.name}/{hc.job.override_dirname}"
         else:  # jobs that differ only in excluded keys (search.worker, ...) are workers of one study
             directory = Path(hc.sweep.dir)
-    interrupt.install()  # SIGTERM: the trial in flight saved and handed back (search/training/interrupt.py)
     try:
         result = run_study(cfg, name, directory)
     except ConfigError as err:  # found while running: data contents, storage, a resumed study
         error(str(err))
     except StorageUnavailable as err:  # down past search.storage_patience; nothing recorded is lost
         error(str(err), code=STORAGE_EXIT_CODE)
-    except PoliteStop as stop:
+    except (PoliteStop, StopNow) as stop:  # SIGTERM or Ctrl-C: the trial in flight saved and handed back
         print(f"study {name}: {stop}", file=sys.stderr)
-        sys.exit(interrupt.EXIT_CODE)
+        sys.exit(interrupt.exit_code())
     except RuntimeError as err:  # a local worker failed; the study and its reports are saved
         error(str(err), code=1)
     best = result.best_trial

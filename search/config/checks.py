@@ -93,6 +93,7 @@ def validate(cfg: Config) -> None:
         fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     _validate_scale_out(cfg.search)
     _validate_confirm(cfg.search.confirm, cfg.train.seed)
+    _validate_confirm_fidelity(cfg.search.confirm, train_epochs=cfg.train.epochs, subset=cfg.data.subset)
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
     parse_params(cfg)
 
@@ -110,6 +111,28 @@ def _validate_confirm(c: ConfirmConfig, search_seed: int) -> None:
         positive("search.confirm.epochs", c.epochs)
     if c.subset is not None and c.subset < 10:
         fail("search.confirm.subset", c.subset, "must be >= 10 (or null: the search's data.subset)")
+
+
+def _validate_confirm_fidelity(c: ConfirmConfig, *, train_epochs: int, subset: int | None) -> None:
+    """Confirmation retrains the best at a higher fidelity, never a lower one: a "confirmed"
+    best measured with fewer epochs or images than the search's would be worth less than the
+    search's own value."""
+    if not c.top_k:
+        return
+    if c.epochs is not None and c.epochs < train_epochs:
+        fail(
+            "search.confirm.epochs",
+            c.epochs,
+            f"below train.epochs={train_epochs}: confirmation cannot be a lower fidelity than the search "
+            "(null: the search's epochs)",
+        )
+    if c.subset is not None and subset is not None and c.subset < subset:  # data.subset null: once loaded
+        fail(
+            "search.confirm.subset",
+            c.subset,
+            f"below data.subset={subset}, the search's images: confirmation cannot be a lower fidelity "
+            "(null: the search's images)",
+        )
 
 
 def _validate_scale_out(s: SearchConfig) -> None:

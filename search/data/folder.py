@@ -21,6 +21,7 @@ import hashlib
 import logging
 import math
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +287,13 @@ class KeyedSampler(torch.utils.data.Sampler):
         return len(self.keys)
 
 
+def _ignore_ctrl_c(_worker: int) -> None:
+    """A loader process leaves Ctrl-C to the training process: a terminal sends SIGINT to the
+    whole process group, and a loader that quit on it would fail the batch the trainer finishes
+    before its polite stop (search/training/interrupt.py)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def loader(
     split: FolderSplit, sampler: KeyedSampler, *, batch_size: int, workers: int, pin_memory: bool
 ) -> torch.utils.data.DataLoader:
@@ -298,6 +306,7 @@ def loader(
         pin_memory=pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=_ignore_ctrl_c,
         # its own generator for the workers' base seed: a new iterator (a resumed fit's first
         # pass) must not draw from the global stream that dropout draws from
         generator=torch.Generator().manual_seed(0),
@@ -329,7 +338,7 @@ def build_cache(
     squares = FolderSplit(files, Transform(side, channels, train=False, centre=1.0))  # the whole shorter side
     array = np.zeros((len(files), side, side, channels), dtype=np.uint8)
     bad = np.zeros(len(files), dtype=bool)
-    decode = torch.utils.data.DataLoader(squares, batch_size=64, num_workers=workers)
+    decode = torch.utils.data.DataLoader(squares, batch_size=64, num_workers=workers, worker_init_fn=_ignore_ctrl_c)
     start = 0
     for images, labels in decode:
         array[start : start + len(labels)] = images.numpy()

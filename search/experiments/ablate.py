@@ -175,7 +175,8 @@ def _train_one(
         },
     )
 
-    trained = train_network(genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    with run.preempted_on_stop():
+        trained = train_network(genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
     if trained.fail_reason is not None:
         run.finish({"state": str(Status.FAILED), "fail_reason": trained.fail_reason}, failed=True)
         return {

@@ -28,8 +28,6 @@ import dataclasses
 import json
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +56,7 @@ from search.optimize.results import best_trial
 from search.optimize.status import Status
 from search.optimize.storage import storage_url
 from search.reports.benchmark import write_benchmark_report
+from search.training import interrupt
 from search.training.network import run_key, train_network
 from search.training.tracking import Tracker
 from search.training.trainer import Trainer, thread_share
@@ -124,10 +123,6 @@ def _run_search(job: tuple[Config, str]) -> str:
     return f"search {cfg.study.name}: best val {best} ({time.perf_counter() - start:.0f} s)"
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"))
-
-
 def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna.Study]]:
     """Every (method, repeat) search to its end (finished ones only reload); the studies."""
     configs = {
@@ -141,7 +136,7 @@ def run_searches(cfg: BenchmarkConfig, directory: Path) -> dict[str, list[optuna
         for r in range(cfg.benchmark.repeats)
         for cs in configs.values()
     ]
-    with _pool(cfg.benchmark.jobs) as pool:
+    with interrupt.process_pool(cfg.benchmark.jobs) as pool:
         for i, line in enumerate(pool.map(_run_search, jobs), 1):
             print(f"[{i}/{len(jobs)}] {line}", flush=True)
     return {
@@ -222,7 +217,8 @@ def _retrain(job: tuple[Arm, int, TrainConfig, DataConfig, Any, str]) -> dict[st
         "hyperparameters": arm.hyperparameters,
         "source": arm.source,
     }
-    trained = train_network(arm.genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    with run.preempted_on_stop():
+        trained = train_network(arm.genotype, trainer, seed=seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
     if trained.fail_reason is not None:
         run.finish({"state": str(Status.FAILED), "fail_reason": trained.fail_reason}, failed=True)
         failed = {"state": str(Status.FAILED), "fail_reason": trained.fail_reason}
@@ -258,7 +254,7 @@ def run_retraining(cfg: BenchmarkConfig, found: list[Arm], directory: Path) -> l
         if not paths[arm.label, seed].is_file()
     ]
     print(f"retraining: {len(paths) - len(todo)} of {len(paths)} runs cached", flush=True)
-    with _pool(cfg.benchmark.jobs) as pool:
+    with interrupt.process_pool(cfg.benchmark.jobs) as pool:
         for i, ((arm, *_), record) in enumerate(zip(todo, pool.map(_retrain, todo)), 1):
             with atomic_path(paths[arm.label, record["seed"]]) as tmp:
                 tmp.write_text(json.dumps(record, indent=1))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing.process
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from search.config.params import as_overrides
 from search.config.schema import Config, ranges_from_config
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
-from search.optimize.confirm import confirm
+from search.optimize.confirm import check_fidelity, confirm
 from search.optimize.first_trials import enqueue_first_trials
 from search.optimize.results import (
     best_trial,
@@ -39,12 +41,14 @@ from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.optimize.workers import (
     recover_dead_local_trials,
+    recover_hand_design,
     run_local_worker,
     seconds_spent,
     start_workers,
     worker_config,
 )
 from search.reports.study import write_results
+from search.training.interrupt import PoliteStop
 from search.training.trainer import Trainer
 from space.genotype import Genotype
 from space.model import build_model
@@ -142,12 +146,14 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     write the reports."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data = load_data(cfg.data)
+    check_fidelity(cfg, data)
     base = base_genotype(cfg.space.base, cfg.space.genotype, data)
     found = latency_table(cfg, base)  # fitted here once, before any worker loads it
     table = found[0] if found else None
     check_reachable(cfg.budget, ranges_from_config(cfg.space), base, table)  # before any worker starts
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
+    recover_hand_design(study, cfg.search.max_retry)
     enqueue_first_trials(study, cfg, base, data, table)
     if "class_names" not in study.user_attrs:  # labels by name, with the study as in every weights file
         study.set_user_attr("class_names", list(data.class_names))
@@ -202,9 +208,11 @@ def _run_workers(
     processes = [] if done else start_workers(cfg, name, directory)
     try:
         run_local_worker(cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress])
-    except BaseException:  # worker 0 failed or was interrupted: stop the others rather than wait
-        for process in processes:
-            process.terminate()  # their running trials are recovered on the next start
+    except PoliteStop:  # SIGTERM or Ctrl-C: every worker hands its trial back
+        _stop_workers(processes, grace=_WORKER_GRACE_SECONDS)
+        raise
+    except BaseException:  # worker 0 failed or was stopped at once: stop the others rather than wait
+        _stop_workers(processes, grace=0.0)  # their running trials are recovered on the next start
         raise
     finally:
         for process in processes:
@@ -215,6 +223,25 @@ def _run_workers(
     if failed:
         log.error("worker(s) %s exited with an error: see %s", ", ".join(failed), directory / "workers")
     return failed
+
+
+# How long spawned workers get to stop on their own after a polite stop of worker 0: a terminal's
+# Ctrl-C and a job's SIGTERM reach them too, and each ends at its next batch; one that got
+# nothing (a signal sent to worker 0's pid alone) is then sent SIGTERM.
+_WORKER_GRACE_SECONDS = 10.0
+
+
+def _stop_workers(processes: list[multiprocessing.process.BaseProcess], *, grace: float) -> None:
+    """Wait up to `grace` seconds for the spawned workers to end, then SIGTERM the others (a
+    polite stop, or a second signal for one already stopping: either hands its trial back)."""
+    deadline = time.monotonic() + grace
+    try:
+        for process in processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
 
 
 def _test_best(study: optuna.Study, best: optuna.trial.FrozenTrial, trainer: Trainer, directory: Path) -> float | None:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 import statistics
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config.params import apply_values
-from search.config.schema import Config, LoggerConfig
+from search.config.schema import Config, ConfigError, LoggerConfig
 from search.data.sources import load_data
 from search.data.splits import Splits
 from search.optimize.results import (
@@ -36,7 +35,8 @@ from search.optimize.results import (
     top_trials,
     trial_file,
 )
-from search.optimize.status import Status, status
+from search.optimize.status import Status, hand_design, status
+from search.training import interrupt
 from search.training.network import run_key, train_network
 from search.training.predict import model_card
 from search.training.tracking import Tracker
@@ -65,6 +65,21 @@ def confirmation_config(cfg: Config) -> Config:
     return dataclasses.replace(cfg, train=train, data=data)
 
 
+def check_fidelity(cfg: Config, data: Splits) -> None:
+    """Where the search trains on all images (data.subset null), a search.confirm.subset smaller
+    than the pool they come from would confirm on fewer images than the search trained on: one
+    line, before anything trains. (With data.subset set, the config check compares the two.)"""
+    c = cfg.search.confirm
+    if not c.top_k or c.subset is None or cfg.data.subset is not None:
+        return
+    pool = len(data.train) if cfg.data.val_size is not None else len(data.train) + len(data.val)
+    if c.subset < pool:
+        raise ConfigError(
+            f"search.confirm.subset={c.subset}: below the search's {pool} images (data.subset=null: all of them); "
+            "confirmation cannot be a lower fidelity (null: the search's images)"
+        )
+
+
 def mean_and_spread(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value)."""
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -80,7 +95,8 @@ def _networks(study: optuna.Study, cfg: Config) -> tuple[list[_Network], _Networ
             t, Genotype.from_dict(t.user_attrs["genotype"]), apply_values(high, t.user_attrs["hyperparameters"])
         )
 
-    hand = next((t for t in trials if t.user_attrs.get("warm_start") and status(t) == Status.COMPLETE), None)
+    hand = hand_design(trials)  # the warm-start trial, or its retry
+    hand = hand if hand is not None and status(hand) == Status.COMPLETE else None
     return [network(t) for t in top_trials(trials, cfg.search.confirm.top_k)], network(hand) if hand else None
 
 
@@ -129,19 +145,27 @@ def confirm(
     processes = max(1, min(processes, len(jobs)))
     threads = cfg.train.threads or max(1, (os.cpu_count() or 1) // processes)  # the search's workers are done
     todo = [_Job(n, seed, key, threads, keep, directory, cfg.logger, study.study_name) for n, seed, key, keep in jobs]
-    for job, record in _trained(todo, processes):
-        study.set_user_attr(job.key, record)
-        records[job.key] = record
-        value = record["val_accuracy"]
-        shown = f"{value:.4f}" if value is not None else record.get("fail_reason")
-        log.info(
-            "confirm trial %d (%s) seed %d: val %s, %.1f s",
-            job.network.trial.number,
-            job.network.genotype.key,
-            job.seed,
-            shown,
-            record["seconds"],
-        )
+    try:
+        for job, record in _trained(todo, processes):
+            study.set_user_attr(job.key, record)
+            records[job.key] = record
+            value = record["val_accuracy"]
+            shown = f"{value:.4f}" if value is not None else record.get("fail_reason")
+            log.info(
+                "confirm trial %d (%s) seed %d: val %s, %.1f s",
+                job.network.trial.number,
+                job.network.genotype.key,
+                job.seed,
+                shown,
+                record["seconds"],
+            )
+    except (interrupt.PoliteStop, interrupt.StopNow) as stop:  # each run is stored as it ends
+        kept = sum(r is not None for r in records.values())
+        raise interrupt.told(
+            stop,
+            f"the search is complete and {kept} of {len(records)} confirmation runs are stored; the same command "
+            "trains only the others",
+        ) from None
     values: dict[int, list[float]] = {}
     for record in records.values():
         if record["val_accuracy"] is not None:
@@ -156,7 +180,7 @@ def _trained(jobs: list[_Job], processes: int) -> Iterator[tuple[_Job, dict[str,
     if processes == 1:
         yield from ((job, _train(job)) for job in jobs)
         return
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with interrupt.process_pool(processes) as pool:
         futures = {pool.submit(_train, job): job for job in jobs}
         for future in as_completed(futures):
             yield futures[future], future.result()
@@ -184,7 +208,10 @@ def _train(job: _Job) -> dict[str, Any]:
             "hyperparameters": n.trial.user_attrs["hyperparameters"],
         },
     )
-    trained = train_network(n.genotype, trainer, seed=job.seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch))
+    with run.preempted_on_stop():
+        trained = train_network(
+            n.genotype, trainer, seed=job.seed, on_epoch=lambda r: run.log(r.metrics(), step=r.epoch)
+        )
     value = trained.val_accuracy
     record = {"trial": n.trial.number, "seed": job.seed, "val_accuracy": value, "seconds": trained.seconds}
     if value is None:

@@ -27,6 +27,7 @@ from search.optimize.sample import TrialDraw, sample_trial
 from search.optimize.status import Status, is_trained
 from search.optimize.storage import StorageUnavailable
 from search.optimize.study import CONSTRAINTS_ATTR
+from search.training import interrupt
 from search.training.interrupt import PoliteStop
 from search.training.network import train_network
 from search.training.predict import model_card
@@ -285,9 +286,10 @@ class Objective:
         """Record why training stopped on an exception, which the caller raises on: an
         interruption (no status: the trial is retried), the pruner, or a bug (failed)."""
         if isinstance(err, _INTERRUPTIONS):
-            if isinstance(err, (PoliteStop, SystemExit, StorageUnavailable)):  # SystemExit: submitit's requeue
-                self._save_unsaved(t)
-            t.run.finish({**t.summary, "state": "interrupted"}, interrupted=True)
+            with interrupt.held():  # a second Ctrl-C waits for the checkpoint the retry resumes from
+                if isinstance(err, (PoliteStop, SystemExit, StorageUnavailable)):  # SystemExit: submitit's requeue
+                    self._save_unsaved(t)
+                t.run.finish({**t.summary, "state": "interrupted"}, interrupted=True)
         elif isinstance(err, optuna.TrialPruned):
             self._end(t, Status.PRUNED)
         else:

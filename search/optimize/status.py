@@ -14,7 +14,17 @@ from enum import StrEnum
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["COUNTED", "UNTRAINED", "Status", "counts", "is_trained", "status", "tally"]
+__all__ = [
+    "COUNTED",
+    "UNTRAINED",
+    "Status",
+    "counts",
+    "hand_design",
+    "hand_design_outcome",
+    "is_trained",
+    "status",
+    "tally",
+]
 
 
 class Status(StrEnum):
@@ -75,3 +85,30 @@ def spent_seconds(study: optuna.Study) -> float:
     trials = study.get_trials(deepcopy=False)
     trained = sum(float(t.user_attrs.get("train_seconds", 0.0)) for t in trials if counts(t))
     return trained + float(study.user_attrs.get("prescreen_seconds", 0.0))
+
+
+def hand_design(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The hand design's trial (the warm start): the one that counted, else the newest of its
+    retries. A stop hands a trial back as a copy that carries its attributes ("warm_start"
+    among them), so the hand design may be any trial of that chain."""
+    chain = [t for t in trials if t.user_attrs.get("warm_start")]
+    if not chain:
+        return None
+    return next((t for t in chain if counts(t)), max(chain, key=lambda t: t.number))
+
+
+def hand_design_outcome(hand: FrozenTrial) -> str:
+    """Why the hand design has no value, in a phrase: its own failure, a retry still to run, or
+    retries used up."""
+    outcome = status(hand)
+    if outcome == Status.FAILED:
+        return f"failed on its own ({hand.user_attrs.get('fail_reason', 'no reason stored')}), so not retried"
+    if outcome in (Status.WAITING, Status.RUNNING):
+        return f"{outcome}: handed back after a stop; the same command trains it on from its checkpoint"
+    if outcome == Status.LOST:
+        tries = len(hand.system_attrs.get("retry_history", [])) + 1
+        return (
+            f"stopped {tries} time(s) without finishing, its retries used up (search.max_retry); the same "
+            "command with a larger search.max_retry retries it"
+        )
+    return str(outcome)

@@ -43,18 +43,20 @@ from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
 from search.optimize.objective import CATCH, Objective
 from search.optimize.results import keep_best_weights
-from search.optimize.status import UNTRAINED, Status, counts, spent_seconds, status, tally
+from search.optimize.status import UNTRAINED, Status, counts, hand_design, spent_seconds, status, tally
 from search.optimize.storage import STORAGE_EXIT_CODE, StorageUnavailable, heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.training import interrupt
-from search.training.interrupt import PoliteStop
+from search.training.interrupt import PoliteStop, StopNow
 from search.training.tracking import Tracker
 from search.training.trainer import Trainer, thread_share
 
 __all__ = [
     "Surplus",
     "claims_slot",
+    "queue_retry",
     "recover_dead_local_trials",
+    "recover_hand_design",
     "run_local_worker",
     "run_worker",
     "start_workers",
@@ -135,9 +137,9 @@ def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
     except ConfigError as err:
         log.error("%s", err)
         raise SystemExit(2) from None
-    except PoliteStop as stop:
+    except (PoliteStop, StopNow) as stop:
         log.warning("%s", stop)
-        raise SystemExit(interrupt.EXIT_CODE) from None
+        raise SystemExit(interrupt.exit_code()) from None
     except StorageUnavailable as err:
         log.error("%s", err)
         raise SystemExit(STORAGE_EXIT_CODE) from None
@@ -217,12 +219,15 @@ def _run_one(
     callbacks: list[TrialCallback],
     max_retry: int | None,
 ) -> None:
-    """One trial; a stop (SIGTERM, a requeue) hands it back for a retry first."""
+    """One trial; a stop (SIGTERM, Ctrl-C, a requeue) hands it back for a retry first."""
     # optimize() fails stale trials itself before asking, and beats for the trial it runs
     try:
         study.optimize(claimed, n_trials=1, catch=(*catch, Surplus), callbacks=callbacks, gc_after_trial=False)
     except PoliteStop:
-        raise PoliteStop(_hand_back(study, claimed.current, max_retry)) from None
+        raise PoliteStop(_hand_back(study, claimed.current, max_retry, interrupt.signal_name())) from None
+    except StopNow as now:  # a second signal: the same hand-back, without waiting for a batch
+        cause = f"a second {interrupt.signal_name()}"
+        raise StopNow(int(now.code or 1), _hand_back(study, claimed.current, max_retry, cause)) from None
     except SystemExit:  # submitit's checkpoint-and-requeue (SLURM's USR2) exits from its signal handler
         log.warning("%s", _hand_back(study, claimed.current, max_retry, cause="the job's exit"))
         raise
@@ -235,22 +240,30 @@ def _run_one(
         log.warning("a trial of this worker was failed as stale by another worker; its retry takes over")
 
 
-def _hand_back(study: optuna.Study, number: int | None, max_retry: int | None, cause: str = "SIGTERM") -> str:
+def _hand_back(study: optuna.Study, number: int | None, max_retry: int | None, cause: str) -> str:
     """Fail this worker's trial in flight (if it still runs) and queue its retry, which resumes
-    from the trial's checkpoint; what happened, as one line."""
-    trial = next((t for t in study.get_trials(deepcopy=True) if t.number == number), None)
-    if trial is None or trial.state != TrialState.RUNNING:
-        return f"stopped by {cause} between trials; the same command resumes the study"
-    study.tell(trial.number, state=TrialState.FAIL)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        frozen = next(t for t in study.get_trials(deepcopy=True) if t.number == trial.number)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+    from the trial's checkpoint; what happened, as one line. A further signal waits until both
+    writes are done (interrupt.held): a trial failed without its retry would be lost."""
+    with interrupt.held():
+        trial = next((t for t in study.get_trials(deepcopy=True) if t.number == number), None)
+        if trial is None or trial.state != TrialState.RUNNING:
+            return f"stopped by {cause} between trials; the same command resumes the study"
+        study.tell(trial.number, state=TrialState.FAIL)
+        queue_retry(study, trial.number, max_retry)
     epochs = len(trial.intermediate_values)
     return (
         f"stopped by {cause}: trial {trial.number} handed back after {epochs} finished epoch(s) and queued for a "
         "retry that resumes from its checkpoint; the same command resumes the study"
     )
+
+
+def queue_retry(study: optuna.Study, number: int, max_retry: int | None) -> None:
+    """Queue a copy of failed trial `number` (its parameters and attributes, "warm_start"
+    among them) that resumes from its checkpoint: Optuna's retry, up to `max_retry` times."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        frozen = next(t for t in study.get_trials(deepcopy=True) if t.number == number)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
 
 
 def seconds_spent(study: optuna.Study, budget_seconds: float | None) -> bool:
@@ -291,9 +304,10 @@ def run_worker(
     Over-budget draws and duplicates do not count; `max_untrained_in_row` of them in a row from
     this worker end the search with a ConfigError that says how to widen the feasible region.
 
-    A SIGTERM (search.training.interrupt) stops the worker politely: the trial in flight, saved
-    at its last finished epoch by the objective, is failed and queued for a retry (up to
-    `max_retry` times) that resumes from there; PoliteStop then says so in one line. A
+    A SIGTERM or Ctrl-C (search.training.interrupt) stops the worker politely: the trial in
+    flight, saved at its last finished epoch by the objective, is failed and queued for a retry
+    (up to `max_retry` times) that resumes from there; PoliteStop (StopNow after a second
+    signal) then says so in one line. A
     SystemExit (submitit requeueing a SLURM job on its USR2) hands the trial back the same way,
     so the requeued job goes on from that epoch."""
     claimed = _Claimed(objective, n_trials)
@@ -353,13 +367,27 @@ def recover_dead_local_trials(study: optuna.Study, max_retry: int | None) -> lis
             study.tell(t.number, state=TrialState.FAIL)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             continue  # another worker got there first (ValueError: "Cannot tell a FAIL trial")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            frozen = next(x for x in study.get_trials(deepcopy=True) if x.number == t.number)
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+        queue_retry(study, t.number, max_retry)
         log.warning("trial %d: its worker %s is gone; failed and queued for a retry", t.number, t.user_attrs["worker"])
         failed.append(t.number)
     return failed
+
+
+def recover_hand_design(study: optuna.Study, max_retry: int | None) -> int | None:
+    """Queue a retry of the hand design's trial where it was stopped (not by a fault of its own)
+    and nothing retries it: a Ctrl-C before stops were handed back, a hand-back cut short. The
+    hand design is the one network every comparison is stated against; a search trial lost
+    this way is simply replaced by a new draw, the hand design could not be. Run at start-up.
+    Returns the number of the trial retried."""
+    trials = study.get_trials(deepcopy=False)
+    hand = hand_design(trials)
+    if hand is None or status(hand) != Status.LOST:
+        return None
+    if any(t.system_attrs.get("failed_trial") == hand.number for t in trials):
+        return None  # retried already: its retries ran out (search.max_retry)
+    queue_retry(study, hand.number, max_retry)
+    log.warning("trial %d (the hand design) was stopped without a retry; queued for one", hand.number)
+    return hand.number
 
 
 def _fail_stale(study: optuna.Study) -> None:

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config.params import as_overrides, short_value
 from search.optimize.confirm import mean_and_spread
 from search.optimize.results import best_trial, confirmed_summary
-from search.optimize.status import Status, is_trained, status
+from search.optimize.status import Status, hand_design, hand_design_outcome, is_trained, status
 from search.reports.confirmation import confirmation_lines, lead_over_hand_design
 from search.reports.plots import save_figure
 from space.genotype import Genotype
@@ -293,11 +293,12 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str
 def _against_hand_design(study: optuna.Study, best: FrozenTrial | None) -> list[str]:
     """What the search bought: the best trial beside the hand design projected onto the same
     budget (the warm-start trial), both on the validation split."""
-    warm = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
+    warm = hand_design(study.get_trials(deepcopy=False))  # the warm-start trial, or the retry that finished it
     if warm is None:
         return ["- hand design: not trained in this study (search.warm_start=false)"]
     if status(warm) != Status.COMPLETE:
-        return [f"- hand design (trial #{warm.number}, the base projected onto the budget): {status(warm)}"]
+        why = hand_design_outcome(warm)
+        return [f"- hand design (trial #{warm.number}, the base projected onto the budget): {why}"]
     a = warm.user_attrs
     line = (
         f"- hand design (trial #{warm.number}, the base projected onto the budget): `{a['key']}`, {a['macs']:,} MACs, "
@@ -352,7 +353,7 @@ def _hyperparameter_lines(study: optuna.Study, best: FrozenTrial | None) -> list
         lines.append(
             "- searched settings (search.params): " + ", ".join(f"{key}: `{expr}`" for key, expr in searched.items())
         )
-        hand = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("warm_start")), None)
+        hand = hand_design(study.get_trials(deepcopy=False))
         if hand is not None:
             own = as_overrides(hand.user_attrs.get("hyperparameters") or {})
             lines.append(f"- the hand design (trial #{hand.number}) trains with its recipe's `{own}`")
@@ -513,7 +514,8 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
             trials = study.get_trials(deepcopy=False)
             best = best_trial(study)
             test = study.user_attrs.get("test", {})
-            hand = next((t for t in trials if t.user_attrs.get("warm_start") and status(t) == Status.COMPLETE), None)
+            hand = hand_design(trials)
+            hand = hand if hand is not None and status(hand) == Status.COMPLETE else None
             row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
             row.update(
                 study=db.parent.name,

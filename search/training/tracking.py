@@ -8,14 +8,17 @@ changes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from search.config.credentials import mask_credentials
 from search.config.schema import LoggerConfig
+from search.training.interrupt import PoliteStop
 
 __all__ = ["TrialRun", "Tracker"]
 
@@ -48,6 +51,16 @@ class TrialRun:
 
         self._tracker._guard(_finish)
         self._run = None
+
+    @contextlib.contextmanager
+    def preempted_on_stop(self) -> Iterator[None]:
+        """A stop (SIGTERM, Ctrl-C, a requeue's exit) on the way out of the block closes the run
+        as preempted: W&B shows a run the same command trains again, not a crash."""
+        try:
+            yield
+        except (PoliteStop, SystemExit, KeyboardInterrupt):
+            self.finish({"state": "interrupted"}, interrupted=True)
+            raise
 
 
 class Tracker:

@@ -31,7 +31,7 @@ TINY = {
             "data.subset=300",
             "data.val_size=null",
             "data.val_epoch_size=100",
-            "train.epochs=2",
+            "train.epochs=1",
             "search.confirm.epochs=1",
             "search.confirm.subset=null",
         ],

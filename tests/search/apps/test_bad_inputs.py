@@ -75,6 +75,11 @@ CASES = [
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
     Case(
+        "confirmation at a lower fidelity than the search",
+        lambda t: ["train.epochs=2", "search.confirm.top_k=1", "search.confirm.epochs=1"],
+        "search.confirm.epochs=1: below train.epochs=2",
+    ),
+    Case(
         "confirmation with the search's own seed",
         lambda t: ["search.confirm.top_k=3", "search.confirm.seeds=[0,1]"],
         "search.confirm.seeds=[0, 1]",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -198,3 +199,37 @@ def test_hydra_excludes_exactly_the_execution_only_training_fields(config_name: 
     assert train_keys == set(EXECUTION_FIELDS)
     assert set(training_identity(TrainConfig())) == {f.name for f in fields(TrainConfig)} - train_keys
     assert "train" not in excluded  # the training setup itself defines a study
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["train.epochs=2", "search.confirm.top_k=1", "search.confirm.epochs=1"],
+            "search.confirm.epochs=1: below train.epochs=2: confirmation cannot be a lower fidelity",
+        ),
+        (
+            ["data.subset=4800", "search.confirm.top_k=1", "search.confirm.subset=3000"],
+            "search.confirm.subset=3000: below data.subset=4800, the search's images",
+        ),
+    ],
+)
+def test_confirmation_cannot_be_a_lower_fidelity(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        precheck(overrides)
+    precheck([*overrides, "search.confirm.top_k=0"])  # no confirmation: nothing to compare
+
+
+def test_a_confirmation_subset_below_all_images_is_refused_once_they_are_loaded() -> None:
+    from search.data.sources import data_config, load_data
+    from search.optimize.confirm import check_fidelity
+
+    cfg = Config(data=data_config("synthetic", n_samples=200))
+    cfg.search.confirm.top_k = 1
+    data = load_data(cfg.data)
+    pool = len(data.train) + len(data.val)  # what the search's training and validation images come from
+    cfg.search.confirm.subset = pool - 1
+    with pytest.raises(ConfigError, match=re.escape(f"search.confirm.subset={pool - 1}: below the search's {pool}")):
+        check_fidelity(cfg, data)
+    cfg.search.confirm.subset = pool
+    check_fidelity(cfg, data)  # all of them: the same fidelity

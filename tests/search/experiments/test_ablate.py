@@ -225,3 +225,39 @@ def test_compare_can_match_latency_instead_of_macs(tmp_path: Path, monkeypatch: 
     assert "macs" in header and "latency_b1_ms" in header  # side by side for every architecture
     proc = _run("search.apps.compare", [*FAST, "experiment.match=speed"], tmp_path, check=False)
     assert proc.returncode == 2 and "experiment.match='speed': must be macs or latency" in proc.stderr
+
+
+def test_ctrl_c_stops_an_ablation_in_one_line_and_the_same_command_trains_only_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT to this process during the third run (in-process: the command's own
+    handlers): one line, exit 130, no traceback; the same command then trains only the runs
+    that had not finished."""
+    import signal
+
+    import search.experiments.ablate as ablate
+
+    args = ["experiment=reductions", "experiment.per_module=false", "experiment.reduce_ratios=[]", *FAST]
+    args.append("train.epochs=2")
+    real, started = ablate.train_network, []
+
+    def ctrl_c_in_the_third(*a, **kw):
+        started.append(1)
+        if len(started) == 3:  # as a terminal sends it, mid-training: after the first of two epochs
+            on_epoch = kw["on_epoch"]
+            kw["on_epoch"] = lambda r: (on_epoch(r), os.kill(os.getpid(), signal.SIGINT))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ablate, "train_network", ctrl_c_in_the_third)
+    stopped = run_cli_in_process(ablate_main, args, tmp_path)
+    directory = tmp_path / "results" / "reductions"
+    assert stopped.returncode == 130, stopped.stderr
+    assert "Traceback" not in stopped.stdout + stopped.stderr
+    (line,) = stopped.stderr.strip().splitlines()
+    assert line.startswith("stopped by Ctrl-C (SIGINT): every finished run is kept in "), line
+    assert line.endswith("the same command trains only the rest")
+    assert len(list((directory / "runs").glob("*.json"))) == 2  # the two finished runs, not the stopped one
+    monkeypatch.setattr(ablate, "train_network", real)
+    again = run_cli_in_process(ablate_main, args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("cached") == 2 and again.stdout.count(": test ") == 6  # 4 variants x 2 seeds

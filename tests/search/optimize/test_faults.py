@@ -1,7 +1,7 @@
 """What clusters do to a study, against real processes and a real PostgreSQL server: the server
 stopped mid-trial and started again within `search.storage_patience` (waited out: nothing
-retrained) or past it (one line, exit 75, and a resume from the checkpoint); and SIGTERM (the
-trial in flight saved at its last finished epoch and handed back, exit 143)."""
+retrained) or past it (one line, exit 75, and a resume from the checkpoint); and submitit's
+requeue. (SIGTERM and Ctrl-C: test_signals.py.)"""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from search.optimize.storage import STORAGE_EXIT_CODE, open_storage
 from tests.search.conftest import DIGITS, run_search, start_search
 from tests.search.optimize.test_workers import EPOCHS, SLOW, _assert_exactly
 from tests.search.storages import PostgresServer, storage_url, unique_name
-from tests.search.wandb_records import read_runs
 
 # Trials of four short epochs (8 batches each), so that a fault lands mid-trial; two per study.
 FAULT = [*SLOW, "search.n_trials=2"]
@@ -106,50 +105,6 @@ def test_a_storage_outage_past_the_patience_exits_in_one_line_and_resumes(
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == stuck.number)
     assert retry.state == TrialState.COMPLETE and retry.params == stuck.params
     assert retry.user_attrs["resumed_from"]["epoch"] >= 1  # from its checkpoint, not from scratch
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
-def test_sigterm_saves_the_trial_at_its_last_epoch_and_a_resume_finishes_it(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    url = request.getfixturevalue("server").url if kind == "postgresql" else storage_url(kind, tmp_path)
-    name = unique_name("sigterm")
-    # No periodic checkpoints: what the retry resumes from is what the polite stop saved. On
-    # sqlite, W&B (offline) too: the handed-back trial's run is closed as preempted.
-    fault = [a for a in FAULT if a != "logger=none"] if kind == "sqlite" else FAULT
-    args = [*fault, f"study.name={name}", f"search.storage={url}", "search.checkpoint_seconds=null"]
-    proc = start_search(args, tmp_path)
-    in_flight = _mid_trial(proc, url, name)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143, out + err
-    last = err.strip().splitlines()[-1]
-    assert last.startswith(f"study {name}: stopped by SIGTERM: trial {in_flight.number} handed back after"), last
-    assert "Traceback" not in err
-    stopped = _study(url, name).get_trials()
-    handed_back = stopped[in_flight.number]
-    assert handed_back.state == TrialState.FAIL and "status" not in handed_back.user_attrs
-    assert [t.state for t in stopped if t.system_attrs.get("failed_trial") == in_flight.number] == [
-        TrialState.WAITING
-    ]  # queued for its retry
-    saved = len(handed_back.intermediate_values)
-    assert (tmp_path / "results" / name / "checkpoints" / f"trial-{in_flight.number:04d}.pt").is_file()
-
-    run_search(args, tmp_path)
-    trials = _study(url, name).get_trials()
-    _assert_exactly(trials, 2)
-    retry = next(t for t in trials if t.system_attrs.get("failed_trial") == in_flight.number)
-    assert retry.state == TrialState.COMPLETE
-    assert retry.user_attrs["resumed_from"] == {"trial": in_flight.number, "epoch": saved}  # its last finished epoch
-    assert saved >= 1  # fewer epochs trained than from scratch
-    assert sorted(retry.intermediate_values) == list(range(1, EPOCHS + 1))
-    if kind == "sqlite":
-        runs = {r.name.split("-")[1]: r for r in read_runs(tmp_path / "results" / name / "wandb")}
-        stopped_run, retry_run = runs[f"{in_flight.number:04d}"], runs[f"{retry.number:04d}"]
-        assert stopped_run.preempting and stopped_run.exit_code != 0
-        assert stopped_run.summary["state"] == "interrupted"
-        assert not retry_run.preempting and retry_run.exit_code == 0
 
 
 @pytest.mark.slow

@@ -202,3 +202,31 @@ def test_a_budget_in_seconds_stops_the_search_once_spent() -> None:
     assert ran == 4 and spent_seconds(study) == 8.5
     assert run_worker(study, objective, 100, heartbeats=False, budget_seconds=8.0) == 0  # resumed: nothing left
     assert run_worker(study, objective, 5, heartbeats=False) == 1  # without a budget, n_trials rules
+
+
+def test_a_hand_design_stopped_without_a_retry_is_queued_for_one_and_found_through_it() -> None:
+    """A study from before stops were handed back (Ctrl-C failed the warm-start trial and queued
+    nothing): the next start queues its retry, which is then the hand design; one failed on its
+    own (a NaN) is not retried, and the report's phrase says why."""
+    from search.optimize.status import hand_design, hand_design_outcome
+    from search.optimize.workers import recover_hand_design
+
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({}, user_attrs={"warm_start": True})
+    stopped = study.ask()
+    study.tell(stopped, state=TrialState.FAIL)  # no status: stopped, not its own fault
+    assert hand_design(study.get_trials()).number == stopped.number
+    assert recover_hand_design(study, max_retry=3) == stopped.number
+    assert recover_hand_design(study, max_retry=3) is None  # queued once
+    retry = hand_design(study.get_trials())
+    assert retry.number != stopped.number and retry.state == TrialState.WAITING
+    assert retry.system_attrs["failed_trial"] == stopped.number and retry.user_attrs["warm_start"]
+    assert hand_design_outcome(retry).startswith("waiting: handed back after a stop")
+    ran = study.ask()  # the retry runs and fails on its own
+    assert ran.number == retry.number
+    ran.set_user_attr("status", Status.FAILED)
+    ran.set_user_attr("fail_reason", "train_loss became nan in epoch 1")
+    study.tell(ran, state=TrialState.FAIL)
+    own = hand_design(study.get_trials())
+    assert own.number == retry.number and recover_hand_design(study, max_retry=3) is None
+    assert hand_design_outcome(own) == "failed on its own (train_loss became nan in epoch 1), so not retried"

@@ -1,5 +1,6 @@
-"""SIGTERM's two faces: during training a flag the trainer checks between batches, elsewhere an
-immediate PoliteStop; a second SIGTERM exits at once."""
+"""SIGTERM's and Ctrl-C's two faces: during training a flag the trainer checks between
+batches, elsewhere an immediate PoliteStop; a second signal stops at once (StopNow), except
+inside a held block, which it waits out."""
 
 from __future__ import annotations
 
@@ -13,26 +14,60 @@ from search.training import interrupt
 
 @pytest.fixture(autouse=True)
 def _fresh() -> Iterator[None]:
-    interrupt._requested.clear()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupt.install()
     yield
-    interrupt._requested.clear()
+    interrupt.install()  # no stop left requested for the next test
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
 
 
-def test_during_training_the_first_sigterm_waits_for_the_next_batch_and_a_second_exits() -> None:
+@pytest.mark.parametrize("first, code, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_during_training_the_first_signal_waits_for_the_next_batch_and_a_second_stops_at_once(
+    first: int, code: int, name: str
+) -> None:
     with interrupt.deferred():
-        interrupt._on_sigterm(signal.SIGTERM, None)  # only the flag
+        interrupt._on_signal(first, None)  # only the flag
         assert interrupt.requested()
-        with pytest.raises(interrupt.PoliteStop):
+        with pytest.raises(interrupt.PoliteStop, match=f"stopped by {name}"):
             interrupt.check()  # the trainer, between two batches
-        with pytest.raises(SystemExit) as exited:
-            interrupt._on_sigterm(signal.SIGTERM, None)
-    assert exited.value.code == interrupt.EXIT_CODE == 143
+        with pytest.raises(interrupt.StopNow) as stopped:
+            interrupt._on_signal(signal.SIGINT, None)  # the second, of either kind
+    assert stopped.value.code == interrupt.exit_code() == code  # the first signal's code
+    assert isinstance(stopped.value, SystemExit) and f"second {name}" in str(stopped.value)
 
 
-def test_between_trials_sigterm_stops_at_once() -> None:
-    with pytest.raises(interrupt.PoliteStop):
-        interrupt._on_sigterm(signal.SIGTERM, None)
+def test_between_trials_a_signal_stops_at_once() -> None:
+    with pytest.raises(interrupt.PoliteStop, match=r"^stopped by Ctrl-C \(SIGINT\)$"):
+        interrupt._on_signal(signal.SIGINT, None)
     assert interrupt.requested()  # and any later check stops too
+
+
+def test_a_second_signal_waits_out_a_held_block() -> None:
+    with pytest.raises(interrupt.PoliteStop):
+        interrupt._on_signal(signal.SIGTERM, None)
+    done = []
+    with pytest.raises(interrupt.StopNow) as stopped, interrupt.held():
+        interrupt._on_signal(signal.SIGINT, None)  # a second signal inside: recorded, not raised
+        done.append("both writes")
+    assert done == ["both writes"] and stopped.value.code == 143
+
+
+def test_install_starts_with_no_stop_requested() -> None:
+    with pytest.raises(interrupt.PoliteStop):
+        interrupt._on_signal(signal.SIGINT, None)
+    interrupt.install()
+    assert not interrupt.requested()
+    interrupt.check()  # no stop: returns
+
+
+def test_a_real_ctrl_c_reaches_the_handler() -> None:
+    import os
+    import time
+
+    with pytest.raises(interrupt.PoliteStop, match="Ctrl-C"):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # interrupted: the handler runs before this returns
 
 
 def test_the_trainer_stops_between_batches_once_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,7 +88,7 @@ def test_the_trainer_stops_between_batches_once_asked(monkeypatch: pytest.Monkey
     def counting() -> None:
         batches.append(1)
         if len(batches) == 4:  # entry, batch 1, batch 2, then the check before batch 3
-            interrupt._requested.set()
+            interrupt._on_signal(signal.SIGTERM, None)  # inside deferred(): only the flag
         original()
 
     monkeypatch.setattr(interrupt, "check", counting)
