@@ -86,10 +86,11 @@ def run_cli_in_process(main: Callable[[], None], argv: list[str], cwd: Path) -> 
     (exit by signal, worker processes: those start the real CLI). Its exit code is SystemExit's;
     an exception that escapes is printed as Python would print it (so "Traceback" shows). What a
     command sets for its process (signal handlers, logging, Hydra's global state, the working
-    folder) is put back."""
+    folder, torch's CPU threads) is put back."""
+    import torch
     from hydra.core.global_hydra import GlobalHydra
 
-    saved_argv, saved_cwd = sys.argv[:], os.getcwd()
+    saved_argv, saved_cwd, threads = sys.argv[:], os.getcwd(), torch.get_num_threads()
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     root = logging.getLogger()
     root_state = (root.handlers[:], root.level)
@@ -115,6 +116,7 @@ def run_cli_in_process(main: Callable[[], None], argv: list[str], cwd: Path) -> 
             signal.signal(number, handler)
         root.handlers[:], root.level = root_state
         GlobalHydra.instance().clear()
+        torch.set_num_threads(threads)  # a command that sets its own (a confirmation) leaves the suite's
     return subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
 
 

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 import space
+from search.apps.report import main as report_main
 from search.optimize.status import counts, tally
-from tests.search.conftest import run_search
+from tests.search.conftest import run_search_in_process
 from tests.search.wandb_records import OfflineRun, read_runs
 
 BUDGET = 2_000_000  # about 40% of the default ranges' networks at 8x8 fit
@@ -47,12 +48,13 @@ def _load(directory: Path) -> optuna.Study:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     cwd = tmp_path_factory.mktemp("e2e")
     directory = cwd / "results" / "e2e"
-    run_search([*COMMON, "search.n_trials=5"], cwd)
+    # in this process: the study and its files are the subject (the CLI as a process: test_workers, test_kills)
+    run_search_in_process([*COMMON, "search.n_trials=5"], cwd)
     first = _load(directory).get_trials()
     first_runs = read_runs(directory / "wandb")
-    run_search([*COMMON, "search.n_trials=6"], cwd)
+    run_search_in_process([*COMMON, "search.n_trials=6"], cwd)
     after_second = len(read_runs(directory / "wandb"))
-    third = run_search([*COMMON, "search.n_trials=6"], cwd)
+    third = run_search_in_process([*COMMON, "search.n_trials=6"], cwd)
     return Runs(
         directory, first, first_runs, _load(directory), read_runs(directory / "wandb"), after_second, third.stdout
     )
@@ -150,17 +152,11 @@ def test_result_files_match_the_study(runs: Runs) -> None:
 
 @pytest.mark.slow
 def test_report_rebuilds_from_the_storage(runs: Runs) -> None:
-    import subprocess
-    import sys
-
     csv_path = runs.directory / "trials.csv"
     before = csv_path.read_text()
     csv_path.unlink()
     (runs.directory / "report.md").unlink()
-    proc = subprocess.run(
-        [sys.executable, "-m", "search.apps.report", str(runs.directory)], capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert report_main([str(runs.directory)]) == 0
     assert csv_path.read_text() == before
     assert "best trial: #" in (runs.directory / "report.md").read_text()
 

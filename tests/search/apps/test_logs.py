@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from search.optimize.status import status
-from tests.search.conftest import run_search
+from tests.search.conftest import run_search, run_search_in_process
 
 TRIAL_LINE = re.compile(r"\] - trial (\d+) (\w+), (\d+\.\d\d) MMACs, (.*)$")
 
@@ -58,7 +58,7 @@ def test_search_log_has_a_line_per_finished_trial_and_no_carriage_returns(tmp_pa
 
 @pytest.mark.slow
 def test_short_trials_log_no_epoch_lines_by_default(tmp_path: Path) -> None:
-    run_search(
+    run_search_in_process(
         [
             "data=synthetic",
             "data.n_samples=128",

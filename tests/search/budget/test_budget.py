@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 import space
+from search.apps.search import main as search_main
 from search.budget.constraints import constraints, feasible, project
 from search.config.schema import BudgetConfig
-from tests.search.conftest import FOREIGN_HARDWARE, this_machine
+from tests.search.conftest import FOREIGN_HARDWARE, run_cli_in_process, this_machine
 
 
 def test_constraints_are_relative_and_signed() -> None:
@@ -93,14 +94,9 @@ def test_latency_budget_end_to_end(tmp_path) -> None:
     table, path = latency_table(cfg, base)  # fitted once here; the study below loads it
     predicted = sorted(table.predict(sample(RandomDraw(s), Ranges(), base)) for s in range(40))
     cap = round(predicted[len(predicted) // 3], 3)  # about a third of the draws fit
-    proc = subprocess.run(
-        [sys.executable, "-m", "search", *_latency_study_args(cap, str(results))],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=search_env(),
-        timeout=600,
-    )
+    with pytest.MonkeyPatch.context() as patch:  # in this process: the study and its files are the subject
+        patch.setenv("WANDB_MODE", "offline")
+        proc = run_cli_in_process(search_main, _latency_study_args(cap, str(results)), tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     directory = results / "lat"
     import optuna

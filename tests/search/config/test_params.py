@@ -4,14 +4,13 @@ trial beside the architecture, applied to the trial's own config, and shown wher
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
+from search.apps.search import main as search_main
 from search.apps.search import precheck
 from search.config.ablate import register_ablate
 from search.config.params import SearchedParam, apply_values, config_values, parse_params
@@ -28,7 +27,7 @@ from search.data.sources import data_config, register
 from search.experiments.run import run_study
 from search.training.trainer import Trainer
 from space.ranges import RandomDraw
-from tests.search.conftest import run_cli_in_process, search_env
+from tests.search.conftest import run_cli_in_process
 from tests.search.wandb_records import read_runs
 
 register()
@@ -334,11 +333,9 @@ def test_the_shipped_hparams_search_file_composes_with_an_experiment_and_the_com
 def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path: Path) -> None:
     """The shipped hparams_search file on synthetic data, through the CLI, as a multirun over
     another key: each job's study, W&B runs, trials.csv, report.md and best_hyperparameters.yaml."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "search",
+    with pytest.MonkeyPatch.context() as patch:  # a Hydra multirun in this process: its files are the subject
+        patch.setenv("WANDB_MODE", "offline")
+        args = [
             "-m",
             "data=synthetic",
             "data.n_samples=160",
@@ -354,13 +351,8 @@ def test_a_search_samples_three_training_keys_and_shows_them_everywhere(tmp_path
             "search.confirm.subset=null",
             "progress=false",
             "budget.macs=1500000,2000000",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=search_env(),
-        timeout=600,
-    )
+        ]
+        proc = run_cli_in_process(search_main, args, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     searched = {"train.lr", "train.weight_decay", "train.batch_size", "train.momentum", "train.schedule"}
     jobs = sorted((tmp_path / "results" / "synthetic-hparams").glob("*/study.db"))

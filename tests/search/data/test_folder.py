@@ -21,7 +21,7 @@ from search.data.splits import minibatch
 from search.training.trainer import Trainer
 from space.model import build_model
 from space.presets import preset
-from tests.search.conftest import run_cli_in_process, run_search
+from tests.search.conftest import run_cli_in_process, run_search_in_process
 
 CLASSES = ["ant", "bee", "cat"]
 MODES = ["RGB", "L", "P", "RGBA", "CMYK", "I;16", "LA"]
@@ -191,8 +191,8 @@ def test_search_on_a_tree_and_its_resume(tree: Path, tmp_path: Path) -> None:
         "study.name=tree",
         "progress=false",
     ]
-    run_search([*args, "search.n_trials=2"], tmp_path)
-    again = run_search([*args, "search.n_trials=3"], tmp_path)
+    run_search_in_process([*args, "search.n_trials=2"], tmp_path)
+    again = run_search_in_process([*args, "search.n_trials=3"], tmp_path)
     import optuna
 
     study = optuna.load_study(study_name="tree", storage=f"sqlite:///{tmp_path / 'results' / 'tree' / 'study.db'}")

@@ -16,13 +16,14 @@ import space
 from search.apps.ablate import main as ablate_main
 from search.apps.cli import CONF_DIR
 from search.apps.compare import main as compare_main
+from search.apps.report import main as report_main
 from search.config.ablate import AblateConfig, ExperimentConfig, register_ablate
 from search.config.schema import ConfigError
 from search.data.sources import register
 from space.ablations import reduction_variants
 from space.accounting import cost
 from space.presets import preset
-from tests.search.conftest import REPO, run_cli_in_process
+from tests.search.conftest import run_cli_in_process
 
 FAST = [
     "data=synthetic",
@@ -35,10 +36,16 @@ FAST = [
 
 
 def _run(module: str, args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline"}
-    proc = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
-    )
+    """`python -m <module> args` run in this process (run_cli_in_process): what the commands
+    train, cache and report is the subject here, not a new interpreter's start-up."""
+    main = {
+        "search.apps.ablate": ablate_main,
+        "search.apps.compare": compare_main,
+        "search.apps.report": lambda: sys.exit(report_main()),
+    }[module]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WANDB_MODE", "offline")
+        proc = run_cli_in_process(main, args, cwd)
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout + proc.stderr)
     return proc

@@ -15,7 +15,7 @@ import torch
 from search.optimize.confirm import RUN_PREFIX
 from search.optimize.results import CONFIRMED_ATTR, best_trial, top_trials
 from search.training.predict import weights_file
-from tests.search.conftest import run_search
+from tests.search.conftest import run_search, run_search_in_process
 from tests.search.wandb_records import read_runs
 
 ARGS = [
@@ -47,7 +47,7 @@ class Confirmed:
 def confirmed(tmp_path_factory: pytest.TempPathFactory) -> Confirmed:
     cwd = tmp_path_factory.mktemp("confirm")
     first = run_search(ARGS, cwd)
-    second = run_search(ARGS, cwd)  # a resume of a finished study: nothing is trained again
+    second = run_search_in_process(ARGS, cwd)  # a resume of a finished study (no worker to spawn): nothing trains
     directory = cwd / "results" / "confirm"
     study = optuna.load_study(study_name="confirm", storage=f"sqlite:///{directory / 'study.db'}")
     return Confirmed(directory, study, first.stdout + first.stderr, second.stdout + second.stderr)

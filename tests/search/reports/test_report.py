@@ -12,7 +12,7 @@ import pytest
 
 from search.apps.report import main as report_main
 from search.reports.study import pareto_front
-from tests.search.conftest import run_search
+from tests.search.conftest import run_search_in_process
 
 
 def test_pareto_front_keeps_cheapest_for_each_accuracy_gain() -> None:
@@ -22,7 +22,7 @@ def test_pareto_front_keeps_cheapest_for_each_accuracy_gain() -> None:
 
 @pytest.mark.slow
 def test_report_aggregates_a_search_multirun_into_one_table(tmp_path: Path) -> None:
-    run_search(
+    run_search_in_process(
         [
             "-m",
             "data=synthetic",

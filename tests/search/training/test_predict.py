@@ -4,21 +4,19 @@ to TorchScript and ONNX with the same logits, and weights kept by ablation runs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from search.apps.ablate import main as ablate_main
 from search.apps.export import export
 from search.apps.export import main as export_main
 from search.data.sources import data_config, load_data
 from search.data.splits import split_indices
 from search.training.predict import load_trained, weights_file
-from tests.search.conftest import REPO, run_search_in_process
+from tests.search.conftest import run_cli_in_process, run_search_in_process
 
 CLASSES = ["cat", "dog", "owl"]
 
@@ -134,17 +132,9 @@ def test_ablation_keeps_weights_when_asked(tmp_path: Path) -> None:
         "train.epochs=1",
         "logger=none",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
 
-    def ablate(*extra: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "search.apps.ablate", *args, *extra],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-        )
+    def ablate(*extra: str) -> str:  # in this process: its files are the subject
+        proc = run_cli_in_process(ablate_main, [*args, *extra], tmp_path)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
