@@ -21,9 +21,10 @@ import contextlib
 import multiprocessing
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from types import FrameType
+from typing import Any, TypeVar
 
 __all__ = [
     "PoliteStop",
@@ -39,6 +40,7 @@ __all__ = [
     "told",
 ]
 
+T = TypeVar("T")
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
@@ -142,12 +144,23 @@ def held() -> Iterator[None]:
             raise StopNow(exit_code())
 
 
+class _InPlace:
+    """`map` as a one-process pool would run it, in this process: nothing to spawn."""
+
+    def map(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> Iterator[T]:
+        return map(fn, *iterables)
+
+
 @contextlib.contextmanager
-def process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
-    """Spawned processes (CUDA and OpenMP state is not forked) that stop politely too. A stop
-    here cancels the jobs not started yet and waits for those in flight, which a terminal's
-    Ctrl-C or a job's SIGTERM reaches as well (they reach the whole process group): each ends
-    at its next batch, and what finished before is the caller's to keep."""
+def process_pool(processes: int) -> Iterator[ProcessPoolExecutor | _InPlace]:
+    """`processes` spawned processes (CUDA and OpenMP state is not forked) that stop politely
+    too, or for one, this process itself (a spawned interpreter would only add its start-up).
+    A stop here cancels the jobs not started yet and waits for those in flight, which a
+    terminal's Ctrl-C or a job's SIGTERM reaches as well (they reach the whole process group):
+    each ends at its next batch, and what finished before is the caller's to keep."""
+    if processes == 1:
+        yield _InPlace()
+        return
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=install)
     try:
         yield pool

@@ -107,43 +107,57 @@ def _stopped_three_times(kind: str, cwd: Path) -> Study:
     return Study(name, cwd / "results" / name, _study(url, name).get_trials(), stops, wandb)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def stopped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Study:
-    return _stopped_three_times(request.param, tmp_path_factory.mktemp(request.param))
+class _Stopped:
+    """The tests of one storage's stopped study; a class per storage, so that pytest-xdist's
+    loadscope runs the two on different test processes."""
+
+    kind: str
+
+    @pytest.fixture(scope="class")
+    def stopped(self, tmp_path_factory: pytest.TempPathFactory) -> Study:
+        return _stopped_three_times(self.kind, tmp_path_factory.mktemp(self.kind))
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("stop", list(STOPS))
+    def test_a_stop_hands_the_trial_back_and_the_next_run_resumes_it_from_its_epoch(
+        self, stopped: Study, stop: str
+    ) -> None:
+        _, code, said = STOPS[stop]
+        s = stopped.stops[stop]
+        assert s.returncode == code, s.out + s.err
+        assert "Traceback" not in s.out + s.err
+        line = s.err.strip().splitlines()[-1]  # one line says what was kept and how to resume
+        assert re.match(
+            rf"study {stopped.name}: stopped by (a second )?{re.escape(said)}: trial {s.trial} handed back", line
+        )
+        assert line.endswith("the same command resumes the study"), line
+        assert s.epoch >= 1
+        dead = next(t for t in stopped.trials if t.number == s.trial)
+        assert dead.state == TrialState.FAIL and "status" not in dead.user_attrs  # not counted: handed back
+        retry = next(t for t in stopped.trials if t.system_attrs.get("retry_history", [None])[-1] == s.trial)
+        assert retry.user_attrs["resumed_from"] == {"trial": s.trial, "epoch": s.epoch}  # its last finished epoch
+        if stopped.wandb:
+            runs = {r.name.split("-")[1]: r for r in read_runs(stopped.directory / "wandb")}
+            stopped_run = runs[f"{s.trial:04d}"]
+            assert stopped_run.preempting and stopped_run.exit_code != 0
+            assert stopped_run.summary["state"] == "interrupted"
+
+    @pytest.mark.slow
+    def test_the_stopped_hand_design_still_finishes_and_is_reported(self, stopped: Study) -> None:
+        _assert_exactly(stopped.trials, N_TRIALS)
+        assert stopped.stops["sigterm"].trial == 0  # the hand design, the first trial, took the first stop
+        hand = hand_design(stopped.trials)
+        assert hand is not None and status(hand) == Status.COMPLETE
+        assert hand.system_attrs["retry_history"][0] == 0  # finished by a retry: found through it
+        assert sorted(hand.intermediate_values) == list(range(1, EPOCHS + 1))
+        report = (stopped.directory / "report.md").read_text()
+        line = next(x for x in report.splitlines() if x.startswith("- hand design"))
+        assert f"(trial #{hand.number}," in line and "validation accuracy" in line, line
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop", list(STOPS))
-def test_a_stop_hands_the_trial_back_and_the_next_run_resumes_it_from_its_epoch(stopped: Study, stop: str) -> None:
-    _, code, said = STOPS[stop]
-    s = stopped.stops[stop]
-    assert s.returncode == code, s.out + s.err
-    assert "Traceback" not in s.out + s.err
-    line = s.err.strip().splitlines()[-1]  # one line says what was kept and how to resume
-    assert re.match(
-        rf"study {stopped.name}: stopped by (a second )?{re.escape(said)}: trial {s.trial} handed back", line
-    )
-    assert line.endswith("the same command resumes the study"), line
-    assert s.epoch >= 1
-    dead = next(t for t in stopped.trials if t.number == s.trial)
-    assert dead.state == TrialState.FAIL and "status" not in dead.user_attrs  # not counted: handed back
-    retry = next(t for t in stopped.trials if t.system_attrs.get("retry_history", [None])[-1] == s.trial)
-    assert retry.user_attrs["resumed_from"] == {"trial": s.trial, "epoch": s.epoch}  # its last finished epoch
-    if stopped.wandb:
-        runs = {r.name.split("-")[1]: r for r in read_runs(stopped.directory / "wandb")}
-        stopped_run = runs[f"{s.trial:04d}"]
-        assert stopped_run.preempting and stopped_run.exit_code != 0
-        assert stopped_run.summary["state"] == "interrupted"
+class TestOnSQLite(_Stopped):
+    kind = "sqlite"
 
 
-@pytest.mark.slow
-def test_the_stopped_hand_design_still_finishes_and_is_reported(stopped: Study) -> None:
-    _assert_exactly(stopped.trials, N_TRIALS)
-    assert stopped.stops["sigterm"].trial == 0  # the hand design, the first trial, took the first stop
-    hand = hand_design(stopped.trials)
-    assert hand is not None and status(hand) == Status.COMPLETE
-    assert hand.system_attrs["retry_history"][0] == 0  # finished by a retry: found through it
-    assert sorted(hand.intermediate_values) == list(range(1, EPOCHS + 1))
-    report = (stopped.directory / "report.md").read_text()
-    line = next(x for x in report.splitlines() if x.startswith("- hand design"))
-    assert f"(trial #{hand.number}," in line and "validation accuracy" in line, line
+class TestOnPostgreSQL(_Stopped):
+    kind = "postgresql"
