@@ -160,9 +160,10 @@ class _ElasticConv(nn.Module):
         self.conv = nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=not batch_norm)
         self.bn = nn.BatchNorm2d(c_out, eps=1e-3) if batch_norm else None
 
-    def forward(self, x: Tensor, out: int, index: Tensor) -> Tensor:
+    def forward(self, x: Tensor, out: int, index: Tensor, stride: int = 1) -> Tensor:
         bias = None if self.conv.bias is None else self.conv.bias[:out]
-        y = F.conv2d(x, self.conv.weight[:out].index_select(1, index), bias, padding=self.kernel // 2)
+        weight = self.conv.weight[:out].index_select(1, index)
+        y = F.conv2d(x, weight, bias, stride=stride, padding=self.kernel // 2)
         if self.bn is not None:
             bn = self.bn
             y = F.batch_norm(
@@ -301,7 +302,7 @@ class Supernet(nn.Module):
             first_in = x.shape[1]
         s = g.stem
         stride = s.first_stride if self.stem_depthwise is None else 1
-        x = _strided(self.stem_conv1, x, s.conv1, _prefix(first_in, x.device), stride)
+        x = self.stem_conv1(x, s.conv1, _prefix(first_in, x.device), stride)  # the one elastic conv with a stride
         x = self.pool1(x)
         x = self.stem_reduce(x, s.reduce, _prefix(s.conv1, x.device))
         x = self.stem_conv3(x, s.conv3, _prefix(s.reduce, x.device))
@@ -374,24 +375,3 @@ def _layout(w: ModuleWidths, m: InceptionModule, device: torch.device) -> Tensor
             w.c1 + w.c3 + w.c5 + _prefix(m.pool_proj, device),  # type: ignore[arg-type]
         ]
     )
-
-
-def _strided(conv: _ElasticConv, x: Tensor, out: int, index: Tensor, stride: int) -> Tensor:
-    """The stem's first conv, the one elastic conv with a stride."""
-    if stride == 1:
-        return conv(x, out, index)
-    bias = None if conv.conv.bias is None else conv.conv.bias[:out]
-    y = F.conv2d(x, conv.conv.weight[:out].index_select(1, index), bias, stride=stride, padding=conv.kernel // 2)
-    if conv.bn is not None:
-        bn = conv.bn
-        y = F.batch_norm(
-            y,
-            bn.running_mean[:out],
-            bn.running_var[:out],
-            bn.weight[:out],
-            bn.bias[:out],
-            conv.training,
-            bn.momentum if bn.momentum is not None else 0.1,
-            bn.eps,
-        )
-    return F.relu(y)
