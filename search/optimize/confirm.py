@@ -35,7 +35,7 @@ from search.optimize.results import (
     top_trials,
     trial_file,
 )
-from search.optimize.status import Status, hand_design, status
+from search.optimize.status import hand_design
 from search.training import interrupt
 from search.training.network import run_key, train_network
 from search.training.predict import model_card
@@ -95,8 +95,7 @@ def _networks(study: optuna.Study, cfg: Config) -> tuple[list[_Network], _Networ
             t, Genotype.from_dict(t.user_attrs["genotype"]), apply_values(high, t.user_attrs["hyperparameters"])
         )
 
-    hand = hand_design(trials)  # the warm-start trial, or its retry
-    hand = hand if hand is not None and status(hand) == Status.COMPLETE else None
+    hand = hand_design(trials, complete=True)  # the warm-start trial, or its retry
     return [network(t) for t in top_trials(trials, cfg.search.confirm.top_k)], network(hand) if hand else None
 
 

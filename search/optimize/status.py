@@ -87,14 +87,16 @@ def spent_seconds(study: optuna.Study) -> float:
     return trained + float(study.user_attrs.get("prescreen_seconds", 0.0))
 
 
-def hand_design(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+def hand_design(trials: Sequence[FrozenTrial], *, complete: bool = False) -> FrozenTrial | None:
     """The hand design's trial (the warm start): the one that counted, else the newest of its
     retries. A stop hands a trial back as a copy that carries its attributes ("warm_start"
-    among them), so the hand design may be any trial of that chain."""
+    among them), so the hand design may be any trial of that chain. With `complete`, only a
+    hand design that trained to the end (None otherwise)."""
     chain = [t for t in trials if t.user_attrs.get("warm_start")]
     if not chain:
         return None
-    return next((t for t in chain if counts(t)), max(chain, key=lambda t: t.number))
+    hand = next((t for t in chain if counts(t)), max(chain, key=lambda t: t.number))
+    return hand if not complete or status(hand) == Status.COMPLETE else None
 
 
 def hand_design_outcome(hand: FrozenTrial) -> str:

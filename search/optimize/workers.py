@@ -257,13 +257,15 @@ def _hand_back(study: optuna.Study, number: int | None, max_retry: int | None, c
     )
 
 
-def queue_retry(study: optuna.Study, number: int, max_retry: int | None) -> None:
+def queue_retry(study: optuna.Study, number: int, max_retry: int | None) -> bool:
     """Queue a copy of failed trial `number` (its parameters and attributes, "warm_start"
-    among them) that resumes from its checkpoint: Optuna's retry, up to `max_retry` times."""
+    among them) that resumes from its checkpoint: Optuna's retry, up to `max_retry` times.
+    Whether a copy was queued (not when the retries are used up), as the storage shows it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         frozen = next(t for t in study.get_trials(deepcopy=True) if t.number == number)
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+    return any(t.system_attrs.get("retry_history", [None])[-1] == number for t in study.get_trials(deepcopy=False))
 
 
 def seconds_spent(study: optuna.Study, budget_seconds: float | None) -> bool:
@@ -379,13 +381,9 @@ def recover_hand_design(study: optuna.Study, max_retry: int | None) -> int | Non
     hand design is the one network every comparison is stated against; a search trial lost
     this way is simply replaced by a new draw, the hand design could not be. Run at start-up.
     Returns the number of the trial retried."""
-    trials = study.get_trials(deepcopy=False)
-    hand = hand_design(trials)
-    if hand is None or status(hand) != Status.LOST:
-        return None
-    if any(t.system_attrs.get("failed_trial") == hand.number for t in trials):
-        return None  # retried already: its retries ran out (search.max_retry)
-    queue_retry(study, hand.number, max_retry)
+    hand = hand_design(study.get_trials(deepcopy=False))  # the newest of its chain: no retry of it yet
+    if hand is None or status(hand) != Status.LOST or not queue_retry(study, hand.number, max_retry):
+        return None  # nothing stopped, or its retries are used up (search.max_retry)
     log.warning("trial %d (the hand design) was stopped without a retry; queued for one", hand.number)
     return hand.number
 

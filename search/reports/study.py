@@ -514,8 +514,7 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
             trials = study.get_trials(deepcopy=False)
             best = best_trial(study)
             test = study.user_attrs.get("test", {})
-            hand = hand_design(trials)
-            hand = hand if hand is not None and status(hand) == Status.COMPLETE else None
+            hand = hand_design(trials, complete=True)
             row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
             row.update(
                 study=db.parent.name,
