@@ -27,7 +27,7 @@ from tests.search.optimize.test_workers import _assert_exactly
 from tests.search.storages import storage_url, unique_name
 from tests.search.wandb_records import read_runs
 
-EPOCHS = 6
+EPOCHS = 8
 N_TRIALS = 3
 ARGS = [
     "data=synthetic",
@@ -72,17 +72,20 @@ def _study(url: str, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=open_storage(url))
 
 
-def _training(proc, url: str, name: str, past: int) -> None:
-    """Wait until a trial trains on, at least one epoch past `past` and two short of its end."""
+def _training(proc, url: str, name: str) -> None:
+    """Wait until a running trial has finished an epoch in this run (one past the epoch a retry
+    resumed from) and is two epochs short of its end. A window that always opens in some trial:
+    a retry resumed too late for it is followed by a fresh trial, as the study is not complete."""
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         with contextlib.suppress(KeyError):  # the study is not created yet
             for t in _study(url, name).get_trials():
-                if t.state == TrialState.RUNNING and past < len(t.intermediate_values) <= EPOCHS - 2:
+                start = t.user_attrs.get("resumed_from", {}).get("epoch", 0)
+                if t.state == TrialState.RUNNING and start < len(t.intermediate_values) <= EPOCHS - 2:
                     return
         time.sleep(0.02)
-    raise AssertionError(f"no trial trained past epoch {past}")
+    raise AssertionError("no trial finished an epoch in this run")
 
 
 def _stopped_three_times(kind: str, cwd: Path) -> Study:
@@ -90,10 +93,10 @@ def _stopped_three_times(kind: str, cwd: Path) -> Study:
     name = unique_name("stop")
     wandb = kind == "sqlite"  # W&B (offline) on one storage: the stopped runs are closed as preempted
     args = [*ARGS, f"study.name={name}", f"search.storage={url}", "logger=wandb" if wandb else "logger=none"]
-    stops, resumed_from = {}, 0
+    stops = {}
     for stop, (signals, _, _) in STOPS.items():
         proc = start_search(args, cwd)
-        _training(proc, url, name, past=resumed_from)
+        _training(proc, url, name)
         for i, number in enumerate(signals):
             time.sleep(0.02 * i)  # a second signal once the first was taken
             with contextlib.suppress(ProcessLookupError):
@@ -102,7 +105,6 @@ def _stopped_three_times(kind: str, cwd: Path) -> Study:
         found = _HANDED_BACK.search(err)
         assert found, out + err
         stops[stop] = Stopped(proc.returncode, out, err, int(found[1]), int(found[2]))
-        resumed_from = int(found[2])
     run_search(args, cwd)
     return Study(name, cwd / "results" / name, _study(url, name).get_trials(), stops, wandb)
 
@@ -114,8 +116,9 @@ class _Stopped:
     kind: str
 
     @pytest.fixture(scope="class")
-    def stopped(self, tmp_path_factory: pytest.TempPathFactory) -> Study:
-        return _stopped_three_times(self.kind, tmp_path_factory.mktemp(self.kind))
+    @classmethod
+    def stopped(cls, tmp_path_factory: pytest.TempPathFactory) -> Study:
+        return _stopped_three_times(cls.kind, tmp_path_factory.mktemp(cls.kind))
 
     @pytest.mark.slow
     @pytest.mark.parametrize("stop", list(STOPS))
