@@ -69,7 +69,9 @@ class StudyResult:
 def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     """One finished trial as a log line: outcome, cost, accuracy, seconds."""
     outcome = status(trial)
-    parts = [f"trial {trial.number} {outcome}", f"{trial.user_attrs.get('macs', 0) / 1e6:.2f} MMACs"]
+    parts = [f"trial {trial.number} {outcome}"]
+    if "macs" in trial.user_attrs:  # a trial ended before it drew its network (surplus) has no cost
+        parts.append(f"{trial.user_attrs['macs'] / 1e6:.2f} MMACs")
     epochs = trial.user_attrs.get("epochs")
     if outcome == Status.COMPLETE:
         parts.append(f"val {trial.value:.4f} after {epochs} epochs")

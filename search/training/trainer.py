@@ -292,9 +292,11 @@ class Trainer:
         on_checkpoint: Callable[[TrainState], None] | None = None,
         resume: TrainState | None = None,
     ) -> tuple[list[EpochResult], nn.Module]:
-        """Train for `cfg.epochs` epochs with `cfg`'s optimiser settings, calling `on_epoch` after
-        each (it may raise to stop: pruning), then `on_checkpoint` with the state after that
-        epoch. `resume` (such a state)
+        """Train for `cfg.epochs` epochs with `cfg`'s optimiser settings, calling `on_checkpoint`
+        with the state after each epoch (but the last), then `on_epoch` (it may raise to stop:
+        pruning). The state comes first so that an epoch a caller has reported is always one it
+        can resume from, even when a stop (submitit's requeue) lands between the two calls.
+        `resume` (such a state)
         continues from its epoch with the same weights, optimiser, Polyak average and random
         stream, so a resumed fit ends where an uninterrupted one would. Returns the history and
         the network that was evaluated: the Polyak average when `cfg.polyak` is set, else the
@@ -306,10 +308,10 @@ class Trainer:
             for epoch in range(len(run.history), self.cfg.epochs):
                 result = self._epoch(run, epoch, aux_weight=aux_weight)
                 run.history.append(result)
-                if on_epoch is not None:
-                    on_epoch(result)
                 if on_checkpoint is not None and epoch + 1 < self.cfg.epochs:
                     on_checkpoint(self._state(run, epoch + 1))
+                if on_epoch is not None:
+                    on_epoch(result)
         return run.history, run.averaged.module if run.averaged is not None else run.model
 
     def _start(self, model: nn.Module) -> _Fit:

@@ -12,7 +12,7 @@ from search.experiments.run import trial_line
 from search.optimize.status import Status, status
 
 # what a reader of search.log (and tests/search/apps/test_logs.py) expects of each line
-LINE = re.compile(r"^trial (\d+) (\w+), (\d+\.\d\d) MMACs, (.+)$")
+LINE = re.compile(r"^trial (\d+) (\w+), (?:(\d+\.\d\d) MMACs, )?(.+)$")
 
 
 def _trial(state: TrialState, **attrs: object) -> FrozenTrial:
@@ -48,6 +48,8 @@ def test_every_finished_outcome_has_a_line_that_says_what_happened(outcome: Stat
     m = LINE.match(trial_line(trial))
     assert m is not None, trial_line(trial)
     assert m[2] == outcome and m[4].strip()
+    # the cost where the trial drew its network; a surplus trial ended before it drew one
+    assert m[3] == (None if outcome == Status.SURPLUS else "1.50" if outcome != Status.INFEASIBLE else "3.00")
 
 
 def test_the_lines_differ_between_outcomes() -> None:

@@ -132,5 +132,9 @@ def test_submitits_requeue_goes_on_from_the_epoch_the_job_stopped_at(tmp_path: P
     assert handed_back.state == TrialState.FAIL and "status" not in handed_back.user_attrs
     retry = next(t for t in trials if t.system_attrs.get("failed_trial") == in_flight.number)
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["worker"] != in_flight.user_attrs["worker"]
-    saved = len(handed_back.intermediate_values)
-    assert retry.user_attrs["resumed_from"] == {"trial": in_flight.number, "epoch": saved} and saved >= 1
+    reported = len(handed_back.intermediate_values)
+    # submitit's requeue (a SystemExit) lands at any line: at the latest epoch reported, or one
+    # later when it came between that epoch's saved state and its report; never an earlier one
+    resumed = retry.user_attrs["resumed_from"]
+    assert resumed["trial"] == in_flight.number and reported >= 1
+    assert resumed["epoch"] in (reported, reported + 1), (resumed, reported)

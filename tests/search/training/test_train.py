@@ -56,6 +56,19 @@ def test_aux_heads_are_dropped_at_evaluation(data) -> None:
     assert calls == []
 
 
+def test_each_epochs_state_is_handed_over_before_the_epoch_is_reported(data) -> None:
+    """A caller that reports an epoch (to Optuna's storage) already holds a state it can resume
+    from: a stop landing between the two calls never loses a reported epoch."""
+    calls: list[tuple[str, int]] = []
+    Trainer(TrainConfig(epochs=3, batch_size=128), data).fit(
+        space.build_model(_genotype(data)),
+        aux_weight=0.3,
+        on_epoch=lambda r: calls.append(("reported", r.epoch)),
+        on_checkpoint=lambda s: calls.append(("state", s["epoch"])),
+    )
+    assert calls == [("state", 1), ("reported", 1), ("state", 2), ("reported", 2), ("reported", 3)]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("augment", [False, True])
 def test_a_fit_resumed_from_a_checkpoint_ends_where_an_uninterrupted_one_does(data, augment: bool, tmp_path) -> None:
