@@ -19,7 +19,7 @@ from space.genotype import LARGE_KINDS, Genotype, InceptionModule, Stage, module
 from space.presets import preset
 from space.scaling import round_width
 
-__all__ = ["Draw", "RandomDraw", "Ranges", "random_genotype", "sample", "smallest"]
+__all__ = ["Draw", "RandomDraw", "Ranges", "largest", "random_genotype", "sample", "smallest"]
 
 T = TypeVar("T")
 
@@ -262,6 +262,29 @@ def smallest(ranges: Ranges, base: Genotype | None = None) -> Genotype:
     reduces = ([min(numeric)] if numeric else []) + ([None] if None in ranges.reduce_ratios else [])
     candidates = [sample(_CheapestDraw(r, k), ranges, base) for r in reduces for k in ranges.large_kinds]
     return min(candidates, key=lambda g: (cost(g).macs, cost(g).params))
+
+
+class _WidestDraw:
+    """Every decision at its wide end: most modules, highest widths, the widest reduction (the
+    largest ratio) and the first large-branch kind, no branch widened by a split, no aux heads."""
+
+    def int(self, name: str, low: int, high: int, step: int, *, log: bool = False) -> int:
+        return high
+
+    def float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return high
+
+    def choice(self, name: str, choices: Sequence[T]) -> T:
+        if name.endswith((".r3", ".r5", ".reduce")):
+            numeric = [c for c in choices if c is not None]
+            return max(numeric) if numeric else choices[0]  # type: ignore[type-var, return-value]
+        return choices[0]  # aux: (False, True) or ("none", ...); split: "even"; large: the first kind
+
+
+def largest(ranges: Ranges, base: Genotype | None = None) -> Genotype:
+    """The network with every width, module count and reduction of the ranges at its high end
+    (no aux heads): the top of a supernet's sandwich before its projection onto a budget."""
+    return sample(_WidestDraw(), ranges, base)
 
 
 def random_genotype(seed: int, ranges: Ranges | None = None) -> Genotype:

@@ -106,17 +106,18 @@ class SupernetSpace:
                 raise ValueError(f"{name}.{width}={value}: above the supernet's maximum {getattr(w, width)}")
 
 
-def supernet_space(ranges: Ranges, base: Genotype, *, width_multiplier: float = 1.0) -> SupernetSpace:
+def supernet_space(ranges: Ranges, base: Genotype, *, width_multiplier: float = 1.0, margin: int = 0) -> SupernetSpace:
     """The supernet of `ranges` around `base`, for both ways of sharing decisions (share=module
     and share=stage): each width at the larger of the two spaces' maxima, times
-    `width_multiplier` (above 1 where a budget projection widens draws past the ranges)."""
+    `width_multiplier` (above 1 where a budget projection widens draws past the ranges), plus
+    `margin` channels for what a projection's fill pass adds to one width."""
     step = ranges.width_step
     scale = ranges.width_scale[1] * max(1.0, SPLIT_GAIN)  # share=stage may widen one branch by SPLIT_GAIN
     numeric = [r for r in ranges.reduce_ratios if r is not None]
     ratio = max(numeric, default=1.0)
 
     def widest(width: int) -> int:
-        return round_width(width * scale * width_multiplier, step)
+        return round_width(width * scale * width_multiplier, step) + margin
 
     stages = []
     for stage, (_, high) in zip(base.stages, ranges.modules_per_stage):
@@ -127,9 +128,9 @@ def supernet_space(ranges: Ranges, base: Genotype, *, width_multiplier: float = 
             positions.append(
                 ModuleWidths(
                     c1=widest(m.c1),
-                    c3_reduce=max(step, round_width(ratio * c3, step)),
+                    c3_reduce=max(step, round_width(ratio * c3, step) + margin),
                     c3=c3,
-                    c5_reduce=max(step, round_width(ratio * c5, step)),
+                    c5_reduce=max(step, round_width(ratio * c5, step) + margin),
                     c5=c5,
                     pool_proj=widest(m.pool_proj or m.c1),
                 )

@@ -277,6 +277,18 @@ class Trainer:
             return 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
         return cfg.lr_decay ** (epoch // cfg.decay_every)
 
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of the 0-based `epoch` under `cfg`'s schedule."""
+        return self.cfg.lr * self._lr_factor(epoch)
+
+    def optimizer(self, model: nn.Module) -> torch.optim.SGD:
+        """SGD with `cfg`'s momentum and weight decay over `model`'s parameters."""
+        return _sgd(model, self.device, lr=self.cfg.lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay)
+
+    def train_batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of training batches in `generator`'s order (augmented where set), on the device."""
+        return self._splits["train"].train_batches(generator, self.cfg.batch_size, self.augment)
+
     def prepare(self, model: nn.Module) -> nn.Module:
         model = model.to(self.device)
         if self.channels_last:
@@ -320,7 +332,7 @@ class Trainer:
         ema = _WarmupEMA(cfg.polyak) if cfg.polyak else None
         return _Fit(
             model=model,
-            optimizer=_sgd(model, self.device, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay),
+            optimizer=self.optimizer(model),
             scaler=torch.amp.GradScaler(enabled=self.amp_dtype == torch.float16),
             generator=torch.Generator().manual_seed(cfg.seed),
             averaged=AveragedModel(model, multi_avg_fn=ema, use_buffers=True) if ema else None,
@@ -372,7 +384,7 @@ class Trainer:
 
     def _epoch(self, run: _Fit, epoch: int, *, aux_weight: float) -> EpochResult:
         """One pass over the training split (0-based `epoch`), then validation."""
-        current_lr = self.cfg.lr * self._lr_factor(epoch)
+        current_lr = self.learning_rate(epoch)
         for group in run.optimizer.param_groups:
             group["lr"] = current_lr
         start = time.perf_counter()
@@ -381,7 +393,7 @@ class Trainer:
         main_sum = torch.zeros((), device=self.device)
         aux_sums: dict[str, torch.Tensor] = {}
         batches = 0
-        for x, y in self._splits["train"].train_batches(run.generator, self.cfg.batch_size, self.augment):
+        for x, y in self.train_batches(run.generator):
             interrupt.check()
             if len(y) < 2:  # batch norm needs two samples
                 continue
