@@ -47,8 +47,15 @@ TRAINING_MODULES = {
     "search.apps.ablate",
     "search.apps.compare",
     "search.apps.benchmark",
+    "search.apps.supernet",
 }
-TRAINING_SCRIPTS = {"inception-search", "inception-ablate", "inception-compare", "inception-benchmark"}
+TRAINING_SCRIPTS = {
+    "inception-search",
+    "inception-ablate",
+    "inception-compare",
+    "inception-benchmark",
+    "inception-supernet",
+}
 PRINT_ONLY = {"--help", "-h", "--cfg", "--info", "--hydra-help"}
 
 

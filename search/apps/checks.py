@@ -16,11 +16,12 @@ from search.config.benchmark import BenchmarkConfig, method_configs, validate_be
 from search.config.checks import validate
 from search.config.common import fail, one_of
 from search.config.schema import Config, ConfigError, DataConfig, TrainConfig
+from search.config.supernet import SupernetConfig, validate_supernet
 from search.data.folder import check_tree
 from search.data.sources.folder import FolderData
 from search.training.proxies import PROXIES
 
-__all__ = ["check_ablate", "check_benchmark", "check_search"]
+__all__ = ["check_ablate", "check_benchmark", "check_search", "check_supernet"]
 
 
 def check_search(cfg: Config) -> None:
@@ -48,6 +49,12 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             raise ConfigError(
                 f"benchmark.methods.{name}.prescreen={method.prescreen!r}: must be one of {', '.join(PROXIES)}"
             )
+
+
+def check_supernet(cfg: SupernetConfig) -> None:
+    """`inception-supernet`: the search's value checks and the supernet's, then this machine."""
+    validate_supernet(cfg)
+    _check_here(train=cfg.train, data=cfg.data)
 
 
 def _check_here(*, train: TrainConfig, data: DataConfig) -> None:

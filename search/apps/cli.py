@@ -124,6 +124,7 @@ COMMANDS = {
     "ablate": "inception-ablate",
     "compare": "inception-compare",
     "benchmark": "inception-benchmark",
+    "supernet": "inception-supernet",
 }
 
 

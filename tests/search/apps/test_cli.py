@@ -28,6 +28,7 @@ MODULES = {
     "ablate": "search.apps.ablate",
     "compare": "search.apps.compare",
     "benchmark": "search.apps.benchmark",
+    "supernet": "search.apps.supernet",
 }
 
 
