@@ -47,6 +47,14 @@ TINY = {
         "kendall tau",
     ),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
+    "supernet.py": (
+        [
+            *("--networks", "3", "--epochs", "1", "--jobs", "1", "--spaces", "module", "--calibration-batches", "2"),
+            *("--cache", "cache", "data=digits", "data.subset=300", "data.val_size=null", "data.val_epoch_size=100"),
+            *("train.epochs=1", "search.confirm.epochs=1", "search.confirm.subset=null"),
+        ],
+        "candidates per second",
+    ),
     "train.py": (["--epochs", "1", "--repeats", "1", "--threads", "1", "--limit", "128"], "img/s"),
     "workers.py": (
         ["--seconds", "0.05", "--trials", "4", "--workers", "1", "2", "--storages", "journal"],
