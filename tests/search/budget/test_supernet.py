@@ -28,7 +28,7 @@ def test_every_draw_projected_onto_any_budget_of_the_range_is_held(share: str, b
     sandwich = Sandwich(ranges, BASE, BUDGET, budgets, seed=0)
     for factor in (budgets[0], math.sqrt(budgets[0] * budgets[1]), budgets[1]):  # each end and the middle
         at = BudgetConfig(macs=int(BUDGET.macs * factor), mode="project")
-        for seed in range(60):
+        for seed in range(30):
             found = project(sample(RandomDraw(seed), ranges, BASE), at, divisor=ranges.width_step)
             if found is not None:
                 held.check(found[0])

@@ -35,6 +35,7 @@ def _folders(cwd: Path) -> list[Path]:
     return sorted(p for p in (cwd / "results" / "supernets").iterdir() if p.is_dir())
 
 
+@pytest.mark.slow
 def test_trains_once_logs_one_run_and_a_second_command_reuses_the_weights(tmp_path: Path) -> None:
     first = run_cli_in_process(main, [*TINY, "logger=wandb"], tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
