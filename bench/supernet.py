@@ -135,6 +135,7 @@ def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> Supe
         epochs=args.epochs,
         random_subnets=args.random_subnets,
         distill=not args.no_distill,
+        sort_channels=args.sort_channels,
         calibration_batches=args.calibration_batches,
         calibration_batch_size=args.calibration_batch_size,
         probes=0,
@@ -199,6 +200,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=SupernetSettings().epochs)
     parser.add_argument("--random-subnets", type=int, default=SupernetSettings().random_subnets)
     parser.add_argument("--no-distill", action="store_true")
+    parser.add_argument("--sort-channels", action="store_true")
     parser.add_argument("--calibration-batches", type=int, default=SupernetSettings().calibration_batches)
     parser.add_argument("--calibration-batch-size", type=int, default=SupernetSettings().calibration_batch_size)
     parser.add_argument("--score-images", type=int, default=None, help="validation images per score (all)")
@@ -213,6 +215,7 @@ def main() -> None:
     print(
         f"{cfg.budget.macs:,} MACs ({cfg.budget.mode}); supernet: budgets {args.budgets}, {args.epochs} epochs, "
         f"{args.random_subnets} random subnets/step, distillation {'off' if args.no_distill else 'on'}, "
+        f"channel sorting {'on' if args.sort_channels else 'off'}, "
         f"recalibration {args.calibration_batches}x{args.calibration_batch_size} images; search fidelity: "
         f"{cfg.train.epochs} epochs on data.subset={d.subset}, val {d.val_size}"
     )

@@ -25,6 +25,7 @@ from `g`, and `check(g)` names the first decision outside the supernet in one li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -150,6 +151,17 @@ def _prefix(n: int, device: torch.device) -> Tensor:
     return torch.arange(n, device=device)
 
 
+# Called for every tensor `sort_channels` reorders (tensor, dim, order), after it is reordered, so
+# that a caller can reorder what it keeps per weight the same way (an optimiser's momentum).
+Moved = Callable[[Tensor, int, Tensor], None]
+
+
+def _reorder(t: Tensor, dim: int, order: Tensor, moved: Moved | None) -> None:
+    t.data.copy_(t.data.index_select(dim, order))
+    if moved is not None:
+        moved(t, dim, order)
+
+
 class _ElasticConv(nn.Module):
     """A conv block (conv, batch norm or bias, ReLU) at its widest shape. A call uses the first
     `out` filters over the input channels `index` of the widest input layout; batch norm uses
@@ -178,6 +190,20 @@ class _ElasticConv(nn.Module):
                 bn.eps,
             )
         return F.relu(y)
+
+    @torch.no_grad()
+    def reorder_out(self, order: Tensor, moved: Moved | None) -> None:
+        """Its filters (and their bias or batch-norm entries) in `order`."""
+        tensors = [self.conv.weight] if self.conv.bias is None else [self.conv.weight, self.conv.bias]
+        if self.bn is not None:
+            tensors += [self.bn.weight, self.bn.bias, self.bn.running_mean, self.bn.running_var]
+        for t in tensors:
+            _reorder(t, 0, order, moved)
+
+    @torch.no_grad()
+    def reorder_in(self, order: Tensor, moved: Moved | None) -> None:
+        """Its input channels in `order` (the layer before reordered its filters so)."""
+        _reorder(self.conv.weight, 1, order, moved)
 
     @torch.no_grad()
     def export(self, block: ConvBlock, out: int, index: Tensor) -> None:
@@ -240,6 +266,21 @@ class _ElasticInception(nn.Module):
             y, inner = conv(y, m.c5, inner), _prefix(m.c5, device)
         bp = self.pool_proj(self.pool(x), m.pool_proj, index)  # type: ignore[arg-type]
         return torch.cat([b1, b3, y, bp], dim=1), _layout(self.w, m, device)
+
+    def inputs(self) -> list[_ElasticConv]:
+        """The convs that read the module's input (each branch's first, every choice)."""
+        naive = [self.conv3_naive] if self.conv3_naive is not None else []
+        firsts = [convs[0] for name, convs in self.large.items() if name.endswith("-naive")]
+        return [self.branch1, self.reduce3, self.reduce5, self.pool_proj, *naive, *firsts]
+
+    def sort_channels(self, moved: Moved | None) -> None:
+        """The channels a module keeps to itself (a reduction's, the first of two 3x3 convs')
+        sorted by importance, so a narrow subnet's prefix holds the most important ones."""
+        _sort(self.reduce3, [self.conv3], moved)
+        _sort(self.reduce5, [convs[0] for name, convs in self.large.items() if not name.endswith("-naive")], moved)
+        for convs in self.large.values():
+            if len(convs) == 2:
+                _sort(convs[0], [convs[1]], moved)
 
     def export(self, block: nn.Module, m: InceptionModule, index: Tensor) -> None:
         """Copy `m`'s slices into `block`, the stand-alone `space.model.Inception` of `m`."""
@@ -321,6 +362,21 @@ class Supernet(nn.Module):
         return F.linear(x, self.fc.weight.index_select(1, index), self.fc.bias)
 
     @torch.no_grad()
+    def sort_channels(self, moved: Moved | None = None) -> None:
+        """Once-for-All's channel sorting, where a layer's channels have one fixed set of
+        readers: each layer's filters reordered by importance (the L1 norm of the weights that
+        read them), so that the first `k`, which a narrow subnet uses, are the most important
+        `k`. The stem's chain and each module's inner channels (reductions, the first of two
+        3x3 convs) are sorted; a module's output is not, since which module reads it depends on
+        the depth drawn. The widest network computes the same function afterwards."""
+        first = self.blocks[module_name(0, 0)]
+        _sort(self.stem_conv1, [self.stem_reduce], moved)
+        _sort(self.stem_reduce, [self.stem_conv3], moved)
+        _sort(self.stem_conv3, first.inputs(), moved)
+        for block in self.blocks.values():
+            block.sort_channels(moved)  # type: ignore[operator]
+
+    @torch.no_grad()
     def subnet(self, g: Genotype) -> InceptionNet:
         """`g` as a stand-alone network holding the inherited weights (its aux heads, which the
         supernet does not hold, freshly initialised). A ValueError names a decision of `g` the
@@ -376,3 +432,12 @@ def _layout(w: ModuleWidths, m: InceptionModule, device: torch.device) -> Tensor
             w.c1 + w.c3 + w.c5 + _prefix(m.pool_proj, device),  # type: ignore[arg-type]
         ]
     )
+
+
+def _sort(layer: _ElasticConv, readers: list[_ElasticConv], moved: Moved | None) -> None:
+    """`layer`'s filters, and its `readers`' input channels, in order of decreasing importance."""
+    importance = sum(r.conv.weight.detach().abs().sum(dim=(0, 2, 3)) for r in readers)
+    order = torch.argsort(importance, descending=True, stable=True)  # type: ignore[call-overload]
+    layer.reorder_out(order, moved)
+    for r in readers:
+        r.reorder_in(order, moved)

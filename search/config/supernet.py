@@ -21,18 +21,21 @@ class SupernetSettings:
     sized for the top one and each step's subnets are drawn across the range (search/budget/
     supernet.py). Training: `epochs` epochs of the sandwich rule, the largest, the smallest and
     `random_subnets` random subnets per step, the others learning the largest's soft predictions
-    where `distill` is on; the optimiser and schedule are `train.*` (lr, momentum, weight decay,
-    batch size, schedule; no Polyak average: the shared weights are what subnets inherit).
-    Scoring: batch-norm statistics recomputed over `calibration_batches` x
-    `calibration_batch_size` training images, then accuracy on `score_images` validation images
-    (null: the whole split). Each epoch logs the scores of the largest, the smallest and
-    `probes` fixed random subnets on `probe_images` validation images. The weights land in
-    `<study.results_dir>/supernets/<key>/`, the key naming everything that changes them."""
+    where `distill` is on; with `sort_channels`, each layer whose readers are fixed has its
+    channels sorted by importance after every epoch (Once-for-All). The optimiser and schedule
+    are `train.*` (lr, momentum, weight decay, batch size, schedule; no Polyak average: the
+    shared weights are what subnets inherit). Scoring: batch-norm statistics recomputed over
+    `calibration_batches` x `calibration_batch_size` training images, then accuracy on
+    `score_images` validation images (null: the whole split). Each epoch logs the scores of the
+    largest, the smallest and `probes` fixed random subnets on `probe_images` validation images.
+    The weights land in `<study.results_dir>/supernets/<key>/`, the key naming everything that
+    changes them."""
 
     budgets: list[float] = field(default_factory=lambda: [0.5, 2.0])
     epochs: int = 8
     random_subnets: int = 2
     distill: bool = True
+    sort_channels: bool = False
     seed: int = 0
     calibration_batches: int = 10
     calibration_batch_size: int = 200

@@ -75,7 +75,9 @@ def supernet_key(cfg: SupernetConfig, base: Genotype) -> str:
         "budget_macs": cfg.budget.macs,
         "data": dataclasses.asdict(cfg.data),
         "train": {**training_identity(cfg.train), "epochs": s.epochs, "polyak": None},
-        "supernet": {k: getattr(s, k) for k in ("budgets", "epochs", "random_subnets", "distill", "seed")},
+        "supernet": {
+            k: getattr(s, k) for k in ("budgets", "epochs", "random_subnets", "distill", "sort_channels", "seed")
+        },
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
@@ -165,6 +167,7 @@ def _train(
                 draws,
                 random_subnets=s.random_subnets,
                 distill=s.distill,
+                sort_channels=s.sort_channels,
                 probes=_probes(draws, cfg),
                 calibration=_calibration(cfg, trainer),
                 probe_images=s.probe_images,

@@ -170,6 +170,17 @@ def _state(
     }
 
 
+def _momentum_follows(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor, int, torch.Tensor], None]:
+    """Reorders a weight's momentum as channel sorting reorders the weight."""
+
+    def moved(t: torch.Tensor, dim: int, order: torch.Tensor) -> None:
+        buffer = optimizer.state.get(t, {}).get("momentum_buffer")  # type: ignore[call-overload]
+        if buffer is not None:
+            buffer.copy_(buffer.index_select(dim, order))
+
+    return moved
+
+
 def fit_supernet(
     supernet: Supernet,
     trainer: Trainer,
@@ -177,6 +188,7 @@ def fit_supernet(
     *,
     random_subnets: int,
     distill: bool,
+    sort_channels: bool = False,
     probes: dict[str, Genotype],
     calibration: list[torch.Tensor],
     probe_images: int | None = None,
@@ -185,8 +197,9 @@ def fit_supernet(
     resume: TrainState | None = None,
 ) -> list[SupernetEpoch]:
     """Train `supernet` (already on `trainer`'s device) for `trainer.cfg.epochs` epochs with
-    `trainer.cfg`'s optimiser and schedule; after each epoch, score every probe subnet, hand the
-    state to `on_checkpoint`, then the epoch to `on_epoch`. Returns the history."""
+    `trainer.cfg`'s optimiser and schedule; after each epoch, sort its channels by importance
+    (`sort_channels`), score every probe subnet, hand the state to `on_checkpoint`, then the
+    epoch to `on_epoch`. Returns the history."""
     optimizer = trainer.optimizer(supernet)
     generator = torch.Generator().manual_seed(trainer.cfg.seed)
     history: list[SupernetEpoch] = []
@@ -214,6 +227,8 @@ def fit_supernet(
             loss, others = (float(v) / max(steps, 1) for v in sums)  # the one host sync of the epoch
             if not math.isfinite(loss) or not math.isfinite(others):
                 raise TrainingDiverged(f"the supernet's loss became {loss} in epoch {epoch + 1}")
+            if sort_channels:  # Once-for-All's channel sorting, after every epoch (space.supernet)
+                supernet.sort_channels(_momentum_follows(optimizer))
             accuracy = {n: score(supernet, g, trainer, calibration, limit=probe_images) for n, g in probes.items()}
             history.append(SupernetEpoch(epoch + 1, loss, others, accuracy, lr, time.perf_counter() - start))
             if on_checkpoint is not None:

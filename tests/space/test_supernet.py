@@ -4,6 +4,7 @@ decision."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -116,3 +117,42 @@ def test_a_branch_keeps_its_weights_whatever_the_width_of_the_branch_before_it()
     a, b = net.subnet(g).blocks["3b"], net.subnet(narrow).blocks["3b"]
     seen_by_3x3 = slice(first.c1, first.c1 + first.c3), slice(first.c1 // 2, first.c1 // 2 + first.c3)
     assert torch.equal(a.branch1[0].weight[:, seen_by_3x3[0]], b.branch1[0].weight[:, seen_by_3x3[1]])
+
+
+def test_channel_sorting_keeps_the_widest_network_and_puts_the_important_channels_first(
+    trained: tuple[Supernet, Ranges],
+) -> None:
+    """A permutation of channels that only their fixed readers see: the widest network (every
+    channel used) computes the same function; afterwards each sorted layer's readers weigh its
+    channels in decreasing order; a narrow subnet changes (it now keeps the important ones)."""
+    net, _ = trained
+    sorted_net = copy.deepcopy(net)
+    moved: list[tuple[torch.Tensor, int]] = []
+    sorted_net.sort_channels(lambda t, dim, order: moved.append((t, dim)))
+    x = torch.randn(4, 1, 8, 8)
+    widest = _widest(net)
+    with torch.no_grad():
+        assert torch.allclose(net(x, widest), sorted_net(x, widest), atol=1e-4)
+    block = sorted_net.blocks["3a"]
+    importance = block.conv3.conv.weight.abs().sum(dim=(0, 2, 3))
+    assert torch.all(importance[:-1] >= importance[1:])
+    reader = sorted_net.stem_reduce.conv.weight.abs().sum(dim=(0, 2, 3))
+    assert torch.all(reader[:-1] >= reader[1:])
+    assert any(t is block.reduce3.conv.weight and dim == 0 for t, dim in moved)  # the optimiser hears of it
+    narrow = space.scale_widths(BASE, 0.5, divisor=4)
+    with torch.no_grad():
+        assert not torch.allclose(net(x, narrow), sorted_net(x, narrow), atol=1e-4)
+
+
+def _widest(net: Supernet) -> space.Genotype:
+    """Every channel of the supernet used: each position at its widest, every stage at full depth."""
+    s = net.space
+    stages = []
+    for stage, widths in zip(s.base.stages, s.stages):
+        modules = tuple(
+            space.InceptionModule(w.c1, w.c3_reduce, w.c3, w.c5_reduce, w.c5, w.pool_proj, large=s.large_kinds[0])
+            for w in widths
+        )
+        stages.append(dataclasses.replace(stage, modules=modules))
+    stem = dataclasses.replace(s.base.stem, conv1=s.stem[0], reduce=s.stem[1], conv3=s.stem[2])
+    return s.base.replace(stem=stem, stages=tuple(stages))
