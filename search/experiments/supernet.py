@@ -75,10 +75,10 @@ def supernet_key(cfg: SupernetConfig, base: Genotype) -> str:
         "budget_macs": cfg.budget.macs,
         "data": dataclasses.asdict(cfg.data),
         "train": {**training_identity(cfg.train), "epochs": s.epochs, "polyak": None},
-        "supernet": {
-            k: getattr(s, k) for k in ("budgets", "epochs", "random_subnets", "distill", "sort_channels", "seed")
-        },
+        "supernet": {k: getattr(s, k) for k in ("budgets", "epochs", "random_subnets", "distill", "seed")},
     }
+    if s.sort_channels:  # a setting added later: off, the keys of supernets trained before it stay valid
+        identity["supernet"]["sort_channels"] = True
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
