@@ -2,7 +2,8 @@
 # The package as a user installs it: build the wheel, install it into a fresh virtual environment
 # (torch==2.13.0 first, so pip never pulls a CUDA build; the rest from the package index), and
 # from an empty folder run every console script: --help, a tiny search, its report, an export
-# of its best network, an ablation, a comparison and a cost table. No checkout on the path.
+# of its best network, an ablation, a comparison, a cost table and a one-epoch supernet. No
+# checkout on the path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -20,7 +21,7 @@ bin="$work/venv/bin"
 mkdir "$work/empty" && cd "$work/empty"
 export WANDB_MODE=offline PYTHONPATH=
 fail() { echo "wheel check failed: $*" >&2; exit 1; }
-for cmd in inception-search inception-ablate inception-compare inception-benchmark; do
+for cmd in inception-search inception-ablate inception-compare inception-benchmark inception-supernet; do
     out="$("$bin/$cmd" --help 2>&1)" || fail "$cmd --help exited $?"
     [[ "$out" == *"== Configuration groups =="* && "$out" != *Traceback* ]] || fail "$cmd --help: $out"
 done
@@ -39,6 +40,8 @@ ls exported/*.pt >/dev/null || fail "inception-export wrote no TorchScript file"
 "$bin/inception-compare" "${tiny[@]}" experiment.seeds=1 experiment.latency_repeats=3 data.resolution=32 'experiment.architectures=[googlenet-small,results/tiny]'
 [[ -f results/compare/report.md ]] || fail "no comparison report"
 "$bin/inception-cost" googlenet >/dev/null
+"$bin/inception-supernet" data=synthetic data.n_samples=192 supernet.epochs=1 supernet.probes=0 logger=none
+ls results/supernets/*/supernet.pt >/dev/null || fail "inception-supernet wrote no supernet.pt"
 if "$bin/inception-search" experiment=aux 2>err.txt; then fail "inception-search took experiment=aux"; fi
 [[ "$(wc -l <err.txt)" -eq 1 ]] && grep -q "an experiment of inception-ablate and inception-compare" err.txt || fail "experiment=aux: $(cat err.txt)"
-echo "wheel check: $(basename "$work"/dist/*.whl) installed in a fresh venv; search, report, export, ablate, compare and cost ran from an empty folder"
+echo "wheel check: $(basename "$work"/dist/*.whl) installed in a fresh venv; search, report, export, ablate, compare, cost and supernet ran from an empty folder"

@@ -32,8 +32,9 @@ def _app(dcfg: DictConfig) -> None:
         sys.exit(interrupt.exit_code())
     probes = ", ".join(f"{name} {value:.4f}" for name, value in trained.history[-1].probes.items())
     how = "found trained" if trained.cached else "trained"
+    epochs = f"{len(trained.history)} epoch{'s' if len(trained.history) != 1 else ''}"
     print(
-        f"supernet {trained.key}: {how}, {len(trained.history)} epochs in {trained.seconds:.0f} s; "
+        f"supernet {trained.key}: {how}, {epochs} in {trained.seconds:.0f} s; "
         f"val {probes}; weights in {trained.directory}"
     )
 
