@@ -134,7 +134,7 @@ def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> Supe
         budgets=list(args.budgets),
         epochs=args.epochs,
         random_subnets=args.random_subnets,
-        distill=not args.no_distill,
+        distill=args.distill,
         sort_channels=args.sort_channels,
         calibration_batches=args.calibration_batches,
         calibration_batch_size=args.calibration_batch_size,
@@ -196,14 +196,15 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="stand-alone trainings at a time, one thread each")
     parser.add_argument("--threads", type=int, default=2, help="threads of the supernet's training and scoring")
     parser.add_argument("--cache", default="results/bench-supernet", help="supernets and stand-alone results")
-    parser.add_argument("--budgets", type=float, nargs=2, default=SupernetSettings().budgets)
-    parser.add_argument("--epochs", type=int, default=SupernetSettings().epochs)
-    parser.add_argument("--random-subnets", type=int, default=SupernetSettings().random_subnets)
-    parser.add_argument("--no-distill", action="store_true")
-    parser.add_argument("--sort-channels", action="store_true")
-    parser.add_argument("--calibration-batches", type=int, default=SupernetSettings().calibration_batches)
-    parser.add_argument("--calibration-batch-size", type=int, default=SupernetSettings().calibration_batch_size)
-    parser.add_argument("--score-images", type=int, default=None, help="validation images per score (all)")
+    defaults = SupernetSettings()
+    parser.add_argument("--budgets", type=float, nargs=2, default=defaults.budgets)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--random-subnets", type=int, default=defaults.random_subnets)
+    parser.add_argument("--distill", action=argparse.BooleanOptionalAction, default=defaults.distill)
+    parser.add_argument("--sort-channels", action=argparse.BooleanOptionalAction, default=defaults.sort_channels)
+    parser.add_argument("--calibration-batches", type=int, default=defaults.calibration_batches)
+    parser.add_argument("--calibration-batch-size", type=int, default=defaults.calibration_batch_size)
+    parser.add_argument("--score-images", type=int, default=defaults.score_images, help="validation images per score")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the main job's config")
     args = parser.parse_args()
     register()  # the schemas Hydra composes the main job's config into
@@ -214,7 +215,7 @@ def main() -> None:
     d = cfg.data
     print(
         f"{cfg.budget.macs:,} MACs ({cfg.budget.mode}); supernet: budgets {args.budgets}, {args.epochs} epochs, "
-        f"{args.random_subnets} random subnets/step, distillation {'off' if args.no_distill else 'on'}, "
+        f"{args.random_subnets} random subnets/step, distillation {'on' if args.distill else 'off'}, "
         f"channel sorting {'on' if args.sort_channels else 'off'}, "
         f"recalibration {args.calibration_batches}x{args.calibration_batch_size} images; search fidelity: "
         f"{cfg.train.epochs} epochs on data.subset={d.subset}, val {d.val_size}"
