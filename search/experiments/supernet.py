@@ -147,7 +147,8 @@ def _train(
     spent = float(resume["seconds"]) if resume is not None else 0.0
     if resume is not None:
         log.info("supernet %s: resuming after epoch %d of %d", key, resume["epoch"], s.epochs)
-    tracker = Tracker(cfg.logger, study=f"supernet-{key}", directory=directory)
+    # absolute: W&B's service process may have started in another working folder
+    tracker = Tracker(cfg.logger, study=f"supernet-{key}", directory=directory.resolve())
     config = {"key": key, "supernet": dataclasses.asdict(s), "train": training_identity(trainer.cfg)}
     run = tracker.start(name=f"supernet-{key}", config={**config, "budget": dataclasses.asdict(cfg.budget)})
     start = time.perf_counter()

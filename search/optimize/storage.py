@@ -113,13 +113,22 @@ def _sqlite(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:
     storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}, **heartbeat)
 
     def _pragmas(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # no implicit BEGIN from the driver: `_begin` says which
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    def _begin(connection: Any) -> None:
+        # Every transaction takes SQLite's write lock when it starts. Optuna claims a WAITING
+        # trial (a retry, the enqueued hand design) with SELECT ... FOR UPDATE, which SQLite
+        # ignores: two processes could both read WAITING and both run the trial ("Cannot tell
+        # a COMPLETE trial" in a CI run). BEGIN IMMEDIATE makes the read and the write one step.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     sqlalchemy.event.listen(storage.engine, "connect", _pragmas)
-    storage.engine.dispose()  # connections opened before the listener are dropped
+    sqlalchemy.event.listen(storage.engine, "begin", _begin)
+    storage.engine.dispose()  # connections opened before the listeners are dropped
     return storage
 
 

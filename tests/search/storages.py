@@ -4,14 +4,18 @@ server on loopback) or the URL `.ci/postgres.sh` creates; tests skip, saying so,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from search.config.credentials import mask_credentials
+from search.optimize.storage import open_storage
 
 STORAGES = ("sqlite", "journal", "postgresql")
 POSTGRES_DEFAULT = "postgresql+psycopg://inception:inception-ci@127.0.0.1:5432/inception_test"
@@ -115,3 +119,17 @@ class PostgresServer:
             command = ["runuser", "-u", "postgres", "--", *command]
         subprocess.run(command, capture_output=True, timeout=60)
         shutil.rmtree(self.data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def one_storage(url: str) -> Iterator[Any]:
+    """One storage for a polling loop, its connections closed after it: a storage opened per
+    poll leaves its connections to the garbage collector, and a loop polling every 20 ms used up
+    PostgreSQL's connection slots in a CI run."""
+    storage = open_storage(url)
+    try:
+        yield storage
+    finally:
+        engine = getattr(storage, "engine", None)  # RDB storages; the journal has none
+        if engine is not None:
+            engine.dispose()

@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from search.optimize.storage import STORAGE_EXIT_CODE, open_storage
 from tests.search.conftest import DIGITS, run_search, start_search
 from tests.search.optimize.test_workers import EPOCHS, SLOW, _assert_exactly
-from tests.search.storages import PostgresServer, storage_url, unique_name
+from tests.search.storages import PostgresServer, one_storage, storage_url, unique_name
 
 # Trials of four short epochs (8 batches each), so that a fault lands mid-trial; two per study.
 FAULT = [*SLOW, "search.n_trials=2"]
@@ -40,16 +40,17 @@ def _study(url: str, name: str) -> optuna.Study:
 def _mid_trial(proc, url: str, name: str) -> optuna.trial.FrozenTrial:
     """Wait until a trial has reported its first epoch and is still training; that trial."""
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            trials = _study(url, name).get_trials()
-        except KeyError:  # the study is not created yet
-            trials = []
-        for t in trials:
-            if t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < EPOCHS - 1:
-                return t
-        time.sleep(0.1)
+    with one_storage(url) as storage:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+            except KeyError:  # the study is not created yet
+                trials = []
+            for t in trials:
+                if t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < EPOCHS - 1:
+                    return t
+            time.sleep(0.1)
     raise AssertionError("no trial reached its first epoch")
 
 

@@ -24,7 +24,7 @@ from search.optimize.status import Status, hand_design, status
 from search.optimize.storage import open_storage
 from tests.search.conftest import run_search, start_search
 from tests.search.optimize.test_workers import _assert_exactly
-from tests.search.storages import storage_url, unique_name
+from tests.search.storages import one_storage, storage_url, unique_name
 from tests.search.wandb_records import read_runs
 
 EPOCHS = 8
@@ -77,14 +77,15 @@ def _training(proc, url: str, name: str) -> None:
     resumed from) and is two epochs short of its end. A window that always opens in some trial:
     a retry resumed too late for it is followed by a fresh trial, as the study is not complete."""
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        with contextlib.suppress(KeyError):  # the study is not created yet
-            for t in _study(url, name).get_trials():
-                start = t.user_attrs.get("resumed_from", {}).get("epoch", 0)
-                if t.state == TrialState.RUNNING and start < len(t.intermediate_values) <= EPOCHS - 2:
-                    return
-        time.sleep(0.02)
+    with one_storage(url) as storage:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            with contextlib.suppress(KeyError):  # the study is not created yet
+                for t in optuna.load_study(study_name=name, storage=storage).get_trials():
+                    start = t.user_attrs.get("resumed_from", {}).get("epoch", 0)
+                    if t.state == TrialState.RUNNING and start < len(t.intermediate_values) <= EPOCHS - 2:
+                        return
+            time.sleep(0.02)
     raise AssertionError("no trial finished an epoch in this run")
 
 

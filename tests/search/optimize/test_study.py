@@ -4,6 +4,7 @@ both design spaces, with two workers at once and the constraints the objective s
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import optuna
 import pytest
@@ -12,6 +13,7 @@ import space
 from search.config.schema import SAMPLERS, Config
 from search.optimize.sample import TrialDraw
 from search.optimize.status import Status
+from search.optimize.storage import open_storage
 from search.optimize.study import CONSTRAINTS_ATTR, _sampler
 
 
@@ -47,3 +49,22 @@ def test_tpe_multivariate_models_groups_jointly_and_keeps_workers_apart() -> Non
     sampler = _sampler(cfg, 0)
     assert isinstance(sampler, optuna.samplers.TPESampler)
     assert sampler._multivariate and sampler._group and sampler._constant_liar
+
+
+def test_a_sqlite_transaction_holds_the_write_lock_from_its_start(tmp_path: Path) -> None:
+    """Optuna claims a WAITING trial by a read then a write in one transaction (SELECT ... FOR
+    UPDATE, which SQLite ignores); with BEGIN IMMEDIATE no other process can write between the
+    two, so two workers never both take the same retry or the same hand design."""
+    import sqlite3
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    optuna.create_study(storage=storage, study_name="locks")
+    other = sqlite3.connect(tmp_path / "study.db", timeout=0.05, isolation_level=None)
+    with storage.engine.connect() as connection, connection.begin():
+        connection.exec_driver_sql("SELECT 1")  # a read, as the claim starts
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # another process may not start writing meanwhile
+    other.execute("BEGIN IMMEDIATE")  # once it ends, it may
+    other.execute("ROLLBACK")
+    other.close()
+    storage.engine.dispose()
