@@ -28,8 +28,6 @@ import random
 import statistics
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,7 @@ from search.data.sources import load_data, register
 from search.data.splits import Splits, base_genotype
 from search.experiments.supernet import train_supernet
 from search.optimize.confirm import confirmation_config
+from search.training.interrupt import process_pool
 from search.training.network import train_network
 from search.training.supernet import score
 from search.training.trainer import Trainer
@@ -122,7 +121,7 @@ def _standalone_runs(
         return f"{g.key}|{c.train.epochs}|{c.data.subset}|{c.data.val_size}|{c.train.schedule}|{c.budget.macs}|{seed}"
 
     todo = [(c, g, s) for g in networks for c, s in fidelities if name(c, g, s) not in stored]
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+    with process_pool(jobs) as pool:  # one job: in this process, nothing spawned
         for (c, g, s), result in zip(todo, pool.map(_standalone, [(c, g.to_dict(), s) for c, g, s in todo])):
             stored[name(c, g, s)] = result
             path.write_text(json.dumps(stored, indent=1))  # a stopped run keeps what finished

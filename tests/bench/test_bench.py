@@ -49,7 +49,7 @@ TINY = {
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
     "supernet.py": (
         [
-            *("--networks", "3", "--epochs", "1", "--jobs", "1", "--spaces", "module", "--calibration-batches", "2"),
+            *("--networks", "3", "--epochs", "1", "--jobs", "1", "--threads", "1", "--spaces", "module"),
             *("--cache", "cache", "data=digits", "data.subset=300", "data.val_size=null", "data.val_epoch_size=100"),
             *("train.epochs=1", "search.confirm.epochs=1", "search.confirm.subset=null"),
         ],
