@@ -40,7 +40,9 @@ def test_every_sampler_searches_both_spaces_with_two_workers(name: str, share: s
     study.optimize(_objective(share), n_trials=8, n_jobs=2)
     trials = study.get_trials()
     assert len(trials) == 8 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert len({tuple(sorted(t.params.items())) for t in trials}) >= 7  # proposals, not one network again
+    # proposals, not one network again: after the 4 random start-up trials, two threads asking
+    # at once on the same history may get the same proposal, at most once per pair of asks
+    assert len({tuple(sorted(t.params.items())) for t in trials}) >= 8 - (8 - 4) // 2
 
 
 def test_tpe_multivariate_models_groups_jointly_and_keeps_workers_apart() -> None:
