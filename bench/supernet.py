@@ -36,8 +36,7 @@ from scipy.stats import kendalltau
 
 from search.apps.search import precheck
 from search.budget.constraints import as_trained
-from search.config.schema import Config, ranges_from_config
-from search.config.supernet import SupernetConfig, SupernetSettings
+from search.config.schema import Config, SupernetSettings, ranges_from_config
 from search.data.sources import load_data, register
 from search.data.splits import Splits, base_genotype
 from search.experiments.supernet import train_supernet
@@ -128,7 +127,7 @@ def _standalone_runs(
     return {g.key: [stored[name(c, g, s)] for c, s in fidelities] for g in networks}
 
 
-def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> SupernetConfig:
+def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> Config:
     settings = SupernetSettings(
         budgets=list(args.budgets),
         epochs=args.epochs,
@@ -141,7 +140,7 @@ def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> Supe
     )
     own = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Config)}
     own["study"] = dataclasses.replace(cfg.study, results_dir=str(cache))
-    return SupernetConfig(**own, supernet=settings)
+    return Config(**own, supernet=settings)
 
 
 def _space(cfg: Config, share: str, args: argparse.Namespace, cache: Path) -> None:

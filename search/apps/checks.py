@@ -16,7 +16,6 @@ from search.config.benchmark import BenchmarkConfig, method_configs, validate_be
 from search.config.checks import validate
 from search.config.common import fail, one_of
 from search.config.schema import Config, ConfigError, DataConfig, TrainConfig
-from search.config.supernet import SupernetConfig, validate_supernet
 from search.data.folder import check_tree
 from search.data.sources.folder import FolderData
 from search.training.proxies import PROXIES
@@ -51,9 +50,9 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             )
 
 
-def check_supernet(cfg: SupernetConfig) -> None:
-    """`inception-supernet`: the search's value checks and the supernet's, then this machine."""
-    validate_supernet(cfg)
+def check_supernet(cfg: Config) -> None:
+    """`inception-supernet`: the search's value checks (the supernet's among them), then this machine."""
+    validate(cfg)
     _check_here(train=cfg.train, data=cfg.data)
 
 

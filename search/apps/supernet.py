@@ -11,8 +11,7 @@ from omegaconf import DictConfig
 
 from search.apps.checks import check_supernet
 from search.apps.cli import CONF_DIR, checked_config, error, run_checked, start_up_check
-from search.config.schema import ConfigError
-from search.config.supernet import SupernetConfig, register_supernet
+from search.config.schema import Config, ConfigError
 from search.data.sources import register
 from search.experiments.supernet import train_supernet
 from search.training import interrupt
@@ -22,7 +21,7 @@ __all__ = ["main"]
 
 @hydra.main(config_path=str(CONF_DIR), config_name="supernet", version_base="1.3")
 def _app(dcfg: DictConfig) -> None:
-    cfg: SupernetConfig = checked_config(dcfg, check_supernet)
+    cfg: Config = checked_config(dcfg, check_supernet)
     try:
         trained = train_supernet(cfg)
     except ConfigError as err:
@@ -41,7 +40,6 @@ def _app(dcfg: DictConfig) -> None:
 
 def main() -> None:
     register()
-    register_supernet()
     run_checked(
         start_up_check("supernet", check_supernet, lambda cfg: ("study.results_dir", cfg.study.results_dir)), _app
     )

@@ -15,6 +15,7 @@ from search.config.schema import (
     FROM_DATA,
     PRUNERS,
     SAMPLERS,
+    STRATEGIES,
     BudgetConfig,
     Config,
     ConfigError,
@@ -92,6 +93,7 @@ def validate(cfg: Config) -> None:
     if cfg.search.n_startup_trials < 0:
         fail("search.n_startup_trials", cfg.search.n_startup_trials, "must be >= 0")
     _validate_scale_out(cfg.search)
+    _validate_supernet(cfg)
     _validate_confirm(cfg.search.confirm, cfg.train.seed)
     _validate_confirm_fidelity(cfg.search.confirm, train_epochs=cfg.train.epochs, subset=cfg.data.subset)
     validate_common(data=cfg.data, train=cfg.train, logger=cfg.logger)
@@ -163,3 +165,29 @@ def _validate_scale_out(s: SearchConfig) -> None:
         )
     if ":memory:" in storage or storage.rstrip("/") in ("sqlite:", "journal:"):
         fail("search.storage", mask_credentials(storage), "keeps nothing on disk: a study must outlive its workers")
+
+
+def _validate_supernet(cfg: Config) -> None:
+    """The supernet's settings (every command reads them: inception-supernet, and the search
+    under search.strategy=supernet) and the strategy's own."""
+    one_of("search.strategy", cfg.search.strategy, STRATEGIES)
+    positive("search.train_top_k", cfg.search.train_top_k)
+    if cfg.search.strategy == "supernet" and cfg.search.confirm.top_k > cfg.search.train_top_k:
+        fail(
+            "search.confirm.top_k",
+            cfg.search.confirm.top_k,
+            f"exceeds search.train_top_k={cfg.search.train_top_k}: only that many networks are trained on their own",
+        )
+    s = cfg.supernet
+    if len(s.budgets) != 2 or not 0 < s.budgets[0] <= s.budgets[1]:
+        fail("supernet.budgets", s.budgets, "needs [low, high] multiples of supernet.macs with 0 < low <= high")
+    if s.macs is not None:
+        positive("supernet.macs", s.macs)
+    for key in ("epochs", "calibration_batches", "calibration_batch_size"):
+        positive(f"supernet.{key}", getattr(s, key))
+    for key in ("random_subnets", "probes"):
+        if getattr(s, key) < 0:
+            fail(f"supernet.{key}", getattr(s, key), "must be >= 0")
+    for key in ("score_images", "probe_images"):
+        if getattr(s, key) is not None:
+            positive(f"supernet.{key}", getattr(s, key))

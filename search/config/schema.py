@@ -32,6 +32,7 @@ __all__ = [
     "SearchConfig",
     "SpaceConfig",
     "StudyConfig",
+    "SupernetSettings",
     "TrainConfig",
     "EXECUTION_FIELDS",
     "fail",
@@ -43,6 +44,7 @@ __all__ = [
     "training_identity",
 ]
 
+STRATEGIES = ("train", "supernet")
 SAMPLERS = ("tpe", "random", "nsga2", "gp", "evolution", "tpe-multivariate")
 PRUNERS = ("none", "median", "hyperband")
 BUDGET_MODES = ("constraint", "prune", "project")
@@ -191,6 +193,12 @@ class SearchConfig:
     warm-up. `params` maps train.* and data.* keys to Hydra sweep expressions, each drawn per
     trial beside the architecture (search/config/params.py)."""
 
+    # "train": every trial trains its network; "supernet": every trial is scored through one
+    # trained supernet (`supernet.*`), then the `train_top_k` best by score are trained on their
+    # own and confirmed (search/experiments/supernet_search.py); n_trials then counts scored
+    # candidates, and search.params are not searched (a supernet scores architectures, not recipes).
+    strategy: str = "train"
+    train_top_k: int = 5
     sampler: str = "tpe"
     pruner: str = "median"
     n_trials: int = 30
@@ -236,6 +244,38 @@ class SearchConfig:
     log_epochs_after: Optional[float] = 10.0
     # The best confirmed at a higher fidelity (ConfirmConfig above).
     confirm: ConfirmConfig = field(default_factory=ConfirmConfig)
+
+
+@dataclass
+class SupernetSettings:
+    """One supernet serves every budget in `budgets` x `macs` (null: budget.macs): its widest
+    subnet is sized for the top one and each step's subnets are drawn across the range (search/
+    budget/supernet.py); a search at any budget inside the range reuses it. Training: `epochs`
+    epochs of the sandwich rule, the largest, the smallest and `random_subnets` random subnets
+    per step, the others learning the largest's soft predictions where `distill` is on; with
+    `sort_channels`, each layer whose readers are fixed has its channels sorted by importance
+    after every epoch (Once-for-All). The optimiser and schedule are `train.*` (lr, momentum,
+    weight decay, batch size, schedule; no Polyak average: the shared weights are what subnets
+    inherit). Scoring: batch-norm statistics recomputed over `calibration_batches` x
+    `calibration_batch_size` training images, then accuracy on `score_images` validation images
+    (null: the whole split). Each epoch logs the scores of the largest, the smallest and
+    `probes` fixed random subnets on `probe_images` validation images. The weights land in
+    `<study.results_dir>/supernets/<key>/`, the key naming everything that changes them."""
+
+    budgets: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    macs: Optional[int] = None
+    epochs: int = 8
+    random_subnets: int = 2
+    # Defaults from bench/supernet.py's levers (README, "The supernet"): channel sorting and the
+    # lighter score (2 x 200 recalibration images, 1,000 validation images) ranked no worse.
+    distill: bool = True
+    sort_channels: bool = True
+    seed: int = 0
+    calibration_batches: int = 2
+    calibration_batch_size: int = 200
+    score_images: Optional[int] = 1000
+    probes: int = 3
+    probe_images: Optional[int] = 1000
 
 
 @dataclass
@@ -366,6 +406,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)  # a source's: search.data.sources.data_config
     train: TrainConfig = field(default_factory=TrainConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    supernet: SupernetSettings = field(default_factory=SupernetSettings)
     progress: bool = True
 
 

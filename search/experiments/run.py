@@ -24,6 +24,16 @@ from search.config.params import as_overrides
 from search.config.schema import Config, ranges_from_config
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
+from search.experiments.supernet import TrainedSupernet
+from search.experiments.supernet_search import (
+    candidates_config,
+    candidates_dir,
+    log_candidates,
+    prepare_supernet,
+    queue_top_candidates,
+    score_objective,
+    stand_alone_config,
+)
 from search.optimize.confirm import check_fidelity, confirm
 from search.optimize.first_trials import enqueue_first_trials
 from search.optimize.results import (
@@ -40,14 +50,17 @@ from search.optimize.status import Status, spent_seconds, status, tally
 from search.optimize.storage import heartbeat_enabled, storage_url
 from search.optimize.study import open_study
 from search.optimize.workers import (
+    ObjectiveFactory,
     recover_dead_local_trials,
     recover_hand_design,
     run_local_worker,
     seconds_spent,
     start_workers,
+    trained_objective,
     worker_config,
 )
-from search.reports.study import write_results
+from search.reports.study import write_results, write_trials_csv
+from search.reports.supernet_search import candidates_name
 from search.training.interrupt import PoliteStop
 from search.training.trainer import Trainer
 from space.genotype import Genotype
@@ -73,7 +86,9 @@ def trial_line(trial: optuna.trial.FrozenTrial) -> str:
     if "macs" in trial.user_attrs:  # a trial ended before it drew its network (surplus) has no cost
         parts.append(f"{trial.user_attrs['macs'] / 1e6:.2f} MMACs")
     epochs = trial.user_attrs.get("epochs")
-    if outcome == Status.COMPLETE:
+    if outcome == Status.COMPLETE and "scored_by" in trial.user_attrs:  # a supernet search's candidate
+        parts.append(f"supernet score {trial.value:.4f}, {trial.user_attrs['score_seconds']:.2f} s")
+    elif outcome == Status.COMPLETE:
         parts.append(f"val {trial.value:.4f} after {epochs} epochs")
     elif outcome == Status.PRUNED:
         step = max(trial.intermediate_values, default=None)
@@ -107,7 +122,7 @@ class _Progress:
     progress bar of counted trials with the best so far on stderr when it is a terminal (tqdm
     comes with Optuna); a log file or pipe never receives the bar's carriage-return frames."""
 
-    def __init__(self, study: optuna.Study, total: int, done: int, enabled: bool) -> None:
+    def __init__(self, study: optuna.Study, total: int, done: int, enabled: bool, every: int = 1) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -120,6 +135,7 @@ class _Progress:
         )
         # Trials finished before this run (a resumed study) were logged by the run that had them.
         self.logged = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+        self.every = every  # a line per trial, or (a supernet search's candidates) per `every` trials
         self._redirect = contextlib.ExitStack()
         if not self.bar.disable:  # every console log line (trials, epochs) printed above the bar
             self._redirect.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm))
@@ -131,8 +147,13 @@ class _Progress:
         for t in sorted((t for t in trials if t.state.is_finished()), key=lambda t: t.number):
             if t.number not in self.logged:
                 self.logged.add(t.number)
-                log.info("%s", trial_line(t))
+                if self.every == 1 or status(t) not in (Status.COMPLETE, Status.DUPLICATE, Status.INFEASIBLE):
+                    log.info("%s", trial_line(t))
         counted, _, _ = tally(trials)
+        if self.every > 1 and counted // self.every > self.bar.n // self.every:
+            best = best_trial(study)
+            line = "%d of %d candidates scored, best %s"
+            log.info(line, counted, self.bar.total, f"{best.value:.4f} (trial {best.number})" if best else "-")
         self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         best = best_trial(study)
         self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -")
@@ -153,10 +174,15 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     found = latency_table(cfg, base)  # fitted here once, before any worker loads it
     table = found[0] if found else None
     check_reachable(cfg.budget, ranges_from_config(cfg.space), base, table)  # before any worker starts
+    scored = _search_candidates(cfg, name, directory, data) if cfg.search.strategy == "supernet" else None
+    if scored is not None:  # the stand-alone stage trains the top candidates and the hand design
+        cfg = stand_alone_config(cfg, cfg.search.train_top_k)
     study, storage = open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers)
     recover_dead_local_trials(study, cfg.search.max_retry)
     recover_hand_design(study, cfg.search.max_retry)
     enqueue_first_trials(study, cfg, base, data, table)
+    if scored is not None:
+        cfg = stand_alone_config(cfg, queue_top_candidates(study, *scored))
     if "class_names" not in study.user_attrs:  # labels by name, with the study as in every weights file
         study.set_user_attr("class_names", list(data.class_names))
     counted, running, _ = tally(study.get_trials(deepcopy=False))
@@ -195,6 +221,27 @@ def run_study(cfg: Config, name: str, directory: Path) -> StudyResult:
     return StudyResult(study=study, directory=directory, best_trial=best, test_accuracy=test_accuracy)
 
 
+def _search_candidates(
+    cfg: Config, name: str, directory: Path, data: Splits
+) -> tuple[optuna.Study, Config, TrainedSupernet, float]:
+    """The supernet search's first stages (search/experiments/supernet_search.py): the supernet
+    found or trained, then its candidates scored in their own study to `search.n_trials`. What
+    queue_top_candidates needs after the study `name` is open."""
+    cfg, trained = prepare_supernet(cfg, data)
+    own, where = candidates_config(cfg, directory), candidates_dir(directory)
+    study, storage = open_study(own, candidates_name(name), where, worker=cfg.search.worker * cfg.search.n_workers)
+    recover_dead_local_trials(study, cfg.search.max_retry)
+    counted, _, _ = tally(study.get_trials(deepcopy=False))
+    start = time.perf_counter()
+    failed = _run_workers(own, study.study_name, where, (study, storage), data, counted, objective_for=score_objective)
+    if failed:
+        raise RuntimeError(f"worker(s) {', '.join(failed)} failed; see {where / 'workers'}")
+    write_trials_csv(study, where)
+    if counted < own.search.n_trials:  # scored in this run: their table logged once
+        log_candidates(own, study, where)
+    return study, cfg, trained, time.perf_counter() - start
+
+
 def _run_workers(
     cfg: Config,
     name: str,
@@ -202,14 +249,18 @@ def _run_workers(
     opened: tuple[optuna.Study, optuna.storages.BaseStorage],
     data: Splits,
     counted: int,
+    objective_for: ObjectiveFactory = trained_objective,
 ) -> list[str]:
     """This process as worker 0 and the spawned ones beside it, to the end; the names of the
     spawned workers that failed."""
-    progress = _Progress(opened[0], cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress)
+    every = 1 if objective_for is trained_objective else _CANDIDATES_PER_LINE
+    progress = _Progress(opened[0], cfg.search.n_trials, min(counted, cfg.search.n_trials), cfg.progress, every)
     done = counted >= cfg.search.n_trials or seconds_spent(opened[0], cfg.search.budget_seconds)
-    processes = [] if done else start_workers(cfg, name, directory)
+    processes = [] if done else start_workers(cfg, name, directory, objective_for)
     try:
-        run_local_worker(cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress])
+        run_local_worker(
+            cfg, name, directory, 0, opened=opened, data=data, callbacks=[progress], objective_for=objective_for
+        )
     except PoliteStop:  # SIGTERM or Ctrl-C: every worker hands its trial back
         _stop_workers(processes, grace=_WORKER_GRACE_SECONDS)
         raise
@@ -226,6 +277,9 @@ def _run_workers(
         log.error("worker(s) %s exited with an error: see %s", ", ".join(failed), directory / "workers")
     return failed
 
+
+# A supernet search's candidates are logged a line per this many (and each failure), not one each.
+_CANDIDATES_PER_LINE = 100
 
 # How long spawned workers get to stop on their own after a polite stop of worker 0: a terminal's
 # Ctrl-C and a job's SIGTERM reach them too, and each ends at its next batch; one that got

@@ -23,8 +23,7 @@ from typing import Any
 import torch
 
 from search.budget.supernet import Sandwich, supernet_for_budgets
-from search.config.schema import ConfigError, ranges_from_config, training_identity
-from search.config.supernet import SupernetConfig
+from search.config.schema import Config, ConfigError, ranges_from_config, training_identity
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
 from search.training import interrupt
@@ -35,11 +34,11 @@ from space.genotype import Genotype
 from space.ranges import Ranges
 from space.supernet import Supernet
 
-__all__ = ["TrainedSupernet", "supernet_key", "train_supernet"]
+__all__ = ["TrainedSupernet", "supernet_for_budget", "supernet_key", "train_supernet"]
 
 log = logging.getLogger(__name__)
 
-WEIGHTS, CHECKPOINT = "supernet.pt", "checkpoint.pt"
+WEIGHTS, CHECKPOINT, INFO = "supernet.pt", "checkpoint.pt", "info.json"
 
 
 @dataclass(frozen=True)
@@ -54,32 +53,79 @@ class TrainedSupernet:
     seconds: float  # training seconds, summed over every run that trained it
     cached: bool  # loaded, not trained by this call
 
-    def calibration(self, cfg: SupernetConfig) -> list[torch.Tensor]:
+    def calibration(self, cfg: Config) -> list[torch.Tensor]:
         """The training batches every score recalibrates batch norm over (`supernet.calibration_*`)."""
         return _calibration(cfg, self.trainer)
 
 
-def _calibration(cfg: SupernetConfig, trainer: Trainer) -> list[torch.Tensor]:
+def _calibration(cfg: Config, trainer: Trainer) -> list[torch.Tensor]:
     s = cfg.supernet
     return calibration_batches(
         trainer.data, batches=s.calibration_batches, batch_size=s.calibration_batch_size, seed=s.seed, trainer=trainer
     )
 
 
-def supernet_key(cfg: SupernetConfig, base: Genotype) -> str:
-    """12 hex digits of everything that changes the supernet's weights."""
+def _reference(cfg: Config) -> int:
+    """The MACs `supernet.budgets` are multiples of."""
+    return cfg.supernet.macs or cfg.budget.macs
+
+
+def _range(cfg: Config) -> tuple[int, int]:
+    """The supernet's budgets in MACs, low and high."""
+    low, high = cfg.supernet.budgets
+    return round(low * _reference(cfg)), round(high * _reference(cfg))
+
+
+def _identity(cfg: Config, base: Genotype) -> dict[str, Any]:
+    """Everything that changes the supernet's weights but its range of budgets."""
     s = cfg.supernet
     identity: dict[str, Any] = {
         "space": dataclasses.asdict(cfg.space),
         "base": base.to_dict(),
-        "budget_macs": cfg.budget.macs,
         "data": dataclasses.asdict(cfg.data),
         "train": {**training_identity(cfg.train), "epochs": s.epochs, "polyak": None},
         "supernet": {k: getattr(s, k) for k in ("budgets", "epochs", "random_subnets", "distill", "seed")},
     }
     if s.sort_channels:  # a setting added later: off, the keys of supernets trained before it stay valid
         identity["supernet"]["sort_channels"] = True
+    return identity
+
+
+def _digest(identity: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def supernet_key(cfg: Config, base: Genotype) -> str:
+    """12 hex digits of everything that changes the supernet's weights."""
+    return _digest({**_identity(cfg, base), "budget_macs": _reference(cfg)})
+
+
+def supernet_for_budget(cfg: Config, base: Genotype) -> Config:
+    """`cfg` with the supernet settings of one trained before whose range holds `budget.macs`
+    (the same space, data and training otherwise): a search at any budget inside a trained
+    supernet's range reuses it. `cfg` itself where its own supernet is trained, or none fits
+    (the command trains `cfg`'s)."""
+    root = Path(cfg.study.results_dir) / "supernets"
+    if (root / supernet_key(cfg, base) / WEIGHTS).is_file():
+        return cfg
+    family = _digest(_identity(cfg, base))
+    for path in sorted(root.glob(f"*/{INFO}")):
+        info = json.loads(path.read_text())
+        low, high = info["range_macs"]
+        if info.get("family") == family and low <= cfg.budget.macs <= high and (path.parent / WEIGHTS).is_file():
+            s = dataclasses.replace(cfg.supernet, macs=info["reference_macs"], budgets=list(info["budgets"]))
+            return dataclasses.replace(cfg, supernet=s)
+    return cfg
+
+
+def _write_info(cfg: Config, base: Genotype, directory: Path, seconds: float) -> None:
+    """info.json: the range and family a search at another budget looks for (supernet_for_budget)."""
+    s = cfg.supernet
+    info = {"key": supernet_key(cfg, base), "family": _digest(_identity(cfg, base)), "range_macs": list(_range(cfg))}
+    info |= {"reference_macs": _reference(cfg), "budgets": list(s.budgets), "epochs": s.epochs, "seconds": seconds}
+    partial = directory / (INFO + ".partial")
+    partial.write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(partial, directory / INFO)
 
 
 def _saved(path: Path, key: str) -> dict[str, Any] | None:
@@ -95,7 +141,7 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
     os.replace(partial, path)  # a kill mid-write leaves the last whole file
 
 
-def _probes(draws: Sandwich, cfg: SupernetConfig) -> dict[str, Genotype]:
+def _probes(draws: Sandwich, cfg: Config) -> dict[str, Genotype]:
     fixed = Sandwich(draws.ranges, draws.base, draws.budget, draws.budgets, seed=cfg.supernet.seed + 1)
     return {"largest": draws.largest, "smallest": draws.smallest} | {
         f"probe{i}": fixed.random() for i in range(cfg.supernet.probes)
@@ -108,7 +154,7 @@ def _log_epoch(key: str, epochs: int, e: SupernetEpoch) -> None:
     log.info(line, key, e.epoch, epochs, e.loss, e.distill_loss, scores, e.seconds)
 
 
-def train_supernet(cfg: SupernetConfig, data: Splits | None = None) -> TrainedSupernet:
+def train_supernet(cfg: Config, data: Splits | None = None) -> TrainedSupernet:
     """The supernet of `cfg`: loaded from its folder where one was trained with the same key,
     else trained (resumed from its checkpoint where a run was stopped) and saved there."""
     data = data if data is not None else load_data(cfg.data)
@@ -122,27 +168,31 @@ def train_supernet(cfg: SupernetConfig, data: Splits | None = None) -> TrainedSu
     directory = Path(cfg.study.results_dir) / "supernets" / key
     trainer = Trainer(dataclasses.replace(cfg.train, epochs=s.epochs), data, augment=cfg.data.augment)
     torch.manual_seed(cfg.train.seed)
-    supernet = trainer.prepare(Supernet(supernet_for_budgets(ranges, base, cfg.budget, tuple(s.budgets))))
+    reference = dataclasses.replace(cfg.budget, macs=_reference(cfg))
+    supernet = trainer.prepare(Supernet(supernet_for_budgets(ranges, base, reference, tuple(s.budgets))))
     done = _saved(directory / WEIGHTS, key)
     if done is not None:
         supernet.load_state_dict(done["supernet"])
         history = [SupernetEpoch(**h) for h in done["history"]]
         line = "supernet %s: trained before (%d epochs, %.0f s), loaded from %s"
         log.info(line, key, len(history), done["seconds"], directory)
+        if not (directory / INFO).is_file():  # trained before searches at other budgets looked for it
+            _write_info(cfg, base, directory, done["seconds"])
         return TrainedSupernet(supernet.eval(), trainer, ranges, base, directory, key, history, done["seconds"], True)
     directory.mkdir(parents=True, exist_ok=True)
     history, seconds = _train(cfg, supernet, trainer, ranges, base, directory, key)
     weights = {"key": key, "supernet": supernet.state_dict(), "seconds": seconds}
     _save(directory / WEIGHTS, {**weights, "history": [dataclasses.asdict(h) for h in history]})
+    _write_info(cfg, base, directory, seconds)
     (directory / CHECKPOINT).unlink(missing_ok=True)
     return TrainedSupernet(supernet.eval(), trainer, ranges, base, directory, key, history, seconds, False)
 
 
 def _train(
-    cfg: SupernetConfig, supernet: Supernet, trainer: Trainer, ranges: Ranges, base: Genotype, directory: Path, key: str
+    cfg: Config, supernet: Supernet, trainer: Trainer, ranges: Ranges, base: Genotype, directory: Path, key: str
 ) -> tuple[list[SupernetEpoch], float]:
     s = cfg.supernet
-    draws = Sandwich(ranges, base, cfg.budget, tuple(s.budgets), seed=s.seed)
+    draws = Sandwich(ranges, base, dataclasses.replace(cfg.budget, macs=_reference(cfg)), tuple(s.budgets), seed=s.seed)
     resume = _saved(directory / CHECKPOINT, key)
     spent = float(resume["seconds"]) if resume is not None else 0.0
     if resume is not None:
@@ -150,7 +200,7 @@ def _train(
     # absolute: W&B's service process may have started in another working folder
     tracker = Tracker(cfg.logger, study=f"supernet-{key}", directory=directory.resolve())
     config = {"key": key, "supernet": dataclasses.asdict(s), "train": training_identity(trainer.cfg)}
-    run = tracker.start(name=f"supernet-{key}", config={**config, "budget": dataclasses.asdict(cfg.budget)})
+    run = tracker.start(name=f"supernet-{key}", config={**config, "range_macs": list(_range(cfg))})
     start = time.perf_counter()
 
     def checkpoint(state: TrainState) -> None:

@@ -52,6 +52,7 @@ from search.training.tracking import Tracker
 from search.training.trainer import Trainer, thread_share
 
 __all__ = [
+    "ObjectiveFactory",
     "Surplus",
     "claims_slot",
     "queue_retry",
@@ -60,6 +61,7 @@ __all__ = [
     "run_local_worker",
     "run_worker",
     "start_workers",
+    "trained_objective",
     "worker_config",
     "worker_id",
 ]
@@ -69,6 +71,21 @@ log = logging.getLogger(__name__)
 _FIRST_PAUSE = 0.05
 _ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 TrialCallback = Callable[[optuna.Study, FrozenTrial], None]
+# What a worker runs for each trial, from (config, data, study folder, study name, storage URL);
+# a module-level function, so that spawned workers receive it by name.
+ObjectiveFactory = Callable[[Config, Splits, Path, str, str], Callable[[optuna.Trial], float]]
+
+
+def trained_objective(cfg: Config, data: Splits, directory: Path, name: str, storage: str) -> Objective:
+    """Every trial trains its network (search.strategy=train)."""
+    return Objective(
+        cfg=cfg,
+        base=base_genotype(cfg.space.base, cfg.space.genotype, data),
+        trainer=Trainer(cfg.train, data, augment=cfg.data.augment, val_epoch_size=cfg.data.val_epoch_size),
+        tracker=Tracker(cfg.logger, study=name, directory=directory),
+        study_dir=directory,
+        storage=storage,
+    )
 
 
 # -- local worker processes ----------------------------------------------------------------
@@ -92,6 +109,7 @@ def run_local_worker(
     opened: tuple[optuna.Study, optuna.storages.BaseStorage] | None = None,
     data: Splits | None = None,
     callbacks: Sequence[TrialCallback] = (),
+    objective_for: ObjectiveFactory = trained_objective,
 ) -> int:
     """Run trials as local worker `index` of `search.n_workers` until the study holds
     `search.n_trials` counted trials; return how many it ran. Worker 0 passes the study and data
@@ -99,14 +117,7 @@ def run_local_worker(
     cfg = worker_config(cfg, index, cfg.search.n_workers)
     data = data or load_data(cfg.data)
     study, storage = opened or open_study(cfg, name, directory, worker=cfg.search.worker * cfg.search.n_workers + index)
-    objective = Objective(
-        cfg=cfg,
-        base=base_genotype(cfg.space.base, cfg.space.genotype, data),
-        trainer=Trainer(cfg.train, data, augment=cfg.data.augment, val_epoch_size=cfg.data.val_epoch_size),
-        tracker=Tracker(cfg.logger, study=name, directory=directory),
-        study_dir=directory,
-        storage=storage_url(cfg, directory),
-    )
+    objective = objective_for(cfg, data, directory, name, storage_url(cfg, directory))
     return run_worker(
         study,
         objective,
@@ -120,7 +131,7 @@ def run_local_worker(
     )
 
 
-def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
+def _worker_process(cfg: Config, name: str, directory: str, index: int, objective_for: ObjectiveFactory) -> None:
     """Entry point of a spawned local worker: its log goes to workers/worker-<index>.log."""
     path = Path(directory) / "workers" / f"worker-{index}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +144,7 @@ def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     interrupt.install()
     try:
-        ran = run_local_worker(cfg, name, Path(directory), index)
+        ran = run_local_worker(cfg, name, Path(directory), index, objective_for=objective_for)
     except ConfigError as err:
         log.error("%s", err)
         raise SystemExit(2) from None
@@ -146,11 +157,18 @@ def _worker_process(cfg: Config, name: str, directory: str, index: int) -> None:
     log.info("worker %d ran %d trials", index, ran)
 
 
-def start_workers(cfg: Config, name: str, directory: Path) -> list[multiprocessing.process.BaseProcess]:
+def start_workers(
+    cfg: Config, name: str, directory: Path, objective_for: ObjectiveFactory = trained_objective
+) -> list[multiprocessing.process.BaseProcess]:
     """Local workers 1..K-1 as fresh processes; this process is worker 0."""
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_worker_process, args=(cfg, name, str(directory), i), name=f"worker-{i}", daemon=False)
+        context.Process(
+            target=_worker_process,
+            args=(cfg, name, str(directory), i, objective_for),
+            name=f"worker-{i}",
+            daemon=False,
+        )
         for i in range(1, cfg.search.n_workers)
     ]
     for process in processes:

@@ -21,10 +21,11 @@ from search.optimize.results import best_trial, confirmed_summary
 from search.optimize.status import Status, hand_design, hand_design_outcome, is_trained, status
 from search.reports.confirmation import confirmation_lines, lead_over_hand_design
 from search.reports.plots import save_figure
+from search.reports.supernet_search import candidates_name, supernet_lines
 from space.genotype import Genotype
 from space.io import atomic_path, dump
 
-__all__ = ["aggregate_studies", "pareto_front", "trial_rows", "write_results"]
+__all__ = ["aggregate_studies", "pareto_front", "trial_rows", "write_results", "write_trials_csv"]
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,14 @@ COLUMNS = (
     "latency_predicted_ms",
     "val_accuracy",
     "best_val_accuracy",
+    "supernet_score",  # search.strategy=supernet: a candidate's score, or the score that queued a trained trial
     "epochs",
     # then one column per searched key ("train.lr", ...): `searched_keys`
     "aux_weight",
     "aux_at",
     "duration_s",
     "train_s",
+    "score_s",
     "note",
 )
 
@@ -100,6 +103,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
             else None
         )
         trained = state in (Status.COMPLETE, Status.PRUNED) or (state == Status.FAILED and attrs.get("epochs"))
+        scored = "scored_by" in attrs  # a supernet search's candidate: its value is the supernet's score
         rows.append(
             {
                 "number": t.number,
@@ -112,14 +116,16 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "latency_predicted_ms": round(attrs["latency_predicted_ms"], 4)
                 if "latency_predicted_ms" in attrs
                 else "",
-                "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) else "",
-                "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained else "",
+                "val_accuracy": t.value if state in (Status.COMPLETE, Status.DUPLICATE) and not scored else "",
+                "best_val_accuracy": attrs.get("best_val_accuracy", "") if trained and not scored else "",
+                "supernet_score": t.value if scored else attrs.get("supernet_score", ""),
                 "epochs": attrs.get("epochs", 0),
                 **{key: hp.get(key, "") for key in keys},
                 "aux_weight": aux.get("weight", "") if aux.get("at") else "",
                 "aux_at": "+".join(aux.get("at", [])),
                 "duration_s": round(duration, 3) if duration is not None else "",
                 "train_s": round(attrs["train_seconds"], 3) if "train_seconds" in attrs else "",
+                "score_s": round(attrs["score_seconds"], 4) if "score_seconds" in attrs else "",
                 "note": notes[t.number],
             }
         )
@@ -403,11 +409,19 @@ def write_results(
     lines += _latency_lines(study, rows, best)
     lines += _hyperparameter_lines(study, best)
     lines += _against_hand_design(study, best)
+    lines += supernet_lines(study)
     lines += confirmation_lines(study)
     lines += _table_lines(study, rows)
     lines += [f"![{p}]({p})" for p in plots]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def write_trials_csv(study: optuna.Study, directory: Path) -> None:
+    """`directory`/trials.csv alone: a supernet search's candidates (thousands of them, scored,
+    not trained: no report or plots of their own)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_trials_csv(study, trial_rows(study), directory / "trials.csv")
 
 
 def _write_trials_csv(study: optuna.Study, rows: list[dict[str, Any]], path: Path) -> None:
@@ -509,8 +523,11 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
     rows = []
     for db in sorted(directory.glob("*/study.db")):
         url = f"sqlite:///{db.resolve()}"
-        for summary in optuna.get_all_study_summaries(url, include_best_trial=False):
-            study = optuna.load_study(study_name=summary.study_name, storage=url)
+        names = {s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)}
+        for name in sorted(names):
+            if name in {candidates_name(other) for other in names}:  # a supernet search's candidates
+                continue
+            study = optuna.load_study(study_name=name, storage=url)
             trials = study.get_trials(deepcopy=False)
             best = best_trial(study)
             test = study.user_attrs.get("test", {})

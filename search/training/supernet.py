@@ -38,6 +38,7 @@ from space.supernet import Supernet
 
 __all__ = [
     "SandwichDraws",
+    "Scorer",
     "SupernetEpoch",
     "calibration_batches",
     "fit_supernet",
@@ -121,6 +122,30 @@ def score(
     net = trainer.prepare(supernet.subnet(genotype))
     recalibrate(net, batches)
     return trainer.evaluate(net, "val", limit=limit)
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Scores genotypes through one trained supernet, always over the same calibration batches
+    and validation images, so that two scores differ by network only."""
+
+    supernet: Supernet  # in eval mode, on the trainer's device; never changed by a score
+    trainer: Trainer
+    calibration: list[torch.Tensor]
+    key: str  # the supernet's (results/supernets/<key>/)
+    limit: int | None = None  # validation images (None: all)
+
+    def refusal(self, genotype: Genotype) -> str | None:
+        """Why the supernet cannot hold `genotype` (a latency budget may project a draw outside
+        its range of budgets), or None."""
+        try:
+            self.supernet.space.check(genotype)
+        except ValueError as err:
+            return f"outside supernet {self.key}: {err}"
+        return None
+
+    def __call__(self, genotype: Genotype) -> float:
+        return score(self.supernet, genotype, self.trainer, self.calibration, limit=self.limit)
 
 
 def _sandwich_step(

@@ -36,6 +36,12 @@ class TrialRun:
         if self._run is not None and self._tracker is not None:
             self._tracker._guard(lambda: self._run.log(metrics, step=step))
 
+    def log_table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """One W&B table (a supernet search's scored candidates: thousands of rows, one run)."""
+        if self._run is not None and self._tracker is not None:
+            table = self._tracker._import().Table
+            self._tracker._guard(lambda: self._run.log({name: table(columns=columns, data=rows)}))
+
     def finish(self, summary: dict[str, Any], *, failed: bool = False, interrupted: bool = False) -> None:
         """Close the run; a failed trial's run is marked failed in W&B (exit code 1). An
         interrupted one (SIGTERM, a requeue, a storage outage: the trial is handed back for a
