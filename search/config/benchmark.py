@@ -9,7 +9,7 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 
 from search.config.checks import validate
-from search.config.schema import PRUNERS, SAMPLERS, Config, ConfigError, fail, one_of, positive, schema
+from search.config.schema import PRUNERS, SAMPLERS, STRATEGIES, Config, ConfigError, fail, one_of, positive, schema
 from space.ranges import SHARES
 
 HAND_DESIGN = "hand design"  # the arm every method is compared with: the base projected onto the budget
@@ -37,7 +37,12 @@ class MethodConfig:
     # A budget in training seconds per search (search.budget_seconds; n_trials then only caps it):
     # a method compared at equal seconds rather than equal networks, where its pruner saves some.
     budget_seconds: Optional[float] = None
-    n_trials: Optional[int] = None  # null: benchmark.n_trials
+    n_trials: Optional[int] = None  # null: benchmark.n_trials (strategy supernet: candidates scored)
+    # search.strategy: "supernet" scores n_trials candidates through a supernet trained for each
+    # repeat (supernet.* settings, seed = the repeat), then trains its top `train_top_k`
+    # (null: search.train_top_k) on their own; its seconds count every stage.
+    strategy: str = "train"
+    train_top_k: Optional[int] = None
 
 
 def _default_methods() -> dict[str, Any]:
@@ -60,6 +65,8 @@ _METHOD_TYPES: dict[str, tuple[type, ...]] = {
     "share": (str,),
     "budget_seconds": (int, float, type(None)),
     "n_trials": (int, type(None)),
+    "strategy": (str,),
+    "train_top_k": (int, type(None)),
 }  # MethodConfig's field types, as isinstance checks (tests/search/experiments/test_benchmark.py holds them together)
 
 
@@ -131,7 +138,8 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
         one_of(f"benchmark.methods.{name}.sampler", m.sampler, SAMPLERS)
         one_of(f"benchmark.methods.{name}.pruner", m.pruner, PRUNERS)
         one_of(f"benchmark.methods.{name}.share", m.share, SHARES)
-        for key in ("budget_seconds", "n_trials"):
+        one_of(f"benchmark.methods.{name}.strategy", m.strategy, STRATEGIES)
+        for key in ("budget_seconds", "n_trials", "train_top_k"):
             value = getattr(m, key)
             if isinstance(value, bool):  # a YAML true is an int to isinstance
                 fail(f"benchmark.methods.{name}.{key}", value, "must be a number")

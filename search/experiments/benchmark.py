@@ -101,8 +101,11 @@ def search_config(cfg: BenchmarkConfig, method: str, m: MethodConfig, repeat: in
         n_workers=1,
         worker=0,
         storage=None,
+        strategy=m.strategy,
+        train_top_k=cfg.search.train_top_k if m.train_top_k is None else m.train_top_k,
     )
     return Config(
+        supernet=dataclasses.replace(cfg.supernet, seed=repeat),  # each repeat's own supernet: independent searches
         space=dataclasses.replace(cfg.space, share=m.share),
         budget=cfg.budget,
         search=search,

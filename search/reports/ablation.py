@@ -19,7 +19,14 @@ from search.optimize.status import Status
 from search.reports.plots import save_figure
 from space.io import atomic_path
 
-__all__ = ["aggregate_multirun", "paired_difference", "summarise", "write_ablation_report", "rebuild"]
+__all__ = [
+    "aggregate_multirun",
+    "detectable_difference",
+    "paired_difference",
+    "summarise",
+    "write_ablation_report",
+    "rebuild",
+]
 
 COLUMNS = (
     "variant",
@@ -57,6 +64,20 @@ def paired_difference(a: dict[int, float], b: dict[int, float]) -> tuple[float, 
     mean = statistics.mean(diffs)
     half = t.ppf(0.975, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
     return mean, mean - half, mean + half
+
+
+def detectable_difference(a: dict[Any, float], b: dict[Any, float]) -> float | None:
+    """The smallest true mean difference a paired comparison of these pairs would detect at 95%
+    confidence (two-sided) with 80% power, from their observed spread: (t_0.975 + t_0.80) x
+    sd / sqrt(n), Student-t with n - 1 degrees of freedom. A "tie" says only that no difference
+    larger than this was present. None under 2 pairs."""
+    keys = sorted(set(a) & set(b))
+    if len(keys) < 2:
+        return None
+    from scipy.stats import t
+
+    spread = statistics.stdev(a[k] - b[k] for k in keys)
+    return float((t.ppf(0.975, len(keys) - 1) + t.ppf(0.80, len(keys) - 1)) * spread / math.sqrt(len(keys)))
 
 
 def summarise(records: list[dict[str, Any]], baseline: str | None = None) -> list[dict[str, Any]]:

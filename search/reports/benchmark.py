@@ -24,8 +24,10 @@ import numpy as np
 import optuna
 
 from search.config.benchmark import HAND_DESIGN, BenchmarkConfig, ProtocolConfig, method_configs
+from search.optimize.results import confirmed_summary
 from search.optimize.status import Status, counts, is_trained, spent_seconds
-from search.reports.ablation import paired_difference
+from search.reports.ablation import detectable_difference, paired_difference
+from search.reports.supernet_search import SUPERNET_ATTR
 from space.io import atomic_path
 
 __all__ = ["anytime_curve", "edf_values", "median_curve", "reach_fraction", "write_benchmark_report"]
@@ -43,12 +45,16 @@ COLUMNS = (
     "vs_hand_mean",
     "vs_hand_ci_low",
     "vs_hand_ci_high",
+    "vs_hand_mde",
     "vs_baseline_mean",
     "vs_baseline_ci_low",
     "vs_baseline_ci_high",
+    "vs_baseline_mde",
     "vs_baseline_repeats_mean",
     "vs_baseline_repeats_ci_low",
     "vs_baseline_repeats_ci_high",
+    "vs_baseline_repeats_mde",
+    "search_seconds",  # everything a search spent: training, pre-screen, supernet, scoring, confirmation
     "search_train_seconds",
     "search_trained_trials",
     "search_untrained_draws",
@@ -58,10 +64,19 @@ COLUMNS = (
 RUN_COLUMNS = ("arm", "repeat", "seed", "key", "macs", "params", "val_accuracy", "test_accuracy", "source")
 
 
+def _before_trials(study: optuna.Study) -> float:
+    """Seconds a search spends before its first trained trial: the pre-screen's, and a supernet
+    search's supernet training and candidate scoring."""
+    supernet = study.user_attrs.get(SUPERNET_ATTR) or {}
+    found = float(supernet.get("supernet_seconds", 0.0)) + float(supernet.get("candidates_wall_seconds", 0.0))
+    return float(study.user_attrs.get("prescreen_seconds", 0.0)) + found
+
+
 def anytime_curve(study: optuna.Study) -> list[tuple[float, float]]:
     """(cumulative training seconds, best validation accuracy so far) after each trained trial,
-    in trial order; pre-screen seconds are spent before the first."""
-    spent = float(study.user_attrs.get("prescreen_seconds", 0.0))
+    in trial order; pre-screen seconds (and a supernet search's supernet and scoring seconds)
+    are spent before the first."""
+    spent = _before_trials(study)
     best = -math.inf
     curve = []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
@@ -144,9 +159,13 @@ def _edf_lines(cfg: BenchmarkConfig, edfs: dict[str, list[float]]) -> list[str]:
 
 
 def _search_costs(studies: list[optuna.Study]) -> dict[str, float]:
+    """What a method's searches spent, summed over its repeats."""
     trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
     prescreen = sum(float(s.user_attrs.get("prescreen_seconds", 0.0)) for s in studies)
+    confirmation = sum(float((confirmed_summary(s) or {}).get("seconds", 0.0)) for s in studies)
+    before = sum(_before_trials(s) for s in studies) - prescreen
     return {
+        "search_seconds": sum(spent_seconds(s) for s in studies) + before + confirmation,
         "search_train_seconds": sum(spent_seconds(s) for s in studies) - prescreen,
         "search_trained_trials": sum(counts(t) for t in trials),
         "search_untrained_draws": sum(
@@ -205,15 +224,18 @@ def _rows(
             "sources": "; ".join(sorted({r["source"] for r in rs})),
         }
         mine = test.get(arm, {})
-        hand = paired_difference(mine, _against_hand(mine, test[HAND_DESIGN])) if HAND_DESIGN in test else None
-        pairs = over_repeats = None
+        compared: dict[str, tuple[dict[Any, float], dict[Any, float]]] = {}
+        if arm != HAND_DESIGN and HAND_DESIGN in test:
+            compared["vs_hand"] = mine, _against_hand(mine, test[HAND_DESIGN])
         if arm not in (baseline, HAND_DESIGN) and baseline in test:
-            pairs = paired_difference(mine, test[baseline])
-            over_repeats = paired_difference(_repeat_means(mine), _repeat_means(test[baseline]))
-        for prefix, diff in (("vs_hand", hand if arm != HAND_DESIGN else None), ("vs_baseline", pairs)):
+            compared["vs_baseline"] = mine, test[baseline]
+            compared["vs_baseline_repeats"] = _repeat_means(mine), _repeat_means(test[baseline])
+        for prefix in ("vs_hand", "vs_baseline", "vs_baseline_repeats"):
+            a, b = compared.get(prefix, ({}, {}))
+            diff = paired_difference(a, b)
             row |= dict(zip((f"{prefix}_mean", f"{prefix}_ci_low", f"{prefix}_ci_high"), diff or ("", "", "")))
-        names = ("vs_baseline_repeats_mean", "vs_baseline_repeats_ci_low", "vs_baseline_repeats_ci_high")
-        row |= dict(zip(names, over_repeats or ("", "", "")))
+            mde = detectable_difference(a, b)
+            row[f"{prefix}_mde"] = "" if mde is None else mde
         row |= _search_costs(studies.get(arm, []))
         rows.append(row)
     return rows
@@ -224,7 +246,10 @@ def _points(mean: Any, low: Any, high: Any) -> str:
 
 
 def _diff(row: dict[str, Any], prefix: str) -> str:
-    return _points(row[f"{prefix}_mean"], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"])
+    """The difference in points with its 95% interval and its minimum detectable difference."""
+    shown = _points(row[f"{prefix}_mean"], row[f"{prefix}_ci_low"], row[f"{prefix}_ci_high"])
+    mde = row.get(f"{prefix}_mde", "")
+    return shown if mde == "" else f"{shown}, MDE {100 * mde:.2f}"
 
 
 def _plots(
@@ -323,6 +348,7 @@ def write_benchmark_report(
         "",
         *goal_lines,
         *_final_best_lines(curves),
+        *_design_lines(cfg, studies, records),
         *_edf_lines(cfg, edfs),
     ]
     lines += ["", *[f"![{p}]({p})" for p in plots]]
@@ -374,13 +400,14 @@ def _task_lines(cfg: BenchmarkConfig) -> list[str]:
 def _arm_table(b: ProtocolConfig, rows: list[dict[str, Any]]) -> list[str]:
     """One markdown row per method: its retrained networks' test accuracy, paired differences, spend."""
     lines = [
-        "| method | networks (runs) | MACs | test accuracy | vs hand design (points, 95% CI) | vs "
-        f"{b.baseline}, repeat x seed pairs | vs {b.baseline}, over repeats | search seconds | trained trials |",
+        "| method | networks (runs) | MACs | test accuracy | vs hand design (points, 95% CI, MDE) | vs "
+        f"{b.baseline}, repeat x seed pairs | vs {b.baseline}, over repeats | search seconds (all stages) | "
+        "trained trials |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         test = "-" if r["test_mean"] == "" else f"{r['test_mean']:.4f} +- {r['test_std'] or 0:.4f}"
-        spent = "-" if r["arm"] == HAND_DESIGN else f"{r['search_train_seconds'] + r['prescreen_seconds']:.0f}"
+        spent = "-" if r["arm"] == HAND_DESIGN else f"{r['search_seconds']:.0f}"
         trained = "-" if r["arm"] == HAND_DESIGN else str(r["search_trained_trials"])
         name = f"{r['arm']} (default)" if r["arm"] == b.default else r["arm"]
         lines.append(
@@ -408,9 +435,13 @@ def _goal_lines(
         beats = r["vs_baseline_ci_low"] > 0
         goals[f"{method}_vs_baseline"] = (r["vs_baseline_mean"], r["vs_baseline_ci_low"], r["vs_baseline_ci_high"])
         name = f"{method} (default)" if method == b.default else method
+        goals[f"{method}_vs_baseline_mde"] = r["vs_baseline_mde"]
+        goals[f"{method}_vs_baseline_repeats_mde"] = r["vs_baseline_repeats_mde"]
         line = (
             f"- {name}: retrained best beats {b.baseline}'s, 95% interval above 0: **{'met' if beats else 'missed'}** "
-            f"({_points(*goals[f'{method}_vs_baseline'])} points over {r['runs']} repeat x seed pairs)"
+            f"({_diff(r, 'vs_baseline')} points over {r['runs']} repeat x seed pairs; "
+            f"over repeats {_diff(r, 'vs_baseline_repeats')}; MDE: the smallest difference these pairs detect "
+            "at 95% confidence with 80% power)"
         )
         if baseline_done and curves.get(method):
             fraction = reach_fraction(curves[method], curves[b.baseline])
@@ -423,6 +454,74 @@ def _goal_lines(
             )
         lines.append(line)
     return lines, goals
+
+
+MDE_GOAL = 0.005  # the benchmark should see a difference of half a point between a method and its baseline
+
+
+def variance_components(method: Pairs, baseline: Pairs) -> tuple[float, float, int, int] | None:
+    """The paired differences' variance split in two (one-way random effects): between searches
+    (sigma_b^2: which network a search found) and between seeds of one network (sigma_w^2), with
+    the repeats and seeds per repeat observed. None without two repeats of two seeds each."""
+    by_repeat: dict[int, list[float]] = {}
+    for key in sorted(set(method) & set(baseline)):
+        by_repeat.setdefault(key[0], []).append(method[key] - baseline[key])
+    full = [d for d in by_repeat.values() if len(d) >= 2]
+    if len(full) < 2:
+        return None
+    seeds = min(len(d) for d in full)
+    within = statistics.fmean(statistics.variance(d) for d in full)
+    between = max(0.0, statistics.variance([statistics.fmean(d) for d in full]) - within / seeds)
+    return between, within, len(full), seeds
+
+
+def predicted_mde(between: float, within: float, repeats: int, seeds: int) -> float:
+    """The over-repeats comparison's detectable difference with `repeats` searches per method,
+    each best retrained with `seeds` seeds, from the two variance components."""
+    from scipy.stats import t
+
+    df = repeats - 1
+    return float((t.ppf(0.975, df) + t.ppf(0.80, df)) * math.sqrt((between + within / seeds) / repeats))
+
+
+def _design_lines(
+    cfg: BenchmarkConfig, studies: dict[str, list[optuna.Study]], records: list[dict[str, Any]]
+) -> list[str]:
+    """For each method against the baseline: what a repeat and a seed cost and buy, and the
+    cheapest (repeats, seeds) whose predicted MDE over repeats is <= MDE_GOAL."""
+    b = cfg.benchmark
+    test = _test_values(records)
+    if b.baseline not in test:
+        return []
+    runs = [float(r["train_seconds"]) for r in records if r.get("train_seconds")]
+    per_run = statistics.fmean(runs) if runs else 0.0
+    lines = []
+    for method, values in test.items():
+        found = variance_components(values, test[b.baseline]) if method not in (b.baseline, HAND_DESIGN) else None
+        if found is None or not studies.get(method) or not studies.get(b.baseline):
+            continue
+        between, within, repeats, seeds = found
+        search = sum(_search_costs(studies[m])["search_seconds"] / len(studies[m]) for m in (method, b.baseline))
+        designs = []
+        for r in (repeats, 2 * repeats, 3 * repeats, 4 * repeats):
+            for s in (1, 2, 4, 8):
+                wall = (r * (search + 2 * s * per_run) + s * per_run) / b.jobs  # and the hand design's runs
+                designs.append((wall, r, s, predicted_mde(between, within, r, s)))
+        good = [d for d in designs if d[3] <= MDE_GOAL]
+        best = min(good) if good else min(designs, key=lambda d: d[3])
+        lines.append(
+            f"- {method} vs {b.baseline}: sd between searches {100 * math.sqrt(between):.2f} points, between seeds of "
+            f"one network {100 * math.sqrt(within):.2f} (from {repeats} repeats x {seeds} seeds); a repeat costs "
+            f"{search:.0f} s of searching (both methods), a seed {per_run:.0f} s per network. "
+            + (
+                f"Cheapest design with a predicted MDE <= {100 * MDE_GOAL:.1f} points over repeats: {best[1]} repeats "
+                f"x {best[2]} seeds, {best[0] / 3600:.1f} h on {b.jobs} jobs (MDE {100 * best[3]:.2f})"
+                if good
+                else f"no design up to {4 * repeats} repeats x 8 seeds reaches {100 * MDE_GOAL:.1f} points "
+                f"(best: {best[1]} x {best[2]}, MDE {100 * best[3]:.2f}, {best[0] / 3600:.1f} h)"
+            )
+        )
+    return ["", "## How many repeats and seeds?", "", *lines] if lines else []
 
 
 def _final_best_lines(curves: dict[str, list[list[tuple[float, float]]]]) -> list[str]:
