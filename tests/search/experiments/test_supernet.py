@@ -61,7 +61,7 @@ def test_trains_once_logs_one_run_and_a_second_command_reuses_the_weights(tmp_pa
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("supernet.budgets=[2.0,1.0]", "supernet.budgets=[2.0, 1.0]: needs [low, high] multiples of budget.macs"),
+        ("supernet.budgets=[2.0,1.0]", "supernet.budgets=[2.0, 1.0]: needs [low, high] multiples of supernet.macs"),
         ("supernet.epochs=0", "supernet.epochs=0: must be > 0"),
         ("supernet.random_subnets=-1", "supernet.random_subnets=-1: must be >= 0"),
         ("supernet.epoch=3", "supernet.epoch"),
