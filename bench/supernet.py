@@ -140,7 +140,8 @@ def _supernet_config(cfg: Config, args: argparse.Namespace, cache: Path) -> Conf
     )
     own = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Config)}
     own["study"] = dataclasses.replace(cfg.study, results_dir=str(cache))
-    return Config(**own, supernet=settings)
+    own["supernet"] = settings
+    return Config(**own)
 
 
 def _space(cfg: Config, share: str, args: argparse.Namespace, cache: Path) -> None:

@@ -78,6 +78,8 @@ def method_configs(b: ProtocolConfig) -> dict[str, MethodConfig]:
     known = [f.name for f in fields(MethodConfig)]
     methods = {}
     for name, entry in b.methods.items():
+        if b.only is not None and name not in b.only:
+            continue
         if not isinstance(entry, dict):
             raise ConfigError(f"benchmark.methods.{name}={entry!r}: must be a mapping of {', '.join(known)}")
         for key, value in entry.items():
@@ -107,6 +109,7 @@ class ProtocolConfig:
 
     name: str = "fashion-mnist"
     methods: dict[str, Any] = field(default_factory=_default_methods)  # name -> MethodConfig fields
+    only: Optional[list[str]] = None  # the methods run (null: all of `methods`); a size's own pick
     baseline: str = "random"
     default: str = "tpe"
     repeats: int = 3
@@ -134,6 +137,9 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
         raise ConfigError(f"benchmark.name={b.name!r}: must be a non-empty name without '/'")
     if not b.methods:
         raise ConfigError("benchmark.methods={}: needs at least one method")
+    for name in b.only or []:
+        if name not in b.methods:
+            raise ConfigError(f"benchmark.only={list(b.only or [])}: {name!r} is not one of benchmark.methods")
     for name, m in method_configs(b).items():
         one_of(f"benchmark.methods.{name}.sampler", m.sampler, SAMPLERS)
         one_of(f"benchmark.methods.{name}.pruner", m.pruner, PRUNERS)
@@ -145,9 +151,9 @@ def validate_benchmark(cfg: BenchmarkConfig) -> None:
                 fail(f"benchmark.methods.{name}.{key}", value, "must be a number")
             if value is not None:
                 positive(f"benchmark.methods.{name}.{key}", value)
-    if b.baseline not in b.methods:
+    if b.baseline not in method_configs(b):
         raise ConfigError(f"benchmark.baseline={b.baseline!r}: not one of benchmark.methods ({', '.join(b.methods)})")
-    if b.default not in b.methods:
+    if b.default not in method_configs(b):
         raise ConfigError(f"benchmark.default={b.default!r}: not one of benchmark.methods ({', '.join(b.methods)})")
     for key in ("repeats", "n_trials", "seeds", "retrain_epochs", "jobs"):
         if getattr(b, key) < 1:

@@ -74,6 +74,12 @@ CASES = [
     Case("epochs not a number", lambda t: ["train.epochs=ten"], "train.epochs"),
     Case("misspelled key", lambda t: ["trian.epochs=3"], "trian"),
     Case("unknown sampler", lambda t: ["search.sampler=bayes"], "search.sampler='bayes'"),
+    Case("unknown search strategy", lambda t: ["search.strategy=oneshot"], "search.strategy='oneshot'"),
+    Case(
+        "supernet search confirming more than it trains",
+        lambda t: ["search.strategy=supernet", "search.train_top_k=2", "search.confirm.top_k=3"],
+        "search.confirm.top_k=3: exceeds search.train_top_k=2",
+    ),
     Case(
         "confirmation at a lower fidelity than the search",
         lambda t: ["train.epochs=2", "search.confirm.top_k=1", "search.confirm.epochs=1"],
