@@ -12,7 +12,8 @@ import optuna
 from search.config.credentials import mask_credentials
 from search.optimize.results import best_trial
 from search.reports.ablation import aggregate_multirun, rebuild
-from search.reports.study import aggregate_studies, write_results
+from search.reports.study import aggregate_studies, write_results, write_trials_csv
+from search.reports.supernet_search import candidates_name
 
 __all__ = ["main"]
 
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         print(f"error: storage={mask_credentials(url)!r}: cannot be opened ({err.__class__.__name__})", file=sys.stderr)
         return 2
-    name = args.study or (names[0] if len(names) == 1 else None)
+    own = [n for n in names if n not in {candidates_name(other) for other in names}]  # not a supernet's candidates
+    name = args.study or (own[0] if len(own) == 1 else None)
     if name not in names:
         print(f"error: study={name!r}: choose one of {', '.join(names) or 'none'} with --study", file=sys.stderr)
         return 2
@@ -71,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         best=best,
         test_accuracy=test.get("accuracy") if best is not None and test.get("trial") == best.number else None,
     )
+    if candidates_name(name) in names:  # a supernet search: its candidates' table too
+        write_trials_csv(
+            optuna.load_study(study_name=candidates_name(name), storage=url), args.directory / "candidates"
+        )
     print(f"rebuilt trials.csv, report.md and plots of study {name!r} in {args.directory}")
     return 0
 

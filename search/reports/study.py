@@ -20,6 +20,7 @@ from search.optimize.confirm import mean_and_spread
 from search.optimize.results import best_trial, confirmed_summary
 from search.optimize.status import Status, hand_design, hand_design_outcome, is_trained, status
 from search.reports.confirmation import confirmation_lines, lead_over_hand_design
+from search.reports.front import FRONT_COLUMNS, draw_front, front_values
 from search.reports.plots import save_figure
 from search.reports.supernet_search import candidates_name, supernet_lines
 from space.genotype import Genotype
@@ -513,6 +514,7 @@ STUDY_COLUMNS = (
     "test_accuracy",
     "hand_val_accuracy",
     "gain_points",
+    *FRONT_COLUMNS,
 )
 
 
@@ -549,6 +551,7 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
                 )
                 if test.get("trial") == best.number:
                     row["test_accuracy"] = round(float(test["accuracy"]), 4)
+            row |= front_values(study)
             if hand is not None:
                 row["hand_val_accuracy"] = round(hand.value, 4)  # type: ignore[arg-type]
                 if best is not None:
@@ -570,6 +573,10 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
         _markdown_table(rows, STUDY_COLUMNS),
         "",
     ]
+    front = draw_front(rows, directory / "front.png")
+    if front is not None:  # a budget sweep: the confirmed best and the hand design at each budget
+        lines += ["- confirmed: the confirmed best's mean over the confirmation's seeds, beside the hand design's", ""]
+        lines += [f"![{front}]({front})", ""]
     with atomic_path(directory / "report.md") as tmp:
         tmp.write_text("\n".join(lines))
     return rows

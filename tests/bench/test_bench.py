@@ -46,6 +46,7 @@ TINY = {
         ["--data", "synthetic", "--n", "4", "--epochs", "1", "--jobs", "1", "--out", "proxies.csv"],
         "kendall tau",
     ),
+    "candidates.py": (["--trials", "6", "--samplers", "random", "tpe"], "| tpe |"),
     "samplers.py": (["--trials", "2", "--seeds", "1", "--epochs", "1"], "best val"),
     "supernet.py": (
         [

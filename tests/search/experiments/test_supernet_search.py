@@ -78,7 +78,9 @@ def test_the_top_k_by_score_are_trained_on_their_own_and_confirmed(searched: tup
     trials = study.get_trials(states=(TrialState.COMPLETE,))
     hand = next(t for t in trials if t.user_attrs.get("warm_start"))
     queued = [t for t in trials if "candidate" in t.user_attrs]
-    others = [t for t in candidates.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["key"] != hand.user_attrs["key"]]
+    others = [
+        t for t in candidates.get_trials(states=(TrialState.COMPLETE,)) if t.user_attrs["key"] != hand.user_attrs["key"]
+    ]
     best_two = sorted(others, key=lambda t: (-t.value, t.number))[:2]
     assert [t.user_attrs["candidate"] for t in queued] == [t.number for t in best_two]
     for trained, candidate in zip(queued, best_two):

@@ -60,3 +60,19 @@ def test_report_on_a_folder_of_nothing_names_every_accepted_form(tmp_path: Path)
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert all(form in line for form in ("study.db", "runs/", "*/study.db", "*/summary.csv", "--storage"))
+
+
+def test_the_front_draws_each_budgets_confirmed_best_beside_the_hand_design(tmp_path) -> None:
+    from search.reports.front import FRONT_COLUMNS, draw_front
+
+    def row(budget: int, best: float, hand: float) -> dict:
+        found = {k: "" for k in FRONT_COLUMNS}
+        found.update(budget_macs=budget, confirmed=best, confirmed_sd=0.002, hand_macs=budget - 10)
+        found.update(hand_confirmed=hand, hand_confirmed_sd=0.003, supernet="abc123", macs=budget - 5)
+        return found
+
+    rows = [row(1_000_000, 0.86, 0.85), row(2_000_000, 0.88, 0.86), row(4_000_000, 0.89, 0.88)]
+    assert draw_front(rows, tmp_path / "front.png") == "front.png"
+    assert (tmp_path / "front.png").stat().st_size > 0
+    assert draw_front(rows[:1], tmp_path / "one.png") is None  # one budget is not a front
+    assert not (tmp_path / "one.png").exists()
