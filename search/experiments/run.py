@@ -136,6 +136,7 @@ class _Progress:
         # Trials finished before this run (a resumed study) were logged by the run that had them.
         self.logged = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
         self.every = every  # a line per trial, or (a supernet search's candidates) per `every` trials
+        self.counted = done  # a disabled bar (no terminal) counts nothing
         self._redirect = contextlib.ExitStack()
         if not self.bar.disable:  # every console log line (trials, epochs) printed above the bar
             self._redirect.enter_context(logging_redirect_tqdm(loggers=[logging.getLogger()], tqdm_class=tqdm))
@@ -150,10 +151,11 @@ class _Progress:
                 if self.every == 1 or status(t) not in (Status.COMPLETE, Status.DUPLICATE, Status.INFEASIBLE):
                     log.info("%s", trial_line(t))
         counted, _, _ = tally(trials)
-        if self.every > 1 and counted // self.every > self.bar.n // self.every:
+        if self.every > 1 and counted // self.every > self.counted // self.every:
             best = best_trial(study)
             line = "%d of %d candidates scored, best %s"
             log.info(line, counted, self.bar.total, f"{best.value:.4f} (trial {best.number})" if best else "-")
+        self.counted = counted
         self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         best = best_trial(study)
         self.bar.set_postfix_str(f"best {best.value:.4f}" if best else "best -")

@@ -443,6 +443,11 @@ def _goal_lines(
             f"over repeats {_diff(r, 'vs_baseline_repeats')}; MDE: the smallest difference these pairs detect "
             "at 95% confidence with 80% power)"
         )
+        base_row = next((row for row in rows if row["arm"] == b.baseline), None)
+        if base_row is not None and base_row["search_seconds"]:
+            ratio = r["search_seconds"] / base_row["search_seconds"]
+            goals[f"{method}_seconds_ratio"] = ratio
+            line += f"; it spent {ratio:.0%} of {b.baseline}'s seconds (every stage, confirmation included)"
         if baseline_done and curves.get(method):
             fraction = reach_fraction(curves[method], curves[b.baseline])
             goals[f"{method}_reach_fraction"] = fraction
