@@ -146,7 +146,7 @@ def test_a_method_added_on_the_command_line_is_checked_like_the_shipped_ones(tmp
         (
             "+benchmark.methods.gp={sampler: gp, prune: none}",
             "benchmark.methods.gp.prune: unknown key (one of sampler, pruner, warm_start, prescreen, share, "
-            "budget_seconds, n_trials)",
+            "budget_seconds, n_trials, strategy, train_top_k)",
         ),
         ("+benchmark.methods.gp={sampler: gp, warm_start: 3}", "benchmark.methods.gp.warm_start=3: must be a bool"),
         ("+benchmark.methods.gp={sampler: gp, budget_seconds: 0}", "benchmark.methods.gp.budget_seconds=0: must be >"),
@@ -176,3 +176,31 @@ def test_a_method_with_a_budget_in_seconds_searches_until_it_is_spent(tmp_path: 
     assert (timed.search.budget_seconds, timed.search.n_trials) == (240.0, 48)
     plain = search_config(cfg, "tpe", MethodConfig(), 0, tmp_path)
     assert (plain.search.budget_seconds, plain.search.n_trials) == (None, cfg.benchmark.n_trials)
+
+
+def test_a_supernet_method_searches_with_a_supernet_of_its_own_per_repeat_and_counts_every_stage(
+    tmp_path: Path,
+) -> None:
+    """size=supernet's method: each repeat a supernet seeded by the repeat (independent searches),
+    n_trials candidates, its top-k trained; its seconds count the supernet, the scoring and the
+    confirmation beside the trained trials, and its anytime curve starts after them."""
+    from search.config.benchmark import BenchmarkConfig, MethodConfig
+    from search.experiments.benchmark import search_config
+    from search.reports.benchmark import _search_costs, anytime_curve
+    from search.reports.supernet_search import SUPERNET_ATTR
+
+    cfg = BenchmarkConfig()
+    method = MethodConfig(strategy="supernet", sampler="tpe", n_trials=120, train_top_k=3)
+    for repeat in (0, 1):
+        own = search_config(cfg, "supernet", method, repeat, tmp_path)
+        assert (own.search.strategy, own.search.n_trials, own.search.train_top_k) == ("supernet", 120, 3)
+        assert own.supernet.seed == repeat and own.search.seed == repeat
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr(SUPERNET_ATTR, {"supernet_seconds": 200.0, "candidates_wall_seconds": 60.0})
+    study.set_user_attr(CONFIRMED_ATTR, {"top_k": 0, "trials": [], "seconds": 90.0})
+    for value in (0.80, 0.85):
+        study.add_trial(
+            optuna.trial.create_trial(value=value, user_attrs={"status": "complete", "train_seconds": 15.0})
+        )
+    assert anytime_curve(study) == [(275.0, 0.80), (290.0, 0.85)]  # after the supernet and the scoring
+    assert _search_costs([study])["search_seconds"] == 200.0 + 60.0 + 30.0 + 90.0
