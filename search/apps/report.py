@@ -61,24 +61,27 @@ def main(argv: list[str] | None = None) -> int:
     if name not in names:
         print(f"error: study={name!r}: choose one of {', '.join(names) or 'none'} with --study", file=sys.stderr)
         return 2
+    _rebuild(url, name, args.directory, candidates=candidates_name(name) in names)
+    print(f"rebuilt trials.csv, report.md and plots of study {name!r} in {args.directory}")
+    return 0
+
+
+def _rebuild(url: str, name: str, directory: Path, *, candidates: bool) -> None:
+    """A study's files from its storage; a supernet search's candidates' table too."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=url)
     best = best_trial(study)
     test = study.user_attrs.get("test", {})
     write_results(
         study,
-        args.directory,
+        directory,
         budget_macs=int(study.user_attrs.get("budget_macs", 0)),
         storage=mask_credentials(url),
         best=best,
         test_accuracy=test.get("accuracy") if best is not None and test.get("trial") == best.number else None,
     )
-    if candidates_name(name) in names:  # a supernet search: its candidates' table too
-        write_trials_csv(
-            optuna.load_study(study_name=candidates_name(name), storage=url), args.directory / "candidates"
-        )
-    print(f"rebuilt trials.csv, report.md and plots of study {name!r} in {args.directory}")
-    return 0
+    if candidates:
+        write_trials_csv(optuna.load_study(study_name=candidates_name(name), storage=url), directory / "candidates")
 
 
 if __name__ == "__main__":

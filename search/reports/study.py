@@ -518,6 +518,32 @@ STUDY_COLUMNS = (
 )
 
 
+def _study_row(folder: str, study: optuna.Study) -> dict[str, Any]:
+    """studies.csv's row of one job's study."""
+    trials = study.get_trials(deepcopy=False)
+    best = best_trial(study)
+    test = study.user_attrs.get("test", {})
+    hand = hand_design(trials, complete=True)
+    row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
+    row.update(
+        study=folder,
+        trained=sum(status(t) in (Status.COMPLETE, Status.PRUNED) for t in trials),
+        infeasible=sum(status(t) == Status.INFEASIBLE for t in trials),
+    )
+    if best is not None:
+        a = best.user_attrs
+        row.update(best_trial=best.number, key=a["key"], macs=a["macs"], params=a["params"])
+        row["val_accuracy"] = round(best.value, 4)  # type: ignore[arg-type]
+        if test.get("trial") == best.number:
+            row["test_accuracy"] = round(float(test["accuracy"]), 4)
+    row |= front_values(study)
+    if hand is not None:
+        row["hand_val_accuracy"] = round(hand.value, 4)  # type: ignore[arg-type]
+        if best is not None:
+            row["gain_points"] = round(100 * (best.value - hand.value), 2)  # type: ignore[operator]
+    return row
+
+
 def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
     """One table over a search multirun (`-m budget.macs=1e6,2e6`): one row per job folder's
     study, with its best trial, its test accuracy and the hand design it started from. Written
@@ -527,36 +553,8 @@ def aggregate_studies(directory: Path) -> list[dict[str, Any]]:
         url = f"sqlite:///{db.resolve()}"
         names = {s.study_name for s in optuna.get_all_study_summaries(url, include_best_trial=False)}
         for name in sorted(names):
-            if name in {candidates_name(other) for other in names}:  # a supernet search's candidates
-                continue
-            study = optuna.load_study(study_name=name, storage=url)
-            trials = study.get_trials(deepcopy=False)
-            best = best_trial(study)
-            test = study.user_attrs.get("test", {})
-            hand = hand_design(trials, complete=True)
-            row: dict[str, Any] = {k: "" for k in STUDY_COLUMNS}
-            row.update(
-                study=db.parent.name,
-                trained=sum(status(t) in (Status.COMPLETE, Status.PRUNED) for t in trials),
-                infeasible=sum(status(t) == Status.INFEASIBLE for t in trials),
-            )
-            if best is not None:
-                a = best.user_attrs
-                row.update(
-                    best_trial=best.number,
-                    key=a["key"],
-                    macs=a["macs"],
-                    params=a["params"],
-                    val_accuracy=round(best.value, 4),
-                )
-                if test.get("trial") == best.number:
-                    row["test_accuracy"] = round(float(test["accuracy"]), 4)
-            row |= front_values(study)
-            if hand is not None:
-                row["hand_val_accuracy"] = round(hand.value, 4)  # type: ignore[arg-type]
-                if best is not None:
-                    row["gain_points"] = round(100 * (best.value - hand.value), 2)  # type: ignore[operator]
-            rows.append(row)
+            if name not in {candidates_name(other) for other in names}:  # not a supernet search's candidates
+                rows.append(_study_row(db.parent.name, optuna.load_study(study_name=name, storage=url)))
     with atomic_path(directory / "studies.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=STUDY_COLUMNS)
         writer.writeheader()

@@ -1,5 +1,5 @@
-"""search.strategy=supernet end to end: candidates scored through one supernet in their own
-study, the top-k by score trained on their own and confirmed, the three rankings in report.md,
+"""search.strategy=supernet end to end, with two workers: candidates scored through one supernet
+(one file, read by each worker) in their own study, the top-k by score trained on their own and confirmed, the three rankings in report.md,
 the candidates as one W&B table; the same command resumes without scoring or training again,
 and a search at another budget inside the supernet's range reuses it."""
 
@@ -27,7 +27,7 @@ SEARCH = [
     "budget.macs=1000000",
     "search.strategy=supernet",
     "search.n_trials=24",
-    "search.n_workers=1",
+    "search.n_workers=2",  # a second worker process scores beside this one, from the same supernet file
     "search.train_top_k=2",
     "search.confirm.top_k=1",
     "search.confirm.seeds=[1]",
@@ -68,6 +68,8 @@ def test_candidates_are_scored_trials_with_their_cost_in_the_storage_and_a_csv(s
         rows = [r for r in csv.DictReader(f) if r["state"] == "complete"]
     assert {int(r["number"]): float(r["supernet_score"]) for r in rows} == {t.number: t.value for t in scored}
     assert all(r["val_accuracy"] == "" for r in rows)  # a score is not a trained accuracy
+    log = (cwd / "results" / "synthetic" / "candidates" / "workers" / "worker-1.log").read_text()
+    assert "trained before" in log and "loaded from" in log  # the second worker read the supernet's file
 
 
 @pytest.mark.slow
