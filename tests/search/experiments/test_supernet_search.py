@@ -1,7 +1,8 @@
 """search.strategy=supernet end to end, with two workers: candidates scored through one supernet
-(one file, read by each worker) in their own study, the top-k by score trained on their own and confirmed, the three rankings in report.md,
-the candidates as one W&B table; the same command resumes without scoring or training again,
-and a search at another budget inside the supernet's range reuses it."""
+(one file, read by each worker) in their own study, the top-k by score trained on their own and
+confirmed, the three rankings in report.md, the candidates as one W&B table; the same command
+resumes without scoring or training again, and a search at another budget inside the
+supernet's range reuses it."""
 
 from __future__ import annotations
 
