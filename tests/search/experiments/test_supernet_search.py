@@ -116,7 +116,8 @@ def test_wandb_holds_the_supernet_run_one_table_of_candidates_and_a_run_per_trai
 @pytest.mark.slow
 def test_the_same_command_resumes_and_another_budget_in_range_reuses_the_supernet(searched: tuple[Path, str]) -> None:
     cwd, _ = searched
-    again = run_cli_in_process(main, [*SEARCH, "logger=none"], cwd)
+    one = "search.n_workers=1"  # the fixture's run showed two workers; a second process here only costs start-up
+    again = run_cli_in_process(main, [*SEARCH, "logger=none", one], cwd)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "trained before" in again.stderr + again.stdout
     assert len(_study(cwd, candidates_name("synthetic")).get_trials()) == len(
@@ -124,7 +125,7 @@ def test_the_same_command_resumes_and_another_budget_in_range_reuses_the_superne
     )
     assert len([t for t in _study(cwd, "synthetic").get_trials() if t.user_attrs.get("epochs")]) == 3  # nothing new
     other = run_cli_in_process(
-        main, [*SEARCH, "logger=none", "budget.macs=1500000", "study.name=at-1.5M", "search.n_trials=8"], cwd
+        main, [*SEARCH, "logger=none", one, "budget.macs=1500000", "study.name=at-1.5M", "search.n_trials=8"], cwd
     )
     assert other.returncode == 0, other.stdout + other.stderr
     assert len(list((cwd / "results" / "supernets").iterdir())) == 1  # [0.5, 2] x 1M holds 1.5M: reused
