@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from search.budget.supernet import Sandwich, supernet_for_budgets
-from search.config.schema import Config, ConfigError, ranges_from_config, training_identity
+from search.config.schema import BudgetConfig, Config, ConfigError, ranges_from_config, training_identity
 from search.data.sources import load_data
 from search.data.splits import Splits, base_genotype
 from search.training import interrupt
@@ -68,6 +68,12 @@ def _calibration(cfg: Config, trainer: Trainer) -> list[torch.Tensor]:
 def _reference(cfg: Config) -> int:
     """The MACs `supernet.budgets` are multiples of."""
     return cfg.supernet.macs or cfg.budget.macs
+
+
+def _reference_budget(cfg: Config) -> BudgetConfig:
+    """`cfg.budget` at the MACs the range multiplies: what the widest subnet and each step's
+    draws are projected onto."""
+    return dataclasses.replace(cfg.budget, macs=_reference(cfg))
 
 
 def _range(cfg: Config) -> tuple[int, int]:
@@ -168,8 +174,8 @@ def train_supernet(cfg: Config, data: Splits | None = None) -> TrainedSupernet:
     directory = Path(cfg.study.results_dir) / "supernets" / key
     trainer = Trainer(dataclasses.replace(cfg.train, epochs=s.epochs), data, augment=cfg.data.augment)
     torch.manual_seed(cfg.train.seed)
-    reference = dataclasses.replace(cfg.budget, macs=_reference(cfg))
-    supernet = trainer.prepare(Supernet(supernet_for_budgets(ranges, base, reference, tuple(s.budgets))))
+    widest = supernet_for_budgets(ranges, base, _reference_budget(cfg), tuple(s.budgets))
+    supernet = trainer.prepare(Supernet(widest))
     done = _saved(directory / WEIGHTS, key)
     if done is not None:
         supernet.load_state_dict(done["supernet"])
@@ -192,7 +198,7 @@ def _train(
     cfg: Config, supernet: Supernet, trainer: Trainer, ranges: Ranges, base: Genotype, directory: Path, key: str
 ) -> tuple[list[SupernetEpoch], float]:
     s = cfg.supernet
-    draws = Sandwich(ranges, base, dataclasses.replace(cfg.budget, macs=_reference(cfg)), tuple(s.budgets), seed=s.seed)
+    draws = Sandwich(ranges, base, _reference_budget(cfg), tuple(s.budgets), seed=s.seed)
     resume = _saved(directory / CHECKPOINT, key)
     spent = float(resume["seconds"]) if resume is not None else 0.0
     if resume is not None:
